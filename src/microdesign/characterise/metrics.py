@@ -1,0 +1,136 @@
+"""Result types of the characterisation stage.
+
+These are the contract between characterisation, the cell model and the campaign: a
+:class:`MicrostructureMetrics` holds one :class:`MetricEstimate` per metric, keyed by the metric's
+standard name with its unit in brackets (PyBaMM style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from scipy import stats
+
+# Metric keys (units in the key, PyBaMM style).
+POROSITY: Final = "Porosity"
+AM_VOLUME_FRACTION: Final = "Active material volume fraction"
+CBD_VOLUME_FRACTION: Final = "Carbon-binder domain volume fraction"
+SSA_AM_PORE: Final = "Specific surface area active material-pore [m-1]"
+SSA_AM_CBD: Final = "Specific surface area active material-CBD [m-1]"
+TORTUOSITY_THROUGH_PLANE: Final = "Pore tortuosity factor through-plane"
+TORTUOSITY_IN_PLANE: Final = "Pore tortuosity factor in-plane"
+CONDUCTIVITY_SOLID: Final = "Effective electronic conductivity of the solid [S.m-1]"
+
+REQUIRED_METRICS: Final = (
+    POROSITY,
+    AM_VOLUME_FRACTION,
+    CBD_VOLUME_FRACTION,
+    SSA_AM_PORE,
+    SSA_AM_CBD,
+    TORTUOSITY_THROUGH_PLANE,
+    CONDUCTIVITY_SOLID,
+)
+
+
+@dataclass(frozen=True)
+class MetricEstimate:
+    """One metric measured over ``n`` cubes.
+
+    Attributes:
+        name: metric key with unit, e.g. ``"Specific surface area active material-pore [m-1]"``.
+        values: per-cube values, shape ``n``.
+        mean: sample mean.
+        std: sample standard deviation (ddof=1; 0 for a single cube).
+        ci95_half_width: half-width of the two-sided 95% confidence interval of the mean,
+            Student t with ``n - 1`` degrees of freedom (inf for a single cube).
+    """
+
+    name: str
+    values: np.ndarray
+    mean: float
+    std: float
+    ci95_half_width: float
+
+    @classmethod
+    def from_values(cls, name: str, values: np.ndarray | list[float]) -> MetricEstimate:
+        """Summarise per-cube values (shape ``n``, all finite).
+
+        Raises:
+            ValueError: ``values`` is empty or holds a non-finite number.
+        """
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name}: per-cube values must be non-empty and finite, got {v!r}")
+        n = v.size
+        std = float(v.std(ddof=1)) if n > 1 else 0.0
+        half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else float("inf")
+        return cls(name=name, values=v, mean=float(v.mean()), std=std, ci95_half_width=half)
+
+    @property
+    def n(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def relative_ci95(self) -> float:
+        """CI half-width over |mean| (inf where the mean is 0)."""
+        return self.ci95_half_width / abs(self.mean) if self.mean != 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class MicrostructureMetrics:
+    """What characterisation measured on a set of cubes (DESIGN.md §3.3).
+
+    Attributes:
+        estimates: metric key -> estimate; holds every key of :data:`REQUIRED_METRICS` when
+            ``status == "ok"`` (``TORTUOSITY_IN_PLANE`` optional).
+        voxel_size_m: voxel edge length [m].
+        cube_size_voxels: cube side L [voxels].
+        n_cubes: number of cubes measured.
+        stop_reason: why cube sampling stopped (``"ci_target_met"``, ``"cap_reached"``, ...).
+        status: ``"ok"`` or ``"failed"``.
+        reason: why it failed (e.g. ``"pore network does not percolate through-plane"``), else None.
+        bulk_conductivity_S_m: bulk conductivities used for the conductivity solve, phase name -> [S.m-1].
+    """
+
+    estimates: dict[str, MetricEstimate]
+    voxel_size_m: float
+    cube_size_voxels: int
+    n_cubes: int
+    stop_reason: str = ""
+    status: str = "ok"
+    reason: str | None = None
+    bulk_conductivity_S_m: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> MetricEstimate:
+        return self.estimates[key]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def means(self) -> dict[str, float]:
+        """Metric key -> mean."""
+        return {k: e.mean for k, e in self.estimates.items()}
+
+    @classmethod
+    def failed(cls, reason: str, voxel_size_m: float, cube_size_voxels: int, n_cubes: int = 0) -> MicrostructureMetrics:
+        """A failed characterisation: no estimates, a reason."""
+        return cls(estimates={}, voxel_size_m=voxel_size_m, cube_size_voxels=cube_size_voxels,
+                   n_cubes=n_cubes, stop_reason="failed", status="failed", reason=reason)
+
+    @classmethod
+    def from_means(cls, means: dict[str, float], voxel_size_m: float = 1e-7, cube_size_voxels: int = 0,
+                   relative_std: float = 0.0) -> MicrostructureMetrics:
+        """Hand-made metrics (tests, base-point studies): each mean as a single exact value.
+
+        With ``relative_std > 0`` the CI half-width is set to ``1.96 * relative_std * |mean|``.
+        """
+        estimates = {}
+        for k, m in means.items():
+            half = 1.96 * relative_std * abs(m)
+            estimates[k] = MetricEstimate(name=k, values=np.array([m], dtype=np.float64), mean=float(m),
+                                          std=relative_std * abs(m), ci95_half_width=half)
+        return cls(estimates=estimates, voxel_size_m=voxel_size_m, cube_size_voxels=cube_size_voxels,
+                   n_cubes=1, stop_reason="given")

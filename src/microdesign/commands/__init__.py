@@ -1,0 +1,1 @@
+"""One module per ``microdesign`` sub-command (see :mod:`microdesign.cli` for the contract)."""
