@@ -130,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(command.module.run(cfg) or 0)
-    except ConfigError as exc:
-        print(f"microdesign {name}: invalid input: {exc}", file=sys.stderr)
+    except Exception as exc:  # a ConfigError, possibly wrapped by hydra.utils.instantiate
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        print(f"microdesign {name}: invalid input: {cause}", file=sys.stderr)
         return 2
 
 
