@@ -1,0 +1,263 @@
+"""Scalar objectives of one evaluated design, with observation noise from the characterisation CI.
+
+An objective reads one number from the :class:`~microdesign.cell.result.CellResult` (e.g. the
+volumetric energy density [W.h.L-1] of the 4680 cell at the campaign's discharge power) and gives the
+optimiser a noise variance for it. The noise is the uncertainty that the finite number of
+characterised cubes leaves in the metrics (DESIGN.md §3.3), carried through the cell model:
+
+* ``"propagate"`` (default): first-order (delta-method) propagation,
+  ``Var f ≈ gᵀ C g`` with ``g_k = ∂f/∂m_k`` by a forward difference of one standard error
+  ``s_k = σ_k/√n`` (one extra cell simulation per metric) and ``C`` the covariance of the metric
+  means estimated from the per-cube values (``cov/n``; diagonal ``s_k²`` where per-cube values are
+  not paired). Source: JCGM 100:2008 (GUM) §5.1.2, law of propagation of uncertainty with correlated
+  inputs (§5.2).
+* ``"central"``: re-simulate at ``mean ± CI95`` per metric, ``Var f ≈ Σ_k ((f(m_k+) - f(m_k-)) / (2·1.96))²``
+  (two simulations per metric, uncorrelated inputs, no linearisation at the mean).
+* ``"none"``: a fixed variance (``fixed_variance``, default 0).
+
+Failures: a failed cell result or a failed re-simulation never raises; the objective is then
+``failed`` (cell) or the noise falls back to the remaining metrics (re-simulation, logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Resimulate = Callable[[Any], Any]  # MicrostructureMetrics -> CellResult
+
+
+@dataclass(frozen=True)
+class ObjectiveValue:
+    """One objective evaluation.
+
+    Attributes:
+        status: ``"ok"`` or ``"failed"``.
+        value: the objective in the direction the optimiser maximises (negated for ``minimize``);
+            0.0 when failed.
+        raw_value: the quantity in its own unit and sign (e.g. 612.3 W.h.L-1).
+        variance: observation noise variance of ``value`` [unit²] (>= 0, finite).
+        reason: why it failed, else None.
+        sensitivities: metric key -> ∂raw/∂metric used for the noise (propagate/central), for the record.
+    """
+
+    status: str
+    value: float = 0.0
+    raw_value: float = 0.0
+    variance: float = 0.0
+    reason: str | None = None
+    sensitivities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def failed(cls, reason: str) -> ObjectiveValue:
+        return cls(status="failed", reason=reason)
+
+
+class Objective(Protocol):
+    """What the campaign needs from an objective."""
+
+    name: str
+    unit: str
+    direction: str
+
+    def evaluate(self, cell: Any, metrics: Any, resimulate: Resimulate | None = None) -> ObjectiveValue:
+        """Objective (and its noise) of one cell result computed from ``metrics``."""
+
+
+_T95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def _perturbed(metrics: Any, key: str, new_mean: float) -> Any:
+    """A copy of ``metrics`` with one metric's mean moved to ``new_mean`` (values shifted alike)."""
+    est = metrics.estimates[key]
+    shift = new_mean - est.mean
+    new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + shift)
+    return replace(metrics, estimates={**metrics.estimates, key: new})
+
+
+class CellQuantity:
+    """A field of the cell result as the objective, e.g. volumetric energy density at the campaign's power.
+
+    Args:
+        quantity: attribute of ``CellResult`` (``"volumetric_energy_density_Wh_L"``,
+            ``"specific_energy_Wh_kg"``, ``"energy_Wh"``, ...).
+        unit: its unit, for display (``"W.h.L-1"``).
+        label: display name (default: the quantity).
+        direction: ``"maximize"`` or ``"minimize"``.
+        noise: ``"propagate"``, ``"central"`` or ``"none"`` (module docstring).
+        metrics: metric keys whose CI is propagated (None: every metric with a finite CI).
+        fixed_variance: variance used when ``noise == "none"`` [unit²].
+        on_failure: ``"exclude"`` failed trials from the surrogate or ``"penalise"`` them
+            (see :func:`observations_for_model`); failed trials are always kept in the campaign file.
+        penalty: the value a penalised trial gets, in the quantity's unit (None: automatic).
+
+    Raises:
+        ConfigError: unknown direction, noise method or failure policy; negative variance.
+    """
+
+    def __init__(self, quantity: str = "volumetric_energy_density_Wh_L", unit: str = "W.h.L-1",
+                 label: str | None = None, direction: str = "maximize", noise: str = "propagate",
+                 metrics: Sequence[str] | None = None, fixed_variance: float = 0.0,
+                 on_failure: str = "exclude", penalty: float | None = None):
+        if direction not in ("maximize", "minimize"):
+            raise ConfigError("objective.direction", direction, "'maximize' or 'minimize'")
+        if noise not in ("propagate", "central", "none"):
+            raise ConfigError("objective.noise", noise, "'propagate', 'central' or 'none'")
+        if not (math.isfinite(fixed_variance) and fixed_variance >= 0):
+            raise ConfigError("objective.fixed_variance", fixed_variance, "a finite number >= 0")
+        self.quantity, self.unit, self.direction, self.noise = str(quantity), str(unit), direction, noise
+        self.name = label or self.quantity
+        self.metrics = list(metrics) if metrics is not None else None
+        self.fixed_variance = float(fixed_variance)
+        if on_failure not in ("exclude", "penalise"):
+            raise ConfigError("objective.on_failure", on_failure, "'exclude' or 'penalise'")
+        self.on_failure = on_failure
+        self.penalty = None if penalty is None else self.sign * float(penalty)
+
+    def check_quantity(self) -> None:
+        """Raise ConfigError unless ``quantity`` is a numeric field of ``CellResult``."""
+        from dataclasses import fields
+
+        from microdesign.cell.result import CellResult
+
+        numeric = [f.name for f in fields(CellResult) if f.type in ("float", float)]
+        if self.quantity not in numeric:
+            raise ConfigError("objective.quantity", self.quantity, f"a numeric CellResult field, one of {numeric}")
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "maximize" else -1.0
+
+    def _read(self, cell: Any) -> float | None:
+        if cell is None or getattr(cell, "status", "failed") != "ok":
+            return None
+        v = float(getattr(cell, self.quantity))
+        return v if math.isfinite(v) else None
+
+    def evaluate(self, cell: Any, metrics: Any, resimulate: Resimulate | None = None) -> ObjectiveValue:
+        """Objective of ``cell`` (computed from ``metrics``) and its noise variance.
+
+        Args:
+            cell: the ``CellResult`` at the metric means.
+            metrics: the ``MicrostructureMetrics`` the cell was simulated from.
+            resimulate: metrics -> ``CellResult`` with everything else unchanged (needed for
+                ``propagate``/``central``; without it the variance is ``fixed_variance``).
+
+        Returns:
+            ``ObjectiveValue``; ``failed`` if the cell failed or the quantity is not finite.
+        """
+        f0 = self._read(cell)
+        if f0 is None:
+            reason = getattr(cell, "reason", None) or f"{self.quantity} is not a finite number"
+            return ObjectiveValue.failed(f"cell: {reason}")
+        variance, sens = self.fixed_variance, {}
+        if self.noise != "none" and resimulate is not None and metrics is not None:
+            variance, sens = self._noise(f0, metrics, resimulate)
+        return ObjectiveValue("ok", self.sign * f0, f0, float(variance), None, sens)
+
+    # ------------------------------------------------------------------ noise
+    def _keys(self, metrics: Any) -> list[str]:
+        keys = self.metrics if self.metrics is not None else list(metrics.estimates)
+        out = []
+        for k in keys:
+            e = metrics.estimates.get(k)
+            if e is not None and e.n > 1 and math.isfinite(e.ci95_half_width) and e.ci95_half_width > 0:
+                out.append(k)
+        return out
+
+    def _noise(self, f0: float, metrics: Any, resimulate: Resimulate) -> tuple[float, dict[str, float]]:
+        keys = self._keys(metrics)
+        sens: dict[str, float] = {}
+        if self.noise == "propagate":
+            for k in keys:
+                e = metrics.estimates[k]
+                h = e.std / math.sqrt(e.n)
+                for step in (h, -h):
+                    f1 = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean + step)))
+                    if f1 is not None:
+                        sens[k] = (f1 - f0) / step
+                        break
+                else:
+                    log.warning("objective noise: re-simulation failed both ways for %r; left out", k)
+            used = list(sens)
+            if not used:
+                return self.fixed_variance, sens
+            g = np.array([sens[k] for k in used])
+            C = self._mean_covariance(metrics, used)
+            return max(float(g @ C @ g), 0.0), sens
+        # central: mean +- CI95 per metric, uncorrelated
+        var = 0.0
+        for k in keys:
+            e = metrics.estimates[k]
+            hi = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean + e.ci95_half_width)))
+            lo = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean - e.ci95_half_width)))
+            if hi is None or lo is None:
+                log.warning("objective noise: re-simulation at mean +- CI failed for %r; left out", k)
+                continue
+            sens[k] = (hi - lo) / (2 * e.ci95_half_width)
+            var += ((hi - lo) / (2 * _T95)) ** 2
+        return var, sens
+
+    @staticmethod
+    def _safe(resimulate: Resimulate, m: Any) -> Any:
+        try:
+            return resimulate(m)
+        except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
+            log.warning("objective noise: re-simulation raised %s: %s", type(exc).__name__, exc)
+            return None
+
+    @staticmethod
+    def _mean_covariance(metrics: Any, keys: list[str]) -> np.ndarray:
+        """Covariance of the metric means ``k x k``: paired per-cube sample covariance / n, else diagonal."""
+        vals = [np.asarray(metrics.estimates[k].values, float) for k in keys]
+        n = vals[0].size
+        if all(v.size == n for v in vals) and n > 1:
+            C = np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
+            return C
+        return np.diag([metrics.estimates[k].std ** 2 / metrics.estimates[k].n for k in keys])
+
+
+def observations_for_model(values: Sequence[ObjectiveValue], on_failure: str = "exclude",
+                           penalty: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which trials the surrogate sees, and with what value and noise.
+
+    Args:
+        values: objective values of the finished trials, in trial order.
+        on_failure: ``"exclude"`` (failed trials are left out of the GP) or ``"penalise"`` (they enter
+            with ``penalty``).
+        penalty: value given to failed trials (maximised scale); None: the worst completed value
+            minus half the range of completed values (0 if there is none).
+
+    Returns:
+        ``(mask, Y, Yvar)``: ``mask`` (bool, one per input value) of trials used, and their values
+        and variances (``n_used`` each). Penalised trials get the median observed variance.
+
+    Raises:
+        ConfigError: unknown ``on_failure``.
+    """
+    if on_failure not in ("exclude", "penalise"):
+        raise ConfigError("objective.on_failure", on_failure, "'exclude' or 'penalise'")
+    ok = np.array([v.ok for v in values], bool)
+    y_ok = np.array([v.value for v in values if v.ok], float)
+    var_ok = np.array([v.variance for v in values if v.ok], float)
+    if on_failure == "exclude" or ok.all():
+        return ok, y_ok, var_ok
+    if penalty is None:
+        penalty = float(y_ok.min() - 0.5 * np.ptp(y_ok)) if y_ok.size else 0.0
+    med = float(np.median(var_ok)) if var_ok.size else 0.0
+    Y = np.array([v.value if v.ok else penalty for v in values], float)
+    V = np.array([v.variance if v.ok else med for v in values], float)
+    return np.ones(len(values), bool), Y, V

@@ -1,0 +1,12 @@
+"""HDF5 campaign file: single writer, crash-safe transactions (copy, fsync, atomic rename)."""
+
+from microdesign.storage.campaign_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    STATUSES,
+    CampaignFileError,
+    CampaignStore,
+    TrialRecord,
+)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "STATUSES", "CampaignFileError", "CampaignStore", "TrialRecord"]

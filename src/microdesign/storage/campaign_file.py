@@ -1,0 +1,398 @@
+"""The HDF5 campaign file: one writer, every trial, crash-safe.
+
+Layout (``format = "microdesign-campaign"``, ``format_version = 1``)::
+
+    /                      attrs: format, format_version, package_version, created_unix, seed,
+                                  config_yaml (the full resolved config), objective_name,
+                                  objective_unit, direction
+    /space                 attrs: names, units, lower, upper, fixed_names, fixed_values
+    /trials/000017         attrs: index, batch, status, method, seed, reason, rerun_of,
+                                  created_unix, started_unix, finished_unix
+        inputs             attrs: parameter name -> physical value
+        timings            attrs: stage -> seconds
+        objective          attrs: status, value, raw_value, variance, reason; sensitivities/ attrs
+        metrics            attrs: status, reason, voxel_size_m, cube_size_voxels, n_cubes, stop_reason
+            <metric key>   dataset: per-cube values; attrs mean, std, ci95_half_width
+        cell               attrs: every CellResult field; extra/ attrs
+        volume             dataset uint8 ``L x L x L`` (gzip), attrs voxel_size_m: one representative cube
+
+Trial status: ``candidate`` (proposed) -> ``running`` -> ``completed`` | ``failed``; a trial found
+``running`` on resume becomes ``abandoned``.
+
+Crash safety: every write is a transaction on a copy — the file is copied to ``<file>.tmp``, the
+copy is modified and closed, ``fsync``-ed, and atomically renamed over the file (POSIX ``rename``), then
+the directory is ``fsync``-ed. A ``kill -9`` at any instant leaves either the old or the new complete
+file (and at worst a stale ``.tmp``, ignored and overwritten). A single writer is enforced by an
+``flock`` on ``<file>.lock`` (released by the kernel when the writer dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT = "microdesign-campaign"
+FORMAT_VERSION = 1
+STATUSES = ("candidate", "running", "completed", "failed", "abandoned")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything recorded about one trial.
+
+    Attributes:
+        index: trial number, 0-based, unique in the campaign.
+        batch: proposal batch it belongs to.
+        status: one of :data:`STATUSES`.
+        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"rerun"``).
+        inputs: parameter name -> physical value (all parameters, fixed included).
+        seed: seed of its generator / characterisation draws.
+        reason: why it failed or was abandoned, else None.
+        rerun_of: index of the abandoned trial this one repeats, else None.
+        metrics: ``MicrostructureMetrics`` (None before characterisation).
+        cell: ``CellResult`` (None before the cell stage).
+        objective: ``ObjectiveValue`` (None before the objective).
+        timings: stage -> wall time [s].
+        volume: one representative cube ``L x L x L`` uint8 (None if none).
+        voxel_size_m: voxel size of ``volume`` [m].
+        created_unix, started_unix, finished_unix: wall-clock times [s since epoch] (0 if not yet).
+    """
+
+    index: int
+    batch: int
+    status: str
+    method: str
+    inputs: dict[str, float]
+    seed: int
+    reason: str | None = None
+    rerun_of: int | None = None
+    metrics: Any = None
+    cell: Any = None
+    objective: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+    volume: np.ndarray | None = None
+    voxel_size_m: float = 0.0
+    created_unix: float = 0.0
+    started_unix: float = 0.0
+    finished_unix: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"TrialRecord.status = {self.status!r}: expected one of {STATUSES}")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+    def with_(self, **changes: Any) -> TrialRecord:
+        return replace(self, **changes)
+
+
+class CampaignFileError(RuntimeError):
+    """The file is not a campaign file, is locked by another writer, or is of an unknown version."""
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _set_attrs(node: Any, values: dict[str, Any]) -> None:
+    for k, v in values.items():
+        if v is None:
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            node.attrs[k] = bool(v)
+        elif isinstance(v, (int, np.integer)):
+            node.attrs[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            node.attrs[k] = float(v)
+        elif isinstance(v, str):
+            node.attrs[k] = v
+        elif isinstance(v, dict):
+            continue  # nested dicts are written as subgroups by the caller
+        else:
+            node.attrs[k] = np.asarray(v)
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    out = {}
+    for k, v in node.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def _s(x: Any) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _h5name(key: str) -> str:
+    return key.replace("/", "|")
+
+
+class CampaignStore:
+    """Reader/writer of one campaign file.
+
+    Args:
+        path: the ``.h5`` file.
+        writer: take the single-writer lock (required for every write method).
+
+    Raises:
+        CampaignFileError: ``writer=True`` and another live process holds the lock.
+    """
+
+    def __init__(self, path: str | os.PathLike, writer: bool = False):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        if writer:
+            self._acquire_lock()
+
+    # ------------------------------------------------------------------ locking
+    def _acquire_lock(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise CampaignFileError(f"{self.path} is being written by another process (lock {lock})") from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the writer lock."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def _transaction(self, create: bool = False) -> Iterator[Any]:
+        import h5py
+
+        if self._lock_fd is None:
+            raise CampaignFileError(f"{self.path}: opened read-only; writes need writer=True")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        if create:
+            mode = "w"
+        else:
+            shutil.copyfile(self.path, tmp)
+            mode = "r+"
+        with h5py.File(tmp, mode) as f:
+            yield f
+        _fsync_path(tmp)
+        os.replace(tmp, self.path)
+        _fsync_path(self.path.parent, directory=True)
+
+    # ------------------------------------------------------------------ writing
+    def create(self, config_yaml: str, package_version: str, seed: int, space: dict[str, Any],
+               objective: dict[str, str]) -> None:
+        """Write a new campaign file (overwrites nothing: raises if it exists).
+
+        Args:
+            config_yaml: the full resolved config as YAML.
+            package_version: ``microdesign.__version__``.
+            seed: campaign seed.
+            space: ``names``, ``units``, ``lower``, ``upper``, ``fixed`` (name -> value).
+            objective: ``name``, ``unit``, ``direction``.
+
+        Raises:
+            FileExistsError: the file exists (resume it instead).
+        """
+        import h5py
+
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists: resume it with resume={self.path} or choose another output")
+        with self._transaction(create=True) as f:
+            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": package_version,
+                            "created_unix": time.time(), "seed": int(seed), "config_yaml": config_yaml,
+                            "objective_name": objective["name"], "objective_unit": objective["unit"],
+                            "direction": objective["direction"]})
+            s = f.create_group("space")
+            sdt = h5py.string_dtype()
+            s.attrs["names"] = np.array(space["names"], dtype=sdt)
+            s.attrs["units"] = np.array(space.get("units", [""] * len(space["names"])), dtype=sdt)
+            s.attrs["lower"] = np.asarray(space["lower"], float)
+            s.attrs["upper"] = np.asarray(space["upper"], float)
+            fixed = space.get("fixed", {})
+            s.attrs["fixed_names"] = np.array(list(fixed), dtype=sdt)
+            s.attrs["fixed_values"] = np.asarray(list(fixed.values()), float)
+            f.create_group("trials")
+
+    def write_trials(self, trials: list[TrialRecord]) -> None:
+        """Write (or replace) trials in one transaction."""
+        with self._transaction() as f:
+            for t in trials:
+                self._write_trial(f["trials"], t)
+
+    def set_attrs(self, **values: Any) -> None:
+        """Set root attributes (e.g. ``finished_unix``, ``stop_reason``) in one transaction."""
+        with self._transaction() as f:
+            _set_attrs(f, values)
+
+    @staticmethod
+    def _write_trial(trials: Any, t: TrialRecord) -> None:
+        name = f"{t.index:06d}"
+        if name in trials:
+            del trials[name]
+        g = trials.create_group(name)
+        _set_attrs(g, {"index": t.index, "batch": t.batch, "status": t.status, "method": t.method, "seed": t.seed,
+                       "reason": t.reason or "", "rerun_of": -1 if t.rerun_of is None else t.rerun_of,
+                       "created_unix": t.created_unix, "started_unix": t.started_unix,
+                       "finished_unix": t.finished_unix})
+        _set_attrs(g.create_group("inputs"), dict(t.inputs))
+        _set_attrs(g.create_group("timings"), dict(t.timings))
+        if t.objective is not None:
+            o = g.create_group("objective")
+            ob = t.objective
+            _set_attrs(o, {"status": ob.status, "value": ob.value, "raw_value": ob.raw_value,
+                           "variance": ob.variance, "reason": ob.reason or ""})
+            _set_attrs(o.create_group("sensitivities"), dict(ob.sensitivities))
+        if t.metrics is not None:
+            m = t.metrics
+            mg = g.create_group("metrics")
+            _set_attrs(mg, {"status": m.status, "reason": m.reason or "", "voxel_size_m": m.voxel_size_m,
+                            "cube_size_voxels": m.cube_size_voxels, "n_cubes": m.n_cubes,
+                            "stop_reason": m.stop_reason})
+            _set_attrs(mg.create_group("bulk_conductivity_S_m"), dict(m.bulk_conductivity_S_m or {}))
+            for key, e in m.estimates.items():
+                ds = mg.create_dataset(_h5name(key), data=np.asarray(e.values, float))
+                _set_attrs(ds, {"name": key, "mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width})
+        if t.cell is not None:
+            c = g.create_group("cell")
+            raw = {f.name: getattr(t.cell, f.name) for f in fields(t.cell)}
+            extra = raw.pop("extra", {}) or {}
+            raw["reason"] = raw.get("reason") or ""
+            _set_attrs(c, raw)
+            _set_attrs(c.create_group("extra"), {k: v for k, v in extra.items()
+                                                 if not isinstance(v, float) or math.isfinite(v)})
+        if t.volume is not None:
+            ds = g.create_dataset("volume", data=np.asarray(t.volume, np.uint8), compression="gzip",
+                                  compression_opts=4, shuffle=True)
+            ds.attrs["voxel_size_m"] = float(t.voxel_size_m)
+
+    # ------------------------------------------------------------------ reading
+    def read_header(self) -> dict[str, Any]:
+        """Root attributes and the design space (no trials).
+
+        Raises:
+            CampaignFileError: not a campaign file or an unknown format version.
+        """
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            return self._header(f)
+
+    def _header(self, f: Any) -> dict[str, Any]:
+        head = _attrs(f)
+        if head.get("format") != FORMAT:
+            raise CampaignFileError(f"{self.path} is not a microdesign campaign file (format={head.get('format')!r})")
+        if int(head.get("format_version", -1)) > FORMAT_VERSION:
+            raise CampaignFileError(f"{self.path}: format_version {head.get('format_version')} is newer than "
+                                    f"this microdesign reads ({FORMAT_VERSION})")
+        s = f["space"].attrs
+        head["space"] = {
+            "names": [_s(x) for x in s["names"]], "units": [_s(x) for x in s["units"]],
+            "lower": np.asarray(s["lower"], float), "upper": np.asarray(s["upper"], float),
+            "fixed": dict(zip([_s(x) for x in s["fixed_names"]], map(float, s["fixed_values"]))),
+        }
+        return head
+
+    def load(self, volumes: bool = True) -> tuple[dict[str, Any], list[TrialRecord]]:
+        """Header and every trial in index order.
+
+        Args:
+            volumes: also read the representative volumes.
+
+        Raises:
+            CampaignFileError: not a campaign file.
+        """
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            head = self._header(f)
+            trials = [self._read_trial(f["trials"][k], volumes) for k in sorted(f["trials"])]
+        return head, trials
+
+    @staticmethod
+    def _read_trial(g: Any, volumes: bool) -> TrialRecord:
+        from microdesign.characterise.metrics import MetricEstimate, MicrostructureMetrics
+        from microdesign.objective import ObjectiveValue
+
+        a = _attrs(g)
+        metrics = cell = objective = None
+        if "objective" in g:
+            o = _attrs(g["objective"])
+            objective = ObjectiveValue(status=o["status"], value=o.get("value", 0.0), raw_value=o.get("raw_value", 0.0),
+                                       variance=o.get("variance", 0.0), reason=o.get("reason") or None,
+                                       sensitivities=_attrs(g["objective/sensitivities"]))
+        if "metrics" in g:
+            mg = g["metrics"]
+            ma = _attrs(mg)
+            est = {}
+            for k in mg:
+                if k == "bulk_conductivity_S_m":
+                    continue
+                ds = mg[k]
+                da = _attrs(ds)
+                est[da["name"]] = MetricEstimate(name=da["name"], values=np.asarray(ds[()], float), mean=da["mean"],
+                                                 std=da["std"], ci95_half_width=da["ci95_half_width"])
+            metrics = MicrostructureMetrics(estimates=est, voxel_size_m=ma["voxel_size_m"],
+                                            cube_size_voxels=int(ma["cube_size_voxels"]), n_cubes=int(ma["n_cubes"]),
+                                            stop_reason=ma.get("stop_reason", ""), status=ma["status"],
+                                            reason=ma.get("reason") or None,
+                                            bulk_conductivity_S_m=_attrs(mg["bulk_conductivity_S_m"]))
+        if "cell" in g:
+            ca = _attrs(g["cell"])
+            ca["reason"] = ca.get("reason") or None
+            extra = _attrs(g["cell/extra"])
+            try:
+                from microdesign.cell.result import CellResult
+
+                names = {f.name for f in fields(CellResult)}
+                cell = CellResult(**{k: v for k, v in ca.items() if k in names}, extra=extra)
+            except Exception:  # noqa: BLE001 - an older/newer CellResult: keep the raw numbers
+                cell = {**ca, "extra": extra}
+        vol = None
+        vsize = 0.0
+        if "volume" in g:
+            vsize = float(g["volume"].attrs.get("voxel_size_m", 0.0))
+            if volumes:
+                vol = np.asarray(g["volume"][()], np.uint8)
+        rerun = int(a.get("rerun_of", -1))
+        return TrialRecord(index=int(a["index"]), batch=int(a["batch"]), status=a["status"], method=a["method"],
+                           inputs={k: float(v) for k, v in _attrs(g["inputs"]).items()}, seed=int(a["seed"]),
+                           reason=a.get("reason") or None, rerun_of=None if rerun < 0 else rerun,
+                           metrics=metrics, cell=cell, objective=objective,
+                           timings={k: float(v) for k, v in _attrs(g["timings"]).items()}, volume=vol,
+                           voxel_size_m=vsize, created_unix=a.get("created_unix", 0.0),
+                           started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0))

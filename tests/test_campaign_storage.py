@@ -1,0 +1,108 @@
+"""Campaign file: round trip of every field, single writer, and kill -9 during writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from microdesign.characterise.metrics import POROSITY, TORTUOSITY_THROUGH_PLANE, MetricEstimate, MicrostructureMetrics
+from microdesign.objective import ObjectiveValue
+from microdesign.storage import CampaignFileError, CampaignStore, TrialRecord
+
+SPACE = {"names": ["a", "b"], "units": ["1", "mg.cm-2"], "lower": [0.0, 10.0], "upper": [1.0, 40.0], "fixed": {}}
+OBJ = {"name": "Volumetric energy density", "unit": "W.h.L-1", "direction": "maximize"}
+
+
+def _trial(i: int, status: str = "completed") -> TrialRecord:
+    rng = np.random.default_rng(i)
+    metrics = MicrostructureMetrics(
+        estimates={POROSITY: MetricEstimate.from_values(POROSITY, rng.uniform(0.3, 0.4, 5)),
+                   TORTUOSITY_THROUGH_PLANE: MetricEstimate.from_values(TORTUOSITY_THROUGH_PLANE, rng.uniform(2, 3, 5))},
+        voxel_size_m=4e-7, cube_size_voxels=16, n_cubes=5, stop_reason="cap_reached")
+    return TrialRecord(index=i, batch=i // 2, status=status, method="sobol", inputs={"a": i / 10, "b": 20.0 + i},
+                       seed=1000 + i, metrics=metrics,
+                       objective=ObjectiveValue("ok", 600.0 + i, 600.0 + i, 4.0, None, {POROSITY: -120.0}),
+                       timings={"generator": 0.1, "characterise": 0.2}, volume=rng.integers(0, 3, (16, 16, 16), dtype=np.uint8),
+                       voxel_size_m=4e-7, created_unix=1.0, started_unix=2.0, finished_unix=3.0)
+
+
+def test_round_trip(tmp_path):
+    from microdesign.cell.result import CellResult
+
+    path = tmp_path / "c.h5"
+    with CampaignStore(path, writer=True) as s:
+        s.create("a: 1\n", "0.1.0", 7, SPACE, OBJ)
+        t = _trial(3).with_(cell=CellResult(status="ok", energy_Wh=80.0, volumetric_energy_density_Wh_L=601.5,
+                                            extra={"N/P ratio": 1.1}))
+        s.write_trials([t, _trial(4, "failed").with_(reason="pore network does not percolate", cell=None)])
+        with pytest.raises(FileExistsError):
+            s.create("", "", 0, SPACE, OBJ)
+    head, trials = CampaignStore(path).load()
+    assert head["config_yaml"] == "a: 1\n" and head["seed"] == 7 and head["space"]["names"] == ["a", "b"]
+    a, b = trials
+    assert a.inputs == t.inputs and a.seed == 1003 and a.status == "completed"
+    assert np.array_equal(a.volume, t.volume) and a.voxel_size_m == 4e-7
+    assert a.metrics[POROSITY].mean == t.metrics[POROSITY].mean
+    assert np.array_equal(a.metrics[TORTUOSITY_THROUGH_PLANE].values, t.metrics[TORTUOSITY_THROUGH_PLANE].values)
+    assert a.cell.volumetric_energy_density_Wh_L == 601.5 and a.cell.extra == {"N/P ratio": 1.1}
+    assert a.objective.variance == 4.0 and a.objective.sensitivities == {POROSITY: -120.0}
+    assert b.status == "failed" and b.reason == "pore network does not percolate" and b.cell is None
+
+
+def test_single_writer(tmp_path):
+    path = tmp_path / "c.h5"
+    s = CampaignStore(path, writer=True)
+    s.create("", "0", 0, SPACE, OBJ)
+    with pytest.raises(CampaignFileError, match="another process"):
+        CampaignStore(path, writer=True)
+    s.close()
+    CampaignStore(path, writer=True).close()  # released
+
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_campaign_storage import _trial, SPACE, OBJ
+    from microdesign.storage import CampaignStore
+    path = sys.argv[1]
+    s = CampaignStore(path, writer=True)
+    import os
+    if not os.path.exists(path):
+        s.create("x: 1\\n", "0", 0, SPACE, OBJ)
+    n = len(s.load(volumes=False)[1])
+    print("ready", flush=True)
+    while True:
+        big = _trial(n).with_(volume=np.random.default_rng(n).integers(0, 3, (64, 64, 64), dtype=np.uint8))
+        s.write_trials([big])
+        n += 1
+""")
+
+
+def test_kill_9_during_writes_leaves_a_readable_file(tmp_path):
+    """SIGKILL a process that writes trials back to back, at random moments: the file always opens,
+    holds a prefix of the trials (none lost once written, none half-written), and can be written again."""
+    path = tmp_path / "c.h5"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER.format(tests=os.path.dirname(__file__)))
+    rng = np.random.default_rng(0)
+    seen = 0
+    for _ in range(5):
+        p = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(float(rng.uniform(0.2, 0.8)))
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        _, trials = CampaignStore(path).load()
+        assert [t.index for t in trials] == list(range(len(trials)))
+        assert len(trials) >= seen
+        for t in trials[seen:]:
+            assert np.array_equal(t.volume, np.random.default_rng(t.index).integers(0, 3, (64, 64, 64), dtype=np.uint8))
+        seen = len(trials)
+    assert seen >= 5

@@ -1,0 +1,117 @@
+"""Proposers: bounds, fixed parameters, constraints, determinism, and GP + qLogNEI beating Sobol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from microdesign.config import compose
+from microdesign.errors import ConfigError
+from microdesign.optim import BotorchProposer, SearchSpace, SobolProposer, build_proposer, fit_gp
+
+SPACE_CFG = {"parameters": {
+    "a": {"lower": 0.88, "upper": 0.97, "fixed": None},
+    "b": {"lower": 0.25, "upper": 0.50, "fixed": None},
+    "c": {"lower": 0.0, "upper": 1.0, "fixed": 0.3},
+    "m": {"lower": 10.0, "upper": 40.0, "fixed": None},
+}}
+
+
+def _space(constraints=None):
+    return SearchSpace.from_config(SPACE_CFG, constraints)
+
+
+def test_unit_round_trip_and_fixed():
+    s = _space()
+    assert s.free_names == ("a", "b", "m")
+    Z = torch.rand(7, 3, dtype=torch.float64)
+    X = s.from_free_unit(Z)
+    assert np.allclose(X[:, 2], 0.3)
+    assert torch.allclose(s.to_free_unit(X), Z)
+    assert np.allclose(X[:, 0].min() >= 0.88, True) and X[:, 3].max() <= 40.0
+
+
+def test_bad_space_is_config_error():
+    bad = {"parameters": {"a": {"lower": 1.0, "upper": 0.0}}}
+    with pytest.raises(ConfigError, match="lower < upper"):
+        SearchSpace.from_config(bad)
+    with pytest.raises(ConfigError, match="within"):
+        SearchSpace.from_config({"parameters": {"a": {"lower": 0.0, "upper": 1.0, "fixed": 2.0},
+                                                "b": {"lower": 0.0, "upper": 1.0}}})
+    with pytest.raises(ConfigError, match="parameters among"):
+        _space([{"coefficients": {"zzz": 1.0}, "rhs": 0.0}])
+    with pytest.raises(ConfigError, match="satisfies"):  # a + b >= 2 is impossible within the bounds
+        _space([{"coefficients": {"a": 1.0, "b": 1.0}, "rhs": 2.0}])
+
+
+@pytest.mark.parametrize("cls", [SobolProposer, BotorchProposer])
+def test_sobol_phase_within_bounds_fixed_and_deterministic(cls):
+    s = _space()
+    p = cls(s, q=3)
+    a = p.propose(np.zeros((0, 4)), np.zeros(0), None, n_proposed=0, q=3, seed=5).X
+    b = p.propose(np.zeros((0, 4)), np.zeros(0), None, n_proposed=0, q=3, seed=5).X
+    c = p.propose(np.zeros((0, 4)), np.zeros(0), None, n_proposed=3, q=3, seed=5).X
+    assert np.array_equal(a, b)
+    assert a.shape == (3, 4) and not np.allclose(a, c)  # the sequence moves on
+    assert np.all(a >= s.lower) and np.all(a <= s.upper) and np.allclose(a[:, 2], 0.3)
+
+
+def _toy(X: np.ndarray) -> np.ndarray:
+    """Smooth, single-peaked function of the three free parameters, maximum 1 at (0.93, 0.33, 27)."""
+    u = np.stack([(X[:, 0] - 0.93) / 0.09, (X[:, 1] - 0.33) / 0.25, (X[:, 3] - 27.0) / 30.0], 1)
+    return np.exp(-4.0 * (u ** 2).sum(1))
+
+
+def test_gp_proposals_respect_bounds_fixed_and_constraints():
+    cons = [{"coefficients": {"a": 1.0, "b": 1.0}, "rhs": 1.3, "sense": "<="}]
+    s = _space(cons)
+    p = BotorchProposer(s, q=2, n_initial=6, num_restarts=2, raw_samples=32, mc_samples=32, maxiter=30)
+    X = p.propose(None, np.zeros(0), None, 0, 6, seed=1).X
+    assert np.all(X[:, 0] + X[:, 1] <= 1.3 + 1e-9)
+    Y = _toy(X)
+    prop = p.propose(X, Y, np.full(6, 1e-4), n_proposed=6, q=2, seed=1)
+    assert prop.method == "qLogNEI" and prop.X.shape == (2, 4)
+    assert np.all(prop.X >= s.lower - 1e-12) and np.all(prop.X <= s.upper + 1e-12)
+    assert np.allclose(prop.X[:, 2], 0.3)
+    assert np.all(prop.X[:, 0] + prop.X[:, 1] <= 1.3 + 1e-6)
+
+
+def test_observed_noise_enters_the_gp():
+    """A GP given large observed noise smooths more: its posterior at the data is further from Y."""
+    g = torch.Generator().manual_seed(0)
+    Z = torch.rand(12, 2, generator=g, dtype=torch.float64)
+    Y = (torch.sin(6 * Z[:, :1]) + 0.3 * torch.randn(12, 1, generator=g, dtype=torch.float64))
+    quiet = fit_gp(Z, Y, torch.full_like(Y, 1e-6))
+    noisy = fit_gp(Z, Y, torch.full_like(Y, 0.5))
+    with torch.no_grad():
+        r_quiet = (quiet.posterior(Z).mean - Y).abs().mean()
+        r_noisy = (noisy.posterior(Z).mean - Y).abs().mean()
+    assert r_noisy > 2 * r_quiet
+    assert torch.allclose(noisy.likelihood.noise.mean() * Y.var(), torch.tensor(0.5, dtype=torch.float64), rtol=0.2)
+
+
+def test_qlognei_beats_sobol_on_analytic_function():
+    """Over 3 seeds, 16 evaluations (6 Sobol + 10 GP): mean regret of qLogNEI < half that of Sobol."""
+    s = _space()
+    regrets = {"bo": [], "sobol": []}
+    for seed in range(3):
+        for kind in regrets:
+            p = (BotorchProposer(s, q=2, n_initial=6, num_restarts=4, raw_samples=64, mc_samples=64, maxiter=50,
+                                 seed=seed) if kind == "bo" else SobolProposer(s, q=2, seed=seed))
+            X = np.zeros((0, 4))
+            while X.shape[0] < 16:
+                prop = p.propose(X, _toy(X), np.full(X.shape[0], 1e-6), X.shape[0], 2, seed=seed + 100 * X.shape[0])
+                X = np.vstack([X, prop.X]) if X.size else prop.X
+            regrets[kind].append(1.0 - _toy(X).max())
+    bo, so = np.mean(regrets["bo"]), np.mean(regrets["sobol"])
+    assert bo < 0.5 * so, regrets
+
+
+@pytest.mark.parametrize("option", ["qlognei", "sobol"])
+def test_optimiser_configs_compose_and_instantiate(option):
+    cfg = compose("campaign", [f"optimiser={option}", "optimiser.q=4"])
+    p = build_proposer(cfg.optimiser, cfg.design_space, seed=0)
+    assert p.q == 4
+    X = p.propose(np.zeros((0, p.space.d)), np.zeros(0), None, 0, 4, seed=0).X
+    assert X.shape == (4, p.space.d)
