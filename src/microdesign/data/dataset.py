@@ -414,6 +414,12 @@ class MicrostructureDataset:
             self._file.close()
         self._file = None
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
     def __enter__(self) -> MicrostructureDataset:
         return self
 

@@ -133,8 +133,9 @@ class SyntheticLine:
     Build from config (``conf/synth/default.yaml``) with ``hydra.utils.instantiate``.
 
     Args:
-        particle_radius_mean_m: mean NMC particle radius [m] (default 3.9e-6 m: equivalent-sphere
-            radius 3 X_AM/S_AM of the NREL NMC-1 calendered tomogram, see docs/synthetic_line.md).
+        particle_radius_mean_m: mean NMC particle radius [m] (default 3.5e-6 m: calibrated so that
+            the AM surface area and the AM local thickness match the NREL NMC-1 calendered
+            tomogram at its phase fractions, see docs/synthetic_line.md).
         particle_radius_cv: coefficient of variation of the log-normal radius distribution
             (0.3 default; NMC532/811 powders have d90/d10 ~ 2-3, Usseglio-Viretta et al. 2018).
         particle_radius_clip: radii are clipped to [mean/clip, mean*clip].
@@ -143,7 +144,8 @@ class SyntheticLine:
         max_contact_overlap: allowed overlap of touching particles in the dry packing, as a
             fraction of r_i + r_j (0.1: slight interpenetration where particles are pressed together).
         cbd_neck_length_m: smoothing length [m] of the AM indicator that ranks pore voxels for
-            wetting CBD (necks first, then films); ~ the CBD bridge size, 0.8 µm.
+            wetting CBD (necks first, then films); 1.6 µm, calibrated so that the share of AM surface
+            left bare at adhesion 1 matches the NREL "bridge" CBD volume (docs/synthetic_line.md).
         cbd_agglomerate_size_m: correlation length [m] of the field that places non-wetting
             CBD agglomerates (1.5 µm; carbon-black/PVDF agglomerates are ~1-3 µm in FIB-SEM,
             Zielke et al., Adv. Energy Mater. 2015).
@@ -158,12 +160,12 @@ class SyntheticLine:
 
     def __init__(
         self,
-        particle_radius_mean_m: float = 3.9e-6,
+        particle_radius_mean_m: float = 3.5e-6,
         particle_radius_cv: float = 0.3,
         particle_radius_clip: float = 2.5,
         dry_porosity: float = 0.5,
         max_contact_overlap: float = 0.1,
-        cbd_neck_length_m: float = 0.8e-6,
+        cbd_neck_length_m: float = 1.6e-6,
         cbd_agglomerate_size_m: float = 1.5e-6,
         carbon_to_binder_weight_ratio: float = 1.0,
         default_voxel_size_m: float = 0.398e-6,
