@@ -14,11 +14,12 @@ from microdesign.cell.simulate import (
     ConstantCurrent,
     ConstantPower,
     PowerSweep,
+    build_cell_model,
     protocol_from_config,
 )
 
 __all__ = [
     "RESULT_KEYS", "CathodeStructure", "CellFormat", "CellGeometry", "CellModel", "CellResult", "ConstantCurrent",
-    "ConstantPower", "Materials", "PowerSweep", "Stack", "base_chemistry", "cell_format", "press_density_g_cm3",
+    "ConstantPower", "Materials", "PowerSweep", "Stack", "base_chemistry", "build_cell_model", "cell_format", "press_density_g_cm3",
     "protocol_from_config", "thickness_m",
 ]

@@ -66,15 +66,23 @@ class ConstantCurrent:
     own capacity at C/10 (measured by a first discharge at the theoretical C/10 current).
 
     Attributes:
-        c_rate: C-rate [h-1] (> 0).
+        c_rate: C-rate [h-1] (> 0); ignored when ``current_A`` is given.
+        current_A: an absolute current [A] instead of a C-rate (base-point studies against a
+            published set's own current), or None.
     """
 
-    c_rate: float
+    c_rate: float = 1.0
+    current_A: float | None = None
 
     def __post_init__(self) -> None:
         require(math.isfinite(self.c_rate) and self.c_rate > 0, "c_rate", self.c_rate, "a finite C-rate > 0 [h-1]")
+        if self.current_A is not None:
+            require(math.isfinite(self.current_A) and self.current_A > 0, "current_A", self.current_A,
+                    "a finite current > 0 [A]")
 
     def describe(self, cutoff_V: float) -> str:
+        if self.current_A is not None:
+            return f"constant current {self.current_A:g} A to {cutoff_V:g} V"
         return f"constant current {self.c_rate:g}C to {cutoff_V:g} V"
 
 
@@ -120,6 +128,8 @@ def protocol_from_config(cfg: Mapping[str, Any] | Protocol) -> Protocol:
         if kind == "constant_power":
             return ConstantPower(float(d["power_W"]))
         if kind == "constant_current":
+            if d.get("current_A") is not None:
+                return ConstantCurrent(current_A=float(d["current_A"]))
             return ConstantCurrent(float(d["c_rate"]))
         if kind == "power_sweep":
             if d.get("powers_W"):
@@ -229,8 +239,15 @@ class CellModel:
                                          self.materials.cathode_cbd_density_kg_m3 / 1000)
         return thickness_m(mass_loading_mg_cm2, pd)
 
-    def design(self, metrics: MicrostructureMetrics, cathode_thickness_m: float) -> _Design:
+    def design(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
+               electrode_area_m2: float | None = None) -> _Design:
         """Cathode structure, stack, geometry and nominal capacity of one design (no PyBaMM model).
+
+        Args:
+            metrics: measured metrics.
+            cathode_thickness_m: one cathode coating [m].
+            electrode_area_m2: override the format's electrode area [m2] (base-point studies at a
+                published set's own area; mass and volume then keep the format's values).
 
         Raises:
             ConfigError: bad metrics or a non-positive thickness.
@@ -245,6 +262,14 @@ class CellModel:
         fractions = VolumeFractions(cathode.porosity, cathode.am_volume_fraction, chem.anode_porosity,
                                     chem.anode_am_volume_fraction, chem.separator_porosity)
         geo = cell_geometry(self.cell_format, stack, fractions, self.materials)
+        if electrode_area_m2 is not None:
+            require(math.isfinite(electrode_area_m2) and electrode_area_m2 > 0, "electrode_area_m2",
+                    electrode_area_m2, "a finite area > 0 [m2]")
+            geo = CellGeometry(geo.status, geo.reason, geo.cell_format, geo.repeat_unit_thickness_m,
+                               jelly_roll_length_m=electrode_area_m2 / (2 * self.cell_format.electrode_height_m),
+                               electrode_height_m=self.cell_format.electrode_height_m,
+                               electrode_area_m2=electrode_area_m2, n_turns=geo.n_turns, volume_L=geo.volume_L,
+                               mass_breakdown_kg=geo.mass_breakdown_kg)
         nominal = chem.initial_capacity_Ah_m2(cathode.am_volume_fraction, cathode_thickness_m) * geo.electrode_area_m2
         am_mass = cathode.am_volume_fraction * self.materials.cathode_am_density_kg_m3 * cathode_thickness_m \
             * geo.electrode_area_m2
@@ -325,12 +350,13 @@ class CellModel:
         try:
             sol = sim.solve([0.0, t_end_s], inputs=inputs)
         except Exception as exc:  # noqa: BLE001 - pybamm.SolverError and friends
-            msg = str(exc)
+            msg = f"{type(exc).__name__}: {str(exc)[:200]}"
             self.n_solves += 1
-            if "initial" in msg.lower() or "event" in msg.lower():
-                reason = f"cut-off voltage reached at t = 0 ({type(exc).__name__}: {msg[:200]})"
+            if self._cut_off_at_t0(design, drive, value):
+                reason = f"cut-off voltage reached at t = 0: no state above {self.cutoff_V:g} V delivers " \
+                         f"{value:g} {'W' if drive == 'power' else 'A'} ({msg})"
             else:
-                reason = f"solver failure: {type(exc).__name__}: {msg[:200]}"
+                reason = f"solver failure: {msg}"
             log.info("%s: %s", protocol, reason)
             return CellResult.failed(reason, **known), None
         self.n_solves += 1
@@ -360,6 +386,23 @@ class CellModel:
         _ = V, I  # time series stay on the solution
         return res, sol
 
+    def _cut_off_at_t0(self, design: _Design, drive: str, value: float) -> bool:
+        """After a failed solve: is the discharge infeasible from t = 0?
+
+        Diagnosis: the largest current the protocol needs while the voltage stays above the cut-off
+        is I = value (current drive) or P / V_cut (power drive). If a 1 ms discharge at that current
+        fails, or starts below the cut-off, no initial state above the cut-off exists.
+        """
+        current = value if drive == "current" else value / self.cutoff_V
+        try:
+            sim = self.simulation(design, "current")
+            inputs = {**design.cathode.inputs(), "Current function [A]": current}
+            sol = sim.solve([0.0, 1e-3], inputs=inputs)
+            self.n_solves += 1
+            return bool(float(sol["Voltage [V]"].entries[0]) <= self.cutoff_V)
+        except Exception:  # noqa: BLE001 - failing again at t = 0 is the answer
+            return True
+
     def _t_end(self, design: _Design, hours: float) -> float:
         return self.max_duration_factor * hours * 3600.0
 
@@ -386,6 +429,10 @@ class CellModel:
             nominal_Wh = design.nominal_capacity_Ah * 3.7
             return self._run(design, "power", protocol.power_W, self._t_end(design, nominal_Wh / protocol.power_W),
                              protocol.describe(cutoff), power_W=protocol.power_W)
+        if protocol.current_A is not None:
+            hours = design.nominal_capacity_Ah / protocol.current_A
+            return self._run(design, "current", protocol.current_A, self._t_end(design, hours),
+                             protocol.describe(cutoff))
         q10 = self.c10_capacity_Ah(design)
         if q10 <= 0:
             return CellResult.failed("the C/10 reference discharge failed", protocol=protocol.describe(cutoff),
@@ -443,3 +490,23 @@ class CellModel:
         if not metrics.ok:
             return self.simulate(metrics, float("nan"), protocol)
         return self.simulate(metrics, self.cathode_thickness_from_mass_loading(metrics, mass_loading_mg_cm2), protocol)
+
+
+def build_cell_model(cfg: Any) -> CellModel:
+    """``hydra.utils.instantiate`` a ``conf/cell/*.yaml`` node, re-raising a wrapped :class:`ConfigError` as itself.
+
+    Raises:
+        ConfigError: bad configuration.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(cfg, _convert_="all")
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from exc
+        raise
