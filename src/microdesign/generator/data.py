@@ -1,0 +1,194 @@
+"""Training data for the generator, held in memory: labelled 3D volumes or 2D micrographs.
+
+:class:`TrainingData` is the small protocol the training loop needs. Build it from a
+:class:`microdesign.data.dataset.MicrostructureDataset` file (``.h5``), from a segmented TIFF (a user's
+single tomogram or micrograph; unconditioned), or directly from arrays (tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+from microdesign.phases import N_PHASES, PHASE_NAMES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled segmented images in memory.
+
+    Attributes:
+        images: list of uint8 arrays, all 3D (``L0 x L1 x L2``) or all 2D (``H x W``); labels 0/1/2.
+        labels: ``n x d`` physical parameter values (d may be 0: unconditioned).
+        parameter_names: ``d`` names.
+        parameter_units: ``d`` units.
+        voxel_size_m: voxel edge [m].
+        bounds: ``name -> (lower, upper)``: the training bounds recorded in the checkpoint.
+        content_hash: SHA-256 of the data (recorded in the checkpoint).
+        description: where the data came from.
+    """
+
+    images: list[np.ndarray]
+    labels: np.ndarray
+    parameter_names: tuple[str, ...]
+    parameter_units: tuple[str, ...]
+    voxel_size_m: float
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    content_hash: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise ConfigError("images", 0, "at least one training image")
+        ndims = {im.ndim for im in self.images}
+        if len(ndims) != 1 or ndims.pop() not in (2, 3):
+            raise ConfigError("images", sorted({im.ndim for im in self.images}), "all 2D or all 3D images")
+        for im in self.images:
+            if im.dtype != np.uint8 or (im.size and int(im.max()) >= N_PHASES):
+                raise ConfigError("images", f"dtype {im.dtype}, max {int(im.max())}", "uint8 labels 0/1/2")
+        lab = np.asarray(self.labels, dtype=np.float64).reshape(len(self.images), len(self.parameter_names))
+        object.__setattr__(self, "labels", lab)
+        if not np.all(np.isfinite(lab)):
+            raise ConfigError("labels", "non-finite", "finite parameter labels")
+        if len(self.parameter_units) != len(self.parameter_names):
+            raise ConfigError("parameter_units", self.parameter_units, "one unit per parameter")
+        if not (np.isfinite(self.voxel_size_m) and 0 < self.voxel_size_m < 1e-3):
+            raise ConfigError("voxel_size_m", self.voxel_size_m, "a voxel edge in metres")
+        bounds = dict(self.bounds)
+        for j, name in enumerate(self.parameter_names):
+            if name not in bounds:
+                lo, hi = float(lab[:, j].min()), float(lab[:, j].max())
+                if hi <= lo:
+                    raise ConfigError(f"labels[{name!r}]", lo, "at least two distinct values to condition on "
+                                      "(or give training bounds)")
+                bounds[name] = (lo, hi)
+            lo, hi = bounds[name]
+            if not lo < hi:
+                raise ConfigError(f"bounds[{name!r}]", (lo, hi), "lower < upper")
+            if lab[:, j].min() < lo - 1e-9 * (hi - lo) or lab[:, j].max() > hi + 1e-9 * (hi - lo):
+                raise ConfigError(f"bounds[{name!r}]", (lo, hi), f"bounds that contain every label "
+                                  f"[{lab[:, j].min()}, {lab[:, j].max()}]")
+        object.__setattr__(self, "bounds", {k: (float(v[0]), float(v[1])) for k, v in bounds.items()
+                                             if k in self.parameter_names})
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", hash_arrays(self.images, lab, self.parameter_names,
+                                                                 self.voxel_size_m))
+
+    @property
+    def ndim(self) -> int:
+        return self.images[0].ndim
+
+    def normalised_labels(self) -> np.ndarray:
+        """Labels mapped to [0, 1] by the bounds, ``n x d``."""
+        lo = np.array([self.bounds[k][0] for k in self.parameter_names])
+        hi = np.array([self.bounds[k][1] for k in self.parameter_names])
+        return (self.labels - lo) / (hi - lo) if self.parameter_names else self.labels
+
+    @classmethod
+    def from_arrays(cls, images: Sequence[np.ndarray] | np.ndarray, labels: Sequence[Mapping[str, float]] | None = None,
+                    parameter_units: Mapping[str, str] | None = None, voxel_size_m: float = 1e-6,
+                    bounds: Mapping[str, Sequence[float]] | None = None, description: str = "arrays") -> TrainingData:
+        """Build from arrays (``labels``: one ``name -> value`` mapping per image; None: unconditioned)."""
+        imgs = [np.ascontiguousarray(im, dtype=np.uint8) for im in images]
+        units = dict(parameter_units or {})
+        names = tuple(units) if units else (tuple(labels[0]) if labels else ())
+        lab = np.array([[float(row[k]) for k in names] for row in labels]) if labels else np.zeros((len(imgs), 0))
+        return cls(imgs, lab, names, tuple(units.get(k, "1") for k in names), float(voxel_size_m),
+                   {k: (float(v[0]), float(v[1])) for k, v in (bounds or {}).items()}, description=description)
+
+
+def hash_arrays(images: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str], voxel_size_m: float) -> str:
+    """SHA-256 of images, labels, names and voxel size (order-sensitive)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"names": list(names), "voxel_size_m": repr(float(voxel_size_m))}).encode())
+    h.update(np.ascontiguousarray(labels, dtype="<f8").tobytes())
+    for im in images:
+        h.update(json.dumps(list(im.shape)).encode())
+        h.update(np.ascontiguousarray(im, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
+                       label_map: Mapping[int | float, int] | None = None,
+                       bounds: Mapping[str, Sequence[float]] | None = None,
+                       max_samples: int | None = None) -> TrainingData:
+    """Load training data from a dataset file (``.h5``/``.hdf5``) or a segmented TIFF.
+
+    Args:
+        path: file. HDF5: a ``microdesign-dataset`` (:class:`microdesign.data.dataset.MicrostructureDataset`);
+            its parameter labels condition the generator. TIFF: one segmented 3D volume (or a 2D image,
+            ``1 x H x W`` accepted), unconditioned (single class).
+        voxel_size_m: voxel edge [m]; required for a TIFF (the file does not carry it), checked for HDF5.
+        label_map: TIFF only: file value -> phase label (0 pore, 1 AM, 2 CBD). Required; an unmapped
+            value in the file is an error.
+        bounds: training bounds per parameter (default: the dataset provenance's ``parameter_bounds`` /
+            ``bounds`` if present, else the min and max of the labels).
+        max_samples: read at most this many samples (HDF5).
+
+    Raises:
+        ConfigError: unknown file type, missing voxel size or label map, unmapped labels, bad data.
+        FileNotFoundError: no such file.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"training data not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        from microdesign.data.dataset import MicrostructureDataset
+
+        with MicrostructureDataset(path) as ds:
+            if tuple(ds.phase_names) != PHASE_NAMES:
+                raise ConfigError("phase_names", ds.phase_names, f"{PHASE_NAMES} ({path})")
+            if voxel_size_m is not None and not np.isclose(voxel_size_m, ds.voxel_size_m, rtol=1e-6):
+                raise ConfigError("voxel_size_m", voxel_size_m, f"the dataset's {ds.voxel_size_m} ({path})")
+            n = len(ds) if max_samples is None else min(len(ds), int(max_samples))
+            images = [ds[i].image for i in range(n)]
+            labels = ds.labels_array()[:n]
+            prov = ds.provenance
+            if bounds is None:
+                bounds = prov.get("parameter_bounds") or prov.get("bounds")
+                if isinstance(bounds, Mapping):
+                    bounds = {k: _pair(v) for k, v in bounds.items() if k in ds.parameter_names}
+                else:
+                    bounds = None
+            digest = ds.content_hash() if n == len(ds) else ""
+            return TrainingData(images, labels, tuple(ds.parameter_names),
+                                tuple(ds.parameter_units[k] for k in ds.parameter_names), ds.voxel_size_m,
+                                {k: tuple(v) for k, v in (bounds or {}).items()}, content_hash=digest,
+                                description=f"{path.name} ({n} samples, {ds.sample_shape})")
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        if voxel_size_m is None:
+            raise ConfigError("voxel_size_m", None, f"the voxel edge in metres of {path.name} (TIFF does not carry it)")
+        if not label_map:
+            raise ConfigError("label_map", label_map, f"a map file value -> phase label 0/1/2 for {path.name}")
+        raw = tifffile.imread(path)
+        raw = np.squeeze(raw) if raw.ndim == 3 and raw.shape[0] == 1 else raw
+        out = np.full(raw.shape, 255, dtype=np.uint8)
+        for value, label in label_map.items():
+            if int(label) not in range(N_PHASES):
+                raise ConfigError(f"label_map[{value!r}]", label, "a phase label 0, 1 or 2")
+            out[raw == float(value)] = int(label)
+        if (out == 255).any():
+            unmapped = np.unique(raw[out == 255])[:10]
+            raise ConfigError("label_map", dict(label_map), f"a label for every value in {path.name}; unmapped {unmapped}")
+        return TrainingData([out], np.zeros((1, 0)), (), (), float(voxel_size_m), {},
+                            description=f"{path.name} {raw.shape}")
+    raise ConfigError("dataset.path", str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
+
+
+def _pair(v: object) -> tuple[float, float]:
+    if isinstance(v, Mapping):
+        return float(v.get("lower", v.get("lo"))), float(v.get("upper", v.get("hi")))
+    seq = list(v)  # type: ignore[arg-type]
+    return float(seq[0]), float(seq[1])

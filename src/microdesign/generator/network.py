@@ -1,0 +1,103 @@
+"""Networks of the conditional slice-trained generator (SliceGAN architecture, conditioned).
+
+The 3D generator follows SliceGAN (Kench & Cooper, Nat. Mach. Intell. 3 (2021) 299, Table S1):
+a stack of 3D transposed convolutions (kernel 4, stride 2, padding 2; the last padding 3) from a
+latent field of spatial size ``l_z`` to a softmax over the phases. Conditioning follows the
+conditional-SliceGAN / "constant label channels" idea of Gayon-Lombardo et al. (npj Comput. Mater. 6
+(2020) 82): the normalised process parameters, each in [0, 1], are appended as constant channels to the
+input of every layer of the generator and to the input image of every critic. Both networks are
+fully convolutional, so a larger latent field gives a larger cube.
+
+Output size: with ``k`` layers and latent size ``l_z >= 3``, the cube side is ``2**k * (l_z - 2)``
+(``k = 5``: ``l_z = 4`` -> 64, ``l_z = 6`` -> 128).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _append_condition(x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    """Concatenate ``cond`` (``b x d``) as constant channels to ``x`` (``b x c x *spatial``)."""
+    if cond is None or cond.shape[1] == 0:
+        return x
+    shape = (cond.shape[0], cond.shape[1]) + (1,) * (x.dim() - 2)
+    return torch.cat([x, cond.to(x.dtype).view(shape).expand(-1, -1, *x.shape[2:])], dim=1)
+
+
+class ConditionalGenerator3D(nn.Module):
+    """SliceGAN 3D generator with constant condition channels at every layer.
+
+    Args:
+        n_params: number of conditioning parameters ``d`` (0: unconditioned).
+        latent_channels: channels of the latent noise field ``z``.
+        widths: channels of the hidden layers (one transposed convolution each); one more layer
+            maps to ``n_phases``.
+        n_phases: phases of the output (3: pore, AM, CBD).
+
+    Shapes:
+        ``forward(z: b x latent_channels x l_z x l_z x l_z, cond: b x d)`` -> ``b x n_phases x L x L x L``
+        (softmax probabilities), ``L = 2**(len(widths) + 1) * (l_z - 2)``.
+    """
+
+    def __init__(self, n_params: int, latent_channels: int = 16, widths: tuple[int, ...] = (64, 32, 16, 8),
+                 n_phases: int = 3):
+        super().__init__()
+        self.n_params = int(n_params)
+        self.latent_channels = int(latent_channels)
+        self.widths = tuple(int(w) for w in widths)
+        self.n_phases = int(n_phases)
+        chans = [self.latent_channels, *self.widths]
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            self.convs.append(nn.ConvTranspose3d(c_in + self.n_params, c_out, 4, 2, 2, bias=False))
+            self.norms.append(nn.BatchNorm3d(c_out))
+        self.final = nn.ConvTranspose3d(chans[-1] + self.n_params, self.n_phases, 4, 2, 3, bias=False)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.widths) + 1
+
+    def output_size(self, latent_size: int) -> int:
+        """Cube side ``L`` produced from a latent field of side ``latent_size``."""
+        return 2**self.n_layers * (latent_size - 2)
+
+    def latent_size_for(self, size_voxels: int) -> int:
+        """Smallest latent side whose output cube is at least ``size_voxels`` (>= 3)."""
+        return max(3, 2 + math.ceil(size_voxels / 2**self.n_layers))
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        x = z
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(_append_condition(x, cond))))
+        return torch.softmax(self.final(_append_condition(x, cond)), dim=1)
+
+
+class ConditionalCritic2D(nn.Module):
+    """Wasserstein critic on 2D slices, conditioned by constant label channels on its input.
+
+    Args:
+        n_params: number of conditioning parameters ``d``.
+        n_phases: one-hot channels of the slice.
+        widths: channels of the strided convolutions (kernel 4, stride 2, padding 1; SliceGAN critic).
+
+    Shapes:
+        ``forward(x: b x n_phases x H x W, cond: b x d)`` -> ``b`` scores (mean over the final map).
+    """
+
+    def __init__(self, n_params: int, n_phases: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        self.n_params = int(n_params)
+        chans = [int(n_phases) + self.n_params, *[int(w) for w in widths]]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv2d(chans[-1], 1, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_append_condition(x, cond)).mean(dim=(1, 2, 3))

@@ -1,0 +1,265 @@
+"""The generator stage: process parameters (physical units) + seed -> segmented 3D volumes."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+from microdesign.generator.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
+from microdesign.phases import PHASE_NAMES
+
+logger = logging.getLogger(__name__)
+
+OUT_OF_BOUNDS_MODES = ("error", "warn")
+
+
+class OutOfTrainingBoundsWarning(UserWarning):
+    """A generator was asked for parameters outside its training envelope (``out_of_bounds: warn``)."""
+
+
+class Generator:
+    """A trained conditional generator, ready to sample volumes.
+
+    Build it from a checkpoint folder with :meth:`from_checkpoint` (what ``conf/generator/*.yaml`` do)
+    or, for tests, an untrained network with :meth:`untrained`.
+
+    Attributes:
+        parameter_names: conditioning parameters (tuple, may be empty for a single-class model).
+        parameter_units: unit of each parameter.
+        training_bounds: ``name -> (lower, upper)`` in physical units.
+        voxel_size_m: voxel edge [m] of generated volumes.
+        phases: phase names by label, ``("pore", "active_material", "cbd")``.
+        metadata: the full :class:`CheckpointMetadata`.
+        out_of_bounds: ``"error"`` (raise :class:`ConfigError`) or ``"warn"`` for requests outside
+            the training bounds.
+    """
+
+    def __init__(self, network: Any, metadata: CheckpointMetadata, device: str = "cpu",
+                 out_of_bounds: str = "error", batch_size: int = 2):
+        import torch
+
+        if out_of_bounds not in OUT_OF_BOUNDS_MODES:
+            raise ConfigError("out_of_bounds", out_of_bounds, f"one of {OUT_OF_BOUNDS_MODES}")
+        if int(batch_size) < 1:
+            raise ConfigError("batch_size", batch_size, "a positive integer")
+        self.metadata = metadata
+        self.device = torch.device(_resolve_device(device))
+        self.network = network.to(self.device).eval()
+        self.out_of_bounds = out_of_bounds
+        self.batch_size = int(batch_size)
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, device: str = "cpu", out_of_bounds: str = "error",
+                        batch_size: int = 2, expected_parameter_names: Sequence[str] | None = None,
+                        expected_voxel_size_m: float | None = None) -> Generator:
+        """Load a validated checkpoint folder.
+
+        Args:
+            checkpoint: folder path, or a model name under ``models/`` (:func:`microdesign.config.models_dir`).
+            device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+            out_of_bounds: ``"error"`` or ``"warn"``.
+            batch_size: volumes per network call when sampling (memory only; results do not depend on it).
+            expected_parameter_names: if given, the checkpoint's parameter names must equal these
+                (order-insensitive), e.g. the design space's microstructure parameters.
+            expected_voxel_size_m: if given, the checkpoint's voxel size must match (relative 1e-6).
+
+        Raises:
+            CheckpointError: missing, corrupted or mismatched checkpoint.
+        """
+        from microdesign.generator.network import ConditionalGenerator3D
+
+        meta, state, directory = load_checkpoint(checkpoint)
+        if expected_parameter_names is not None and set(expected_parameter_names) != set(meta.parameter_names):
+            raise CheckpointError(directory, f"conditions on {list(meta.parameter_names)}",
+                                  f"the parameters {sorted(expected_parameter_names)}")
+        if expected_voxel_size_m is not None and not np.isclose(meta.voxel_size_m, expected_voxel_size_m,
+                                                                rtol=1e-6, atol=0):
+            raise CheckpointError(directory, f"voxel_size_m = {meta.voxel_size_m}",
+                                  f"voxel_size_m = {expected_voxel_size_m}")
+        arch = meta.architecture
+        network = ConditionalGenerator3D(n_params=int(arch["n_params"]), latent_channels=int(arch["latent_channels"]),
+                                         widths=tuple(arch["widths"]), n_phases=int(arch["n_phases"]))
+        try:
+            network.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(directory, f"weights do not fit the recorded architecture {arch} ({exc})",
+                                  "weights saved with that architecture") from exc
+        from microdesign import __version__
+
+        if meta.package_version.split(".")[:1] != __version__.split(".")[:1]:
+            logger.warning("generator %s was trained with microdesign %s, running %s", meta.name,
+                           meta.package_version, __version__)
+        logger.info("loaded generator %s (%s) from %s", meta.name, ", ".join(meta.parameter_names) or "unconditioned",
+                    directory)
+        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size)
+
+    @classmethod
+    def untrained(cls, parameter_names: Sequence[str], training_bounds: Mapping[str, Sequence[float]],
+                  parameter_units: Sequence[str] | None = None, voxel_size_m: float = 1.0e-6,
+                  latent_channels: int = 4, widths: Sequence[int] = (8, 8, 4, 4), seed: int = 0,
+                  device: str = "cpu", out_of_bounds: str = "error", batch_size: int = 2) -> Generator:
+        """A randomly initialised generator (for tests and dry runs; its volumes are noise).
+
+        Args:
+            parameter_names: conditioning parameters.
+            training_bounds: ``name -> [lower, upper]``.
+            parameter_units: units (default ``"1"`` each).
+            voxel_size_m: voxel edge [m].
+            latent_channels, widths: network size.
+            seed: initialisation seed.
+        """
+        import torch
+
+        from microdesign import __version__
+        from microdesign.generator.network import ConditionalGenerator3D
+
+        names = tuple(parameter_names)
+        units = tuple(parameter_units) if parameter_units is not None else ("1",) * len(names)
+        arch = {"n_params": len(names), "latent_channels": int(latent_channels),
+                "widths": tuple(int(w) for w in widths), "n_phases": len(PHASE_NAMES)}
+        data = {"name": "untrained", "parameter_names": names, "parameter_units": units,
+                "training_bounds": {k: list(training_bounds[k]) for k in names}, "phases": PHASE_NAMES,
+                "voxel_size_m": voxel_size_m, "dataset_hash": "none", "dataset_description": "untrained",
+                "package_version": __version__, "architecture": arch, "training": {"steps": 0, "seed": seed},
+                "format_version": 1}
+        meta = CheckpointMetadata.from_dict(data, "untrained")
+        torch.manual_seed(seed)
+        network = ConditionalGenerator3D(**{**arch, "widths": arch["widths"]})
+        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size)
+
+    # -- attributes -----------------------------------------------------------------------------------
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return self.metadata.parameter_names
+
+    @property
+    def parameter_units(self) -> tuple[str, ...]:
+        return self.metadata.parameter_units
+
+    @property
+    def training_bounds(self) -> dict[str, tuple[float, float]]:
+        return dict(self.metadata.training_bounds)
+
+    @property
+    def voxel_size_m(self) -> float:
+        return self.metadata.voxel_size_m
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        return self.metadata.phases
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    # -- validation -----------------------------------------------------------------------------------
+    def in_bounds(self, params: Mapping[str, float]) -> bool:
+        """Whether every parameter lies inside the training bounds (no exception)."""
+        try:
+            return all(lo <= float(params[k]) <= hi for k, (lo, hi) in self.metadata.training_bounds.items())
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def normalise(self, params: Mapping[str, float]) -> np.ndarray:
+        """Check ``params`` and map them to the unit cube of the training bounds.
+
+        Args:
+            params: ``name -> value`` in physical units; exactly :attr:`parameter_names`.
+
+        Returns:
+            Normalised parameters, shape ``d``, in network channel order.
+
+        Raises:
+            ConfigError: missing or unknown names, non-finite values, or (``out_of_bounds="error"``) a
+                value outside the training bounds. With ``"warn"`` an out-of-bounds request warns
+                (:class:`OutOfTrainingBoundsWarning`) and is passed on unclipped.
+        """
+        params = dict(params)
+        missing = [k for k in self.parameter_names if k not in params]
+        unknown = [k for k in params if k not in self.parameter_names]
+        if missing or unknown:
+            raise ConfigError("params", sorted(params), f"exactly the generator's parameters "
+                              f"{list(self.parameter_names)} (missing {missing}, unknown {unknown})",
+                              context=f"generator {self.name}")
+        out = np.empty(len(self.parameter_names))
+        for i, name in enumerate(self.parameter_names):
+            try:
+                value = float(params[name])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(name, params[name], "a real number", context=f"generator {self.name}") from exc
+            if not np.isfinite(value):
+                raise ConfigError(name, value, "a finite number", context=f"generator {self.name}")
+            lo, hi = self.metadata.training_bounds[name]
+            tol = 1e-9 * (hi - lo)
+            if not (lo - tol <= value <= hi + tol):
+                expected = f"a value inside the training bounds [{lo}, {hi}] (the generator never extrapolates)"
+                if self.out_of_bounds == "error":
+                    raise ConfigError(name, value, expected, context=f"generator {self.name}")
+                warnings.warn(f"{name} = {value} outside the training bounds [{lo}, {hi}] of generator "
+                              f"{self.name}: extrapolating", OutOfTrainingBoundsWarning, stacklevel=3)
+            out[i] = (value - lo) / (hi - lo)
+        return out
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def sample(self, params: Mapping[str, float], n: int = 1, size_voxels: int = 64, seed: int = 0) -> np.ndarray:
+        """Generate ``n`` segmented cubes at one parameter point.
+
+        Args:
+            params: ``name -> value`` in physical units (see :attr:`parameter_units`).
+            n: number of cubes.
+            size_voxels: cube side ``L`` in voxels (any ``L >= 1``; the network emits the next size it
+                can make and the cube is cropped from its centre).
+            seed: seed of the latent noise; the same seed and parameters give the same volumes on the
+                same device, independent of ``batch_size``.
+
+        Returns:
+            ``n x L x L x L`` uint8 labels, 0 pore, 1 active material, 2 CBD (:mod:`microdesign.phases`).
+
+        Raises:
+            ConfigError: bad ``params`` (see :meth:`normalise`), ``n < 1`` or ``size_voxels < 1``.
+        """
+        import torch
+
+        if int(n) != n or n < 1:
+            raise ConfigError("n", n, "a positive integer number of volumes")
+        if int(size_voxels) != size_voxels or size_voxels < 1:
+            raise ConfigError("size_voxels", size_voxels, "a positive integer cube side")
+        n, size = int(n), int(size_voxels)
+        cond_np = self.normalise(params)
+        net = self.network
+        lz = net.latent_size_for(size)
+        full = net.output_size(lz)
+        start = (full - size) // 2
+        rng = torch.Generator(device="cpu").manual_seed(int(seed))
+        z_all = torch.randn(n, net.latent_channels, lz, lz, lz, generator=rng)
+        out = np.empty((n, size, size, size), dtype=np.uint8)
+        with torch.inference_mode():
+            for i in range(0, n, self.batch_size):
+                z = z_all[i:i + self.batch_size].to(self.device)
+                cond = torch.as_tensor(cond_np, dtype=torch.float32, device=self.device).expand(z.shape[0], -1)
+                prob = net(z, cond)[..., start:start + size, start:start + size, start:start + size]
+                out[i:i + z.shape[0]] = prob.argmax(dim=1).to(torch.uint8).cpu().numpy()
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Generator(name={self.name!r}, parameters={list(self.parameter_names)}, "
+                f"voxel_size_m={self.voxel_size_m:g}, device={self.device})")
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ConfigError("device", device, "'auto', 'cpu' or 'cuda'")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", device, "'cpu' or 'auto' (no CUDA device available)")
+    return device

@@ -1,0 +1,163 @@
+"""Generator sampling and checkpoint format: shapes, labels, determinism, bounds, corruption."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from microdesign.errors import ConfigError
+from microdesign.generator import (
+    CheckpointError,
+    Generator,
+    OutOfTrainingBoundsWarning,
+    load_checkpoint,
+    save_checkpoint,
+)
+from microdesign.generator.network import ConditionalGenerator3D
+from microdesign.phases import PHASE_NAMES
+
+NAMES = ("am_weight_fraction", "porosity", "cbd_adhesion")
+BOUNDS = {"am_weight_fraction": (0.88, 0.97), "porosity": (0.25, 0.50), "cbd_adhesion": (0.0, 1.0)}
+MID = {"am_weight_fraction": 0.92, "porosity": 0.35, "cbd_adhesion": 0.5}
+
+
+@pytest.fixture(scope="module")
+def gen() -> Generator:
+    return Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3)
+
+
+@pytest.fixture()
+def saved(tmp_path, gen):
+    return save_checkpoint(tmp_path / "m", gen.metadata, gen.network.state_dict())
+
+
+@pytest.mark.parametrize("size", [1, 17, 32, 45])
+def test_any_cube_size_shape_dtype_and_labels(gen, size):
+    vol = gen.sample(MID, n=2, size_voxels=size, seed=0)
+    assert vol.shape == (2, size, size, size)
+    assert vol.dtype == np.uint8
+    assert set(np.unique(vol)) <= {0, 1, 2}
+
+
+def test_network_output_size_formula():
+    net = ConditionalGenerator3D(2, 4, (8, 8, 4, 4))
+    import torch
+
+    for lz in (3, 4, 6):
+        out = net(torch.zeros(1, 4, lz, lz, lz), torch.zeros(1, 2))
+        assert out.shape[-1] == net.output_size(lz) == 32 * (lz - 2)
+        # softmax over phases: probabilities sum to one
+        assert torch.allclose(out.sum(1), torch.ones_like(out[:, 0]), atol=1e-5)
+    assert net.output_size(net.latent_size_for(65)) >= 65
+
+
+def test_seeded_and_reproducible_independent_of_batch(gen):
+    a = gen.sample(MID, n=3, size_voxels=24, seed=7)
+    b = gen.sample(MID, n=3, size_voxels=24, seed=7)
+    c = gen.sample(MID, n=3, size_voxels=24, seed=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    one_by_one = Generator(gen.network, gen.metadata, batch_size=1).sample(MID, n=3, size_voxels=24, seed=7)
+    np.testing.assert_array_equal(a, one_by_one)
+
+
+def test_out_of_bounds_refused_or_warned(gen):
+    with pytest.raises(ConfigError, match="porosity.*training bounds"):
+        gen.sample({**MID, "porosity": 0.6}, n=1, size_voxels=8)
+    lenient = Generator(gen.network, gen.metadata, out_of_bounds="warn")
+    with pytest.warns(OutOfTrainingBoundsWarning, match="porosity"):
+        vol = lenient.sample({**MID, "porosity": 0.6}, n=1, size_voxels=8)
+    assert vol.shape == (1, 8, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gen.sample({**MID, "porosity": 0.50}, n=1, size_voxels=8)  # the bound itself is inside
+
+
+def test_bad_requests_refused(gen):
+    with pytest.raises(ConfigError, match="missing"):
+        gen.sample({"porosity": 0.3, "cbd_adhesion": 0.5}, size_voxels=8)
+    with pytest.raises(ConfigError, match="unknown"):
+        gen.sample({**MID, "mass_loading_mg_cm2": 20.0}, size_voxels=8)
+    with pytest.raises(ConfigError, match="finite"):
+        gen.sample({**MID, "porosity": float("nan")}, size_voxels=8)
+    with pytest.raises(ConfigError):
+        gen.sample(MID, n=0, size_voxels=8)
+    with pytest.raises(ConfigError):
+        gen.sample(MID, n=1, size_voxels=0)
+    with pytest.raises(ConfigError):
+        Generator(gen.network, gen.metadata, out_of_bounds="ignore")
+
+
+def test_checkpoint_round_trip(gen, saved):
+    loaded = Generator.from_checkpoint(saved)
+    assert loaded.parameter_names == NAMES
+    assert loaded.parameter_units == ("1", "1", "1")
+    assert loaded.training_bounds == BOUNDS
+    assert loaded.phases == PHASE_NAMES
+    assert loaded.voxel_size_m == 4e-7
+    np.testing.assert_array_equal(loaded.sample(MID, 2, 20, seed=1), gen.sample(MID, 2, 20, seed=1))
+    meta, state, folder = load_checkpoint(saved)
+    assert meta.weights_sha256 and folder == saved and set(state) == set(gen.network.state_dict())
+
+
+def test_corrupted_weights_rejected(saved):
+    weights = saved / "generator.pt"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="SHA-256.*corrupted"):
+        Generator.from_checkpoint(saved)
+
+
+def _edit_meta(folder, **changes):
+    path = folder / "metadata.json"
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"phases": ["pore", "cbd", "active_material"]}, "phases"),
+        ({"voxel_size_m": 0.4}, "voxel_size_m"),
+        ({"dataset_hash": None}, "lacks"),
+        ({"parameter_units": ["1", "1"]}, "units"),
+        ({"training_bounds": {"am_weight_fraction": [0.9, 0.8], "porosity": [0, 1], "cbd_adhesion": [0, 1]}},
+         "lower < upper"),
+        ({"training_bounds": {"porosity": [0, 1]}}, "training_bounds"),
+        ({"architecture": {"n_params": 3, "latent_channels": 4, "widths": [8, 8, 4, 8], "n_phases": 3}},
+         "architecture"),
+    ],
+)
+def test_mismatched_metadata_rejected(saved, changes, message):
+    _edit_meta(saved, **changes)
+    with pytest.raises(CheckpointError, match=message):
+        Generator.from_checkpoint(saved)
+
+
+def test_truncated_or_missing_files_rejected(saved, tmp_path):
+    (saved / "metadata.json").write_text('{"name": "x", ')
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        Generator.from_checkpoint(saved)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        Generator.from_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="missing metadata.json"):
+        Generator.from_checkpoint(tmp_path / "empty")
+
+
+def test_expected_parameters_and_voxel_size_checked(saved):
+    with pytest.raises(CheckpointError, match="conditions on"):
+        Generator.from_checkpoint(saved, expected_parameter_names=["porosity"])
+    with pytest.raises(CheckpointError, match="voxel_size_m"):
+        Generator.from_checkpoint(saved, expected_voxel_size_m=1e-6)
+    ok = Generator.from_checkpoint(saved, expected_parameter_names=list(reversed(NAMES)), expected_voxel_size_m=4e-7)
+    assert ok.parameter_names == NAMES
