@@ -148,3 +148,21 @@ def test_result_dict_has_pybamm_style_keys(model, chen_metrics):
     with pytest.raises(ValueError):
         CellResult(status="ok", energy_Wh=float("nan"))
     assert CellResult.failed("x", energy_Wh=float("inf")).energy_Wh == 0.0
+
+
+def test_half_cell_per_gram_target_misleads_at_cell_level(model, chen_metrics):
+    """Electrode level (Li-metal half cell, mA.h per g AM at 3C) favours the thin electrode; the 4680
+    stores more energy at 10 W with the thick one (why every design is scored as a whole cell)."""
+    thin_half = model.simulate_half_cell(chen_metrics, 40e-6, 3.0)
+    thick_half = model.simulate_half_cell(chen_metrics, 150e-6, 3.0)
+    slow_half = model.simulate_half_cell(chen_metrics, 40e-6, 0.1)
+    for r in (thin_half, thick_half, slow_half):
+        assert r.ok, r.reason
+    assert thin_half.cathode_capacity_mAh_g_am > 1.2 * thick_half.cathode_capacity_mAh_g_am
+    assert slow_half.cathode_capacity_mAh_g_am > thin_half.cathode_capacity_mAh_g_am
+    # per gram = capacity / (X_AM rho_AM L A)
+    am_g = 0.665 * 4.75 * 40e-6 * 100 * 1e-4 * 1e4
+    assert thin_half.cathode_capacity_mAh_g_am == pytest.approx(thin_half.capacity_Ah * 1e3 / am_g, rel=1e-9)
+    thin_cell = model.simulate(chen_metrics, 40e-6, ConstantPower(10.0))
+    thick_cell = model.simulate(chen_metrics, 150e-6, ConstantPower(10.0))
+    assert thick_cell.energy_Wh > thin_cell.energy_Wh
