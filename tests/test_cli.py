@@ -35,3 +35,9 @@ def test_bad_value_is_named_error(capsys):
 def test_unknown_command_and_bad_override(capsys):
     assert main(["no-such-command"]) == 2
     assert main(["process", "no_such_key=1"]) == 2
+
+
+def test_process_sensitivity_table(capsys):
+    assert main(["process", "sensitivity.ranges={line_load_N_mm:[200,1200]}", "sensitivity.n_base_samples=64"]) == 0
+    out = capsys.readouterr().out
+    assert "Sobol indices" in out and "1.000 / 1.000" in out  # porosity is all line load
