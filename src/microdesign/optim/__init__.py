@@ -30,7 +30,8 @@ def build_proposer(optimiser_cfg, design_space_cfg, seed: int | None = None) -> 
                                     if not isinstance(design_space_cfg, dict) else design_space_cfg, cons)
     if cfg.get("seed") is None:
         cfg["seed"] = seed
-    return instantiate(cfg, space=space)
+    # partial: Hydra would turn the SearchSpace dataclass into a config node if passed as a kwarg
+    return instantiate(cfg, _partial_=True)(space=space)
 
 
 __all__ += ["build_proposer"]

@@ -1,0 +1,227 @@
+"""Build a campaign from its config: validate everything first, then construct the stages and the loop.
+
+Validation before any work (:func:`validate`): the design space (unknown fields, inverted bounds,
+fixed values outside bounds), linear constraints, the objective's quantity, the generator (missing
+checkpoint; parameters it does not condition on; a design space outside its training bounds), the
+cell protocol (one protocol, not a sweep) and the budgets. Each problem is a
+:class:`~microdesign.errors.ConfigError` naming the parameter, its value and what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from microdesign.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Keys that a resume may take from the command line (everything else comes from the stored config).
+RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running")
+
+
+def instantiate(node: Any, what: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets our ConfigError through instead of Hydra's wrapper.
+
+    Raises:
+        ConfigError: the target raised one, or the node has no ``_target_``.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    if node is None or "_target_" not in node:
+        raise ConfigError(what, None if node is None else OmegaConf.to_container(node), "a config with _target_")
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, ConfigError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(what, OmegaConf.to_container(node).get("_target_"), f"an instantiable config ({exc})") from exc
+
+
+def check_generator(generator: Any, space: Any) -> None:
+    """The generator conditions on exactly the microstructure parameters and was trained on their range.
+
+    Args:
+        generator: has ``training_bounds`` (``name -> (lower, upper)``; None: accepts anything).
+        space: ``microdesign.design.DesignSpace``.
+
+    Raises:
+        ConfigError: a microstructure parameter the generator does not know, a generator parameter
+            missing from the design space, or bounds (or a fixed value) outside the training bounds.
+    """
+    tb = getattr(generator, "training_bounds", None)
+    if tb is None:
+        return
+    tb = dict(tb)
+    micro = list(space.microstructure_names)
+    unknown = [n for n in micro if n not in tb]
+    if unknown:
+        raise ConfigError(f"design_space.parameters.{unknown[0]}", unknown[0],
+                          f"a parameter the generator conditions on: {sorted(tb)} (role: cell if it only changes the cell)")
+    missing = [n for n in tb if n not in micro]
+    if missing:
+        raise ConfigError("design_space.parameters", micro, f"every generator parameter {sorted(tb)} (missing {missing})")
+    for n in micro:
+        p = space[n]
+        lo, hi = (float(v) for v in tb[n])
+        span = [p.fixed, p.fixed] if p.fixed is not None else [p.lower, p.upper]
+        tol = 1e-9 * max(hi - lo, 1e-12)
+        if span[0] < lo - tol or span[1] > hi + tol:
+            raise ConfigError(f"design_space.parameters.{n}", span,
+                              f"a range within the generator's training bounds [{lo}, {hi}]")
+
+
+@dataclass
+class Setup:
+    """Everything a campaign needs, validated."""
+
+    cfg: DictConfig
+    space: Any
+    proposer: Any
+    evaluator: Any
+    objective: Any
+    budget: Any
+    path: Path
+    resume: bool
+
+
+def _merge_resume(cfg: DictConfig) -> DictConfig:
+    """The stored config of ``cfg.resume`` with the command line's resumable keys.
+
+    Raises:
+        ConfigError: the file does not exist or is not a campaign file.
+    """
+    from microdesign.config import compose
+    from microdesign.storage import CampaignFileError, CampaignStore
+
+    path = Path(str(cfg.resume))
+    if not path.is_file():
+        raise ConfigError("resume", str(path), "an existing campaign file")
+    try:
+        head = CampaignStore(path).read_header()
+    except (CampaignFileError, OSError) as exc:
+        raise ConfigError("resume", str(path), f"a microdesign campaign file ({exc})") from exc
+    stored = OmegaConf.create(head["config_yaml"])
+    default = compose("campaign", [])
+    for key in RESUMABLE_KEYS:
+        here, base = OmegaConf.select(cfg, key), OmegaConf.select(default, key)
+        if here is not None and here != base:
+            OmegaConf.update(stored, key, here, merge=False)
+            log.info("resume: %s taken from the command line", key)
+    ignored = [k for k in ("design_space", "generator", "characterise", "cell", "objective", "optimiser", "seed")
+               if OmegaConf.select(cfg, k) != OmegaConf.select(default, k)
+               and OmegaConf.select(cfg, k) != OmegaConf.select(stored, k)]
+    if ignored:
+        log.warning("resume: %s differ from the stored campaign and are ignored (the stored config is used)", ignored)
+    stored.resume = str(path)
+    stored.output = str(path)
+    return stored
+
+
+def validate(cfg: DictConfig) -> Setup:
+    """Validate ``cfg`` and build the stages (loads the generator checkpoint and the cell model; no evaluation).
+
+    Raises:
+        ConfigError: any invalid setting (module docstring).
+    """
+    from microdesign.campaign.evaluate import TrialEvaluator
+    from microdesign.campaign.loop import Budget
+    from microdesign.design import DesignSpace
+    from microdesign.optim import build_proposer
+
+    resume = cfg.get("resume") is not None
+    if resume:
+        cfg = _merge_resume(cfg)
+    space = DesignSpace.from_config(cfg.design_space)
+    seed = int(cfg.seed)
+    proposer = build_proposer(cfg.optimiser, cfg.design_space, seed=seed)
+    objective = instantiate(cfg.objective, "objective")
+    if hasattr(objective, "check_quantity"):
+        objective.check_quantity()
+    c = cfg.campaign
+    b = c.budget
+    budget = Budget(int(b.max_evaluations), None if b.max_wall_time_s is None else float(b.max_wall_time_s),
+                    None if b.convergence_patience is None else int(b.convergence_patience),
+                    float(b.convergence_rel_tol))
+    if int(c.cube_size_voxels) < 4:
+        raise ConfigError("campaign.cube_size_voxels", c.cube_size_voxels, "an integer >= 4 [voxels]")
+    if not c.adaptive and int(c.n_cubes) < 2:
+        raise ConfigError("campaign.n_cubes", c.n_cubes, "an integer >= 2 (a CI needs two cubes)")
+    protocol = OmegaConf.select(cfg, "cell.protocol")
+    if protocol is not None and protocol.get("kind") == "power_sweep":
+        raise ConfigError("cell.protocol.kind", "power_sweep", "one protocol (constant_power or constant_current)")
+    if "mass_loading_mg_cm2" not in space.names and c.get("cathode_thickness_m") is None:
+        raise ConfigError("campaign.cathode_thickness_m", None,
+                          "a thickness [m] when the design space has no mass_loading_mg_cm2")
+    generator = instantiate(cfg.generator, "generator")
+    check_generator(generator, space)
+    characteriser = instantiate(cfg.characterise, "characterise")
+    cell = instantiate(cfg.cell, "cell")
+    evaluator = TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names,
+                               cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
+                               adaptive=bool(c.adaptive), cathode_thickness_m=c.get("cathode_thickness_m"))
+    if cfg.get("output"):
+        path = Path(str(cfg.output))
+    else:
+        path = Path("runs") / time.strftime("campaign-%Y%m%d-%H%M%S") / "campaign.h5"
+    if not resume and path.exists():
+        raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume)
+
+
+def open_campaign(setup: Setup, progress: Any = None) -> Any:
+    """Create (or reopen for resume) the campaign file and the :class:`Campaign` over it."""
+    from microdesign import __version__
+    from microdesign.campaign.loop import Campaign
+    from microdesign.storage import CampaignStore
+
+    cfg, space = setup.cfg, setup.space
+    store = CampaignStore(setup.path, writer=True)
+    trials = []
+    if setup.resume:
+        _, trials = store.load(volumes=False)
+        log.info("resume %s: %d trials (%d finished)", setup.path, len(trials), sum(t.finished for t in trials))
+    else:
+        params = [space[n] for n in space.names]
+        store.create(OmegaConf.to_yaml(cfg, resolve=True), __version__, int(cfg.seed),
+                     {"names": list(space.names), "units": [p.unit for p in params],
+                      "lower": [p.lower for p in params], "upper": [p.upper for p in params],
+                      "fixed": dict(space.fixed_values)},
+                     {"name": getattr(setup.objective, "name", "objective"), "unit": getattr(setup.objective, "unit", ""),
+                      "direction": getattr(setup.objective, "direction", "maximize")})
+    obj = setup.objective
+    return Campaign(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
+                    q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
+                    penalty=getattr(obj, "penalty", None), n_initial=int(getattr(setup.proposer, "n_initial", 0)),
+                    trials=trials, on_resume_running=str(cfg.campaign.on_resume_running),
+                    validate=space.validate, progress=progress)
+
+
+def run_campaign(cfg: DictConfig) -> int:
+    """Validate, open and run a campaign from config; display progress and a summary. Returns 0."""
+    from microdesign.campaign.display import RichDisplay
+
+    setup = validate(cfg)
+    obj = setup.objective
+    display = RichDisplay(getattr(obj, "unit", ""), getattr(obj, "name", "objective"),
+                          getattr(obj, "sign", 1.0)) if setup.cfg.campaign.progress else None
+    campaign = open_campaign(setup, progress=display)
+    try:
+        campaign.run()
+    finally:
+        campaign.store.close()
+    if display is not None:
+        from rich.console import Console
+
+        Console().print(display.summary(campaign, str(setup.path)))
+    log.info("campaign file: %s  (report: microdesign report file=%s)", setup.path, setup.path)
+    return 0

@@ -1,0 +1,199 @@
+"""One evaluation: design -> generator -> characterisation -> cell -> objective, timed, never raising.
+
+The stages are injected (small protocols below), so the loop can be tested with stub stages
+(:mod:`microdesign.campaign.stubs`) and run with the real ones built from config.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class VolumeGenerator(Protocol):
+    """``microdesign.generator.Generator`` or a stand-in."""
+
+    voxel_size_m: float
+
+    def sample(self, params: Mapping[str, float], n: int, size_voxels: int, seed: int) -> np.ndarray:
+        """``n x L x L x L`` uint8 labels for the microstructure parameters ``params``."""
+
+
+class MetricsCharacteriser(Protocol):
+    """``microdesign.characterise.Characteriser`` or a stand-in."""
+
+    def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> Any:
+        """``MicrostructureMetrics`` of ``n x L x L x L`` cubes."""
+
+
+class CellSimulator(Protocol):
+    """``microdesign.cell.CellModel`` or a stand-in."""
+
+    def simulate(self, metrics: Any, cathode_thickness_m: float, protocol: Any = None) -> Any:
+        """``CellResult`` of one design."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation produced.
+
+    Attributes:
+        status: ``"completed"`` or ``"failed"``.
+        reason: ``"<stage>: <why>"`` when failed.
+        metrics, cell, objective: stage results (None where the stage did not run).
+        volume: one representative cube ``L x L x L`` uint8 (the first characterised), or None.
+        voxel_size_m: its voxel size [m].
+        cathode_thickness_m: thickness from the mass loading [m] (0 if not computed).
+        timings: stage -> wall time [s] (``generator``, ``characterise``, ``cell``, ``objective``).
+    """
+
+    status: str
+    reason: str | None = None
+    metrics: Any = None
+    cell: Any = None
+    objective: Any = None
+    volume: np.ndarray | None = None
+    voxel_size_m: float = 0.0
+    cathode_thickness_m: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class TrialEvaluator:
+    """Runs the stages for one design.
+
+    Args:
+        generator: volume source (``sample``; ``voxel_size_m``).
+        characteriser: ``characterise`` (and, for ``adaptive``, ``characterise_adaptive``).
+        cell: ``simulate`` (optionally ``cathode_thickness_from_mass_loading``).
+        objective: ``evaluate(cell, metrics, resimulate)``.
+        microstructure_names: parameters passed to the generator.
+        cube_size_voxels: cube side L [voxels] characterised.
+        n_cubes: cubes per evaluation when ``adaptive`` is false.
+        adaptive: add cubes until the characteriser's CI target or cap (its own settings).
+        mass_loading_name: design parameter holding the mass loading [mg.cm-2].
+        cathode_thickness_m: used when there is no mass-loading parameter [m].
+        am_density_g_cm3, cbd_density_g_cm3: material densities for the thickness fallback
+            (NMC811 4.75, CBD 1.84 g.cm-3; Formulation defaults) when the cell model has no
+            ``cathode_thickness_from_mass_loading``.
+    """
+
+    def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
+                 objective: Any, microstructure_names: Sequence[str], cube_size_voxels: int = 32,
+                 n_cubes: int = 4, adaptive: bool = True, mass_loading_name: str = "mass_loading_mg_cm2",
+                 cathode_thickness_m: float | None = None, am_density_g_cm3: float = 4.75,
+                 cbd_density_g_cm3: float = 1.838):
+        self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
+        self.microstructure_names = tuple(microstructure_names)
+        self.cube_size_voxels, self.n_cubes, self.adaptive = int(cube_size_voxels), int(n_cubes), bool(adaptive)
+        self.mass_loading_name = mass_loading_name
+        self.fixed_thickness_m = cathode_thickness_m
+        self.am_density_g_cm3, self.cbd_density_g_cm3 = float(am_density_g_cm3), float(cbd_density_g_cm3)
+
+    # ------------------------------------------------------------------ thickness
+    def thickness_m(self, inputs: Mapping[str, float], metrics: Any) -> float:
+        """Cathode coating thickness [m] from the design's mass loading and the measured structure.
+
+        ``h = ML/(PD·100)`` with press density ``PD = X_AM ρ_AM + X_CBD ρ_CBD`` (DESIGN.md §3.1,
+        ``PD = CD(1 − ε)``); the cell model's own method is used when it has one.
+        """
+        if self.mass_loading_name not in inputs:
+            if self.fixed_thickness_m is None:
+                raise ValueError(f"no {self.mass_loading_name!r} in the design and no campaign.cathode_thickness_m")
+            return float(self.fixed_thickness_m)
+        ml = float(inputs[self.mass_loading_name])
+        own = getattr(self.cell, "cathode_thickness_from_mass_loading", None)
+        if own is not None:
+            return float(own(metrics, ml))
+        from microdesign.characterise.metrics import AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION
+        from microdesign.process.linked import thickness_m
+
+        pd = (metrics[AM_VOLUME_FRACTION].mean * self.am_density_g_cm3
+              + metrics[CBD_VOLUME_FRACTION].mean * self.cbd_density_g_cm3)
+        return float(thickness_m(ml, pd))
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, inputs: Mapping[str, float], seed: int) -> Evaluation:
+        """Evaluate one design; every stage failure or exception becomes a ``failed`` evaluation.
+
+        Args:
+            inputs: the complete physical design (fixed parameters included).
+            seed: seed of the generator's latent draws (characterisation batches spawn from it).
+        """
+        timings: dict[str, float] = {}
+        micro = {k: float(inputs[k]) for k in self.microstructure_names}
+        voxel = float(getattr(self.generator, "voxel_size_m", 0.0))
+        first: list[np.ndarray] = []
+        gen_time = [0.0]
+
+        def sample_cubes(n: int, s: int) -> np.ndarray:
+            t0 = time.perf_counter()
+            vols = np.asarray(self.generator.sample(micro, n=int(n), size_voxels=self.cube_size_voxels, seed=int(s)))
+            gen_time[0] += time.perf_counter() - t0
+            if not first and vols.size:
+                first.append(np.array(vols[0], dtype=np.uint8, copy=True))
+            return vols
+
+        def result(status: str, reason: str | None = None, **kw: Any) -> Evaluation:
+            return Evaluation(status, reason, volume=first[0] if first else None, voxel_size_m=voxel,
+                              timings=dict(timings), **kw)
+
+        # generator + characterisation
+        t0 = time.perf_counter()
+        try:
+            if self.adaptive and hasattr(self.characteriser, "characterise_adaptive"):
+                metrics = self.characteriser.characterise_adaptive(sample_cubes, voxel, seed=int(seed))
+            else:
+                vols = sample_cubes(self.n_cubes, int(seed))
+                timings["generator"] = gen_time[0]
+                metrics = self.characteriser.characterise(vols, voxel, seed=int(seed))
+        except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
+            timings["generator"] = gen_time[0]
+            timings["characterise"] = time.perf_counter() - t0 - gen_time[0]
+            stage = "characterise" if first else "generator"
+            return result("failed", _reason(stage, exc))
+        timings["generator"] = gen_time[0]
+        timings["characterise"] = time.perf_counter() - t0 - gen_time[0]
+        if not metrics.ok:
+            return result("failed", f"characterise: {metrics.reason}", metrics=metrics)
+
+        # cell
+        t0 = time.perf_counter()
+        try:
+            thick = self.thickness_m(inputs, metrics)
+            cell = self.cell.simulate(metrics, thick)
+            if isinstance(cell, list):
+                raise TypeError("the cell protocol returned several results (power sweep); a campaign needs one")
+        except Exception as exc:  # noqa: BLE001
+            timings["cell"] = time.perf_counter() - t0
+            return result("failed", _reason("cell", exc), metrics=metrics)
+        timings["cell"] = time.perf_counter() - t0
+        if not cell.ok:
+            return result("failed", f"cell: {cell.reason}", metrics=metrics, cell=cell, cathode_thickness_m=thick)
+
+        # objective (+ re-simulations for its noise)
+        t0 = time.perf_counter()
+        try:
+            obj = self.objective.evaluate(cell, metrics, resimulate=lambda m: self.cell.simulate(m, thick))
+        except Exception as exc:  # noqa: BLE001
+            timings["objective"] = time.perf_counter() - t0
+            return result("failed", _reason("objective", exc), metrics=metrics, cell=cell, cathode_thickness_m=thick)
+        timings["objective"] = time.perf_counter() - t0
+        if not obj.ok or not (math.isfinite(obj.value) and math.isfinite(obj.variance)):
+            return result("failed", obj.reason or "objective: not finite", metrics=metrics, cell=cell,
+                          objective=obj, cathode_thickness_m=thick)
+        return result("completed", None, metrics=metrics, cell=cell, objective=obj, cathode_thickness_m=thick)
+
+
+def _reason(stage: str, exc: BaseException) -> str:
+    log.warning("%s stage raised %s: %s\n%s", stage, type(exc).__name__, exc,
+                "".join(traceback.format_exception(exc)[-3:]))
+    return f"{stage}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,259 @@
+"""The closed loop: propose -> record candidates -> evaluate each (running -> completed/failed) -> repeat.
+
+Every state change is written to the campaign file before the next step (crash-safe transactions,
+:mod:`microdesign.storage`), so a killed campaign resumes without losing or repeating a finished
+evaluation: trials found ``running`` are marked ``abandoned`` and, with ``on_resume_running: rerun``,
+queued again with the same inputs and seed; ``candidate`` trials are evaluated; the Sobol sequence and
+the proposal seeds continue from the recorded trial count.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+from microdesign.objective import observations_for_model
+from microdesign.storage import CampaignStore, TrialRecord
+
+log = logging.getLogger(__name__)
+
+STAGES = ("propose", "generator", "characterise", "cell", "objective")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When to stop.
+
+    Attributes:
+        max_evaluations: finished trials (completed + failed) in the whole campaign, resumes included.
+        max_wall_time_s: wall time of this session [s]; the trial in progress finishes (None: no limit).
+        convergence_patience: stop when the best value has not improved by more than
+            ``convergence_rel_tol`` x |best| over this many finished trials after the initial
+            design (None: off).
+        convergence_rel_tol: relative improvement that counts.
+    """
+
+    max_evaluations: int = 20
+    max_wall_time_s: float | None = None
+    convergence_patience: int | None = None
+    convergence_rel_tol: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if int(self.max_evaluations) < 1:
+            raise ConfigError("campaign.budget.max_evaluations", self.max_evaluations, "an integer >= 1")
+        if self.max_wall_time_s is not None and not self.max_wall_time_s > 0:
+            raise ConfigError("campaign.budget.max_wall_time_s", self.max_wall_time_s, "a time > 0 [s] or null")
+        if self.convergence_patience is not None and int(self.convergence_patience) < 1:
+            raise ConfigError("campaign.budget.convergence_patience", self.convergence_patience, "an integer >= 1 or null")
+
+
+def trial_seed(campaign_seed: int, index: int) -> int:
+    """Seed of trial ``index``: ``SeedSequence([campaign_seed, index])`` -> uint32 (independent streams)."""
+    return int(np.random.SeedSequence([int(campaign_seed), int(index)]).generate_state(1)[0])
+
+
+def batch_seed(campaign_seed: int, batch: int) -> int:
+    """Seed of proposal batch ``batch`` (acquisition MC samples, restarts)."""
+    return int(np.random.SeedSequence([int(campaign_seed), 1_000_003, int(batch)]).generate_state(1)[0])
+
+
+def best_so_far(trials: list[TrialRecord]) -> list[float]:
+    """Running best of the maximised objective over finished trials, in finishing order (NaN before the first)."""
+    out, best = [], -math.inf
+    for t in sorted((t for t in trials if t.finished), key=lambda t: (t.finished_unix, t.index)):
+        if t.status == "completed" and t.objective is not None:
+            best = max(best, t.objective.value)
+        out.append(best if math.isfinite(best) else math.nan)
+    return out
+
+
+class Campaign:
+    """One campaign: the loop over injected proposer, evaluator and store.
+
+    Args:
+        store: writer of the campaign file (created or opened).
+        names: parameter names in design-space order.
+        proposer: ``propose(X, Y, Yvar, n_proposed, q, seed) -> Proposal``.
+        evaluator: ``evaluate(inputs, seed) -> Evaluation``.
+        budget: stopping rules.
+        seed: campaign seed.
+        q: batch size.
+        on_failure: ``"exclude"`` or ``"penalise"`` failed trials for the surrogate.
+        penalty: penalty value (maximised scale) or None (automatic).
+        n_initial: initial-design size (convergence is judged after it).
+        trials: trials already in the file (resume).
+        on_resume_running: ``"rerun"`` or ``"abandon"`` trials found running.
+        validate: design dict -> complete design dict (raises ConfigError); every proposal passes it.
+        progress: callback ``(event, campaign)`` for the display (events ``"start"``, ``"trial"``, ``"end"``).
+    """
+
+    def __init__(self, store: CampaignStore, names: list[str], proposer: Any, evaluator: Any, budget: Budget,
+                 seed: int = 0, q: int = 1, on_failure: str = "exclude", penalty: float | None = None,
+                 n_initial: int = 0, trials: list[TrialRecord] | None = None, on_resume_running: str = "rerun",
+                 validate: Callable[[dict[str, float]], dict[str, float]] | None = None,
+                 progress: Callable[[str, Campaign], None] | None = None):
+        if on_resume_running not in ("rerun", "abandon"):
+            raise ConfigError("campaign.on_resume_running", on_resume_running, "'rerun' or 'abandon'")
+        self.store, self.names, self.proposer, self.evaluator = store, list(names), proposer, evaluator
+        self.budget, self.seed, self.q = budget, int(seed), int(q)
+        self.on_failure, self.penalty, self.n_initial = on_failure, penalty, int(n_initial)
+        self.trials: list[TrialRecord] = [t.with_(volume=None) for t in (trials or [])]
+        self.on_resume_running, self.validate, self.progress = on_resume_running, validate, progress
+        self.stop_reason = ""
+        self.session_start = time.time()
+        self.propose_seconds: list[float] = []
+        self.current: TrialRecord | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def finished(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.finished]
+
+    @property
+    def n_finished(self) -> int:
+        return len(self.finished)
+
+    def best(self) -> TrialRecord | None:
+        done = [t for t in self.trials if t.status == "completed" and t.objective is not None]
+        return max(done, key=lambda t: t.objective.value) if done else None
+
+    def _replace(self, t: TrialRecord) -> None:
+        self.trials[[x.index for x in self.trials].index(t.index)] = t.with_(volume=None)
+
+    def _event(self, name: str) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(name, self)
+            except Exception as exc:  # noqa: BLE001 - a display problem never stops a campaign
+                log.debug("progress display failed: %s", exc)
+
+    # ------------------------------------------------------------------ resume
+    def recover(self) -> None:
+        """Mark trials left ``running`` by a dead process ``abandoned`` (and queue re-runs)."""
+        running = [t for t in self.trials if t.status == "running"]
+        if not running:
+            return
+        now = time.time()
+        changed: list[TrialRecord] = []
+        next_index = max(t.index for t in self.trials) + 1
+        for t in running:
+            a = t.with_(status="abandoned", reason="the campaign process ended while this trial was running",
+                        finished_unix=now)
+            changed.append(a)
+            if self.on_resume_running == "rerun":
+                changed.append(TrialRecord(index=next_index, batch=t.batch, status="candidate", method="rerun",
+                                           inputs=dict(t.inputs), seed=t.seed, rerun_of=t.index, created_unix=now))
+                next_index += 1
+        self.store.write_trials(changed)
+        for c in changed:
+            if any(x.index == c.index for x in self.trials):
+                self._replace(c)
+            else:
+                self.trials.append(c)
+        log.info("resume: %d running trial(s) marked abandoned%s", len(running),
+                 " and queued again" if self.on_resume_running == "rerun" else "")
+
+    # ------------------------------------------------------------------ stopping
+    def _should_stop(self) -> str:
+        if self.n_finished >= self.budget.max_evaluations:
+            return f"evaluation budget reached ({self.budget.max_evaluations})"
+        if self.budget.max_wall_time_s is not None and time.time() - self.session_start >= self.budget.max_wall_time_s:
+            return f"wall-time budget reached ({self.budget.max_wall_time_s:g} s)"
+        p = self.budget.convergence_patience
+        if p is not None:
+            curve = best_so_far(self.trials)[self.n_initial:]
+            if len(curve) > p and math.isfinite(curve[-p - 1]):
+                ref = curve[-p - 1]
+                if curve[-1] - ref <= self.budget.convergence_rel_tol * abs(ref):
+                    return f"converged (no relative improvement > {self.budget.convergence_rel_tol:g} in {p} evaluations)"
+        return ""
+
+    # ------------------------------------------------------------------ proposing
+    def _propose(self) -> list[TrialRecord]:
+        done = self.finished
+        remaining = self.budget.max_evaluations - self.n_finished
+        q = max(1, min(self.q, remaining))
+        values = [t.objective if t.objective is not None else _FAILED for t in done]
+        mask, Y, Yvar = observations_for_model(values, self.on_failure, self.penalty)
+        X = np.array([[t.inputs[n] for n in self.names] for t, m in zip(done, mask) if m], float).reshape(-1, len(self.names))
+        batch = 1 + max((t.batch for t in self.trials), default=-1)
+        n_proposed = sum(1 for t in self.trials if t.method != "rerun")
+        prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch))
+        self.propose_seconds.append(prop.seconds)
+        now = time.time()
+        start = 1 + max((t.index for t in self.trials), default=-1)
+        new = []
+        for k, x in enumerate(prop.X):
+            inputs = {n: float(v) for n, v in zip(self.names, x)}
+            if self.validate is not None:
+                inputs = self.validate(inputs)
+            idx = start + k
+            new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
+                                   seed=trial_seed(self.seed, idx), created_unix=now,
+                                   timings={"propose": prop.seconds / len(prop.X)}))
+        self.store.write_trials(new)
+        self.trials.extend(new)
+        log.info("batch %d: %d candidate(s) by %s in %.2f s", batch, len(new), prop.method, prop.seconds)
+        return new
+
+    # ------------------------------------------------------------------ running
+    def _run_trial(self, t: TrialRecord) -> TrialRecord:
+        t = t.with_(status="running", started_unix=time.time())
+        self.store.write_trials([t])
+        self._replace(t)
+        self.current = t
+        self._event("running")
+        ev = self.evaluator.evaluate(t.inputs, t.seed)
+        done = t.with_(status=ev.status, reason=ev.reason, metrics=ev.metrics, cell=ev.cell, objective=ev.objective,
+                       timings={**t.timings, **ev.timings}, volume=ev.volume, voxel_size_m=ev.voxel_size_m,
+                       finished_unix=time.time())
+        self.store.write_trials([done])
+        self._replace(done)
+        self.current = None
+        if done.status == "failed":
+            log.warning("trial %d failed: %s", done.index, done.reason)
+        else:
+            log.info("trial %d: %.4g (+- %.2g) in %.1f s", done.index, done.objective.raw_value,
+                     math.sqrt(done.objective.variance), sum(ev.timings.values()))
+        self._event("trial")
+        return done
+
+    def run(self) -> str:
+        """Run until a budget stops it; returns the stop reason (also stored in the file)."""
+        self.session_start = time.time()
+        self.recover()
+        self._event("start")
+        while True:
+            self.stop_reason = self._should_stop()
+            if self.stop_reason:
+                break
+            pending = [t for t in self.trials if t.status == "candidate"]
+            if not pending:
+                pending = self._propose()
+            for t in pending:
+                self.stop_reason = self._should_stop()
+                if self.stop_reason:
+                    break
+                self._run_trial(t)
+            if self.stop_reason:
+                break
+        self.store.set_attrs(stop_reason=self.stop_reason, last_session_end_unix=time.time())
+        log.info("campaign stopped: %s", self.stop_reason)
+        self._event("end")
+        return self.stop_reason
+
+
+class _Failed:
+    ok = False
+    value = 0.0
+    variance = 0.0
+
+
+_FAILED = _Failed()
