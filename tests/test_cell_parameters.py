@@ -107,3 +107,16 @@ def test_bad_model_config_raises_config_error():
         build_cell_model(compose("cell", ["cell.base_parameter_set=NoSuchSet"]).cell)
     with pytest.raises(ConfigError):
         build_cell_model(compose("cell", ["cell.protocol.kind=pulse"]).cell)
+
+
+def test_one_metric_perturbed_by_its_ci_still_simulates_and_moves_energy(model):
+    """The objective's noise estimate re-simulates with one metric moved by its CI (fractions then
+    no longer sum to exactly 1); more porosity at fixed AM/tau -> more electrolyte transport."""
+    base = M.MicrostructureMetrics.from_means(MEASURED)
+    more_pores = M.MicrostructureMetrics.from_means({**MEASURED, M.POROSITY: MEASURED[M.POROSITY] + 0.02})
+    r0 = model.simulate(base, 100e-6, ConstantPower(120.0))
+    r1 = model.simulate(more_pores, 100e-6, ConstantPower(120.0))
+    assert r0.ok and r1.ok, (r0.reason, r1.reason)
+    assert r1.energy_Wh > r0.energy_Wh
+    with pytest.raises(ConfigError):  # but a gross inconsistency is bad input
+        model.simulate(M.MicrostructureMetrics.from_means({**MEASURED, M.POROSITY: 0.5}), 100e-6, ConstantPower(10.0))
