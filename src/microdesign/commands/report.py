@@ -1,0 +1,28 @@
+"""Write a campaign report: best objective vs evaluation, parameter traces, the best design's
+microstructure slices and GP partial dependence (PNGs + report.md).
+
+Example:
+    microdesign report file=runs/campaign-20250101-120000/campaign.h5
+"""
+
+NAME = "report"
+HELP = "plots and a Markdown report of a campaign file (file=<campaign.h5>)"
+CONFIG_NAME = "report"
+
+
+def run(cfg) -> int:
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from microdesign.analysis import write_report
+    from microdesign.errors import ConfigError
+
+    file = OmegaConf.select(cfg, "file", throw_on_missing=False)
+    if file is None or OmegaConf.is_missing(cfg, "file") or not Path(str(file)).is_file():
+        raise ConfigError("file", None if OmegaConf.is_missing(cfg, "file") else file, "an existing campaign file (file=<path>)")
+    report = write_report(str(file), cfg.out_dir, int(cfg.dpi))
+    import logging
+
+    logging.getLogger(__name__).info("report: %s", report)
+    return 0
