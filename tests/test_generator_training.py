@@ -1,0 +1,190 @@
+"""Generator training: conditioning, resume, 2D training data, data loading, commands and configs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from microdesign.errors import ConfigError
+from microdesign.generator import Generator, TrainingData, TrainSettings, load_training_data, train
+
+TINY = dict(batch_size=4, slices_per_axis=4, critic_iters=1, train_size=16, latent_channels=4, widths=(8, 8, 4),
+            critic_widths=(8, 16), device="cpu", lr_generator=2e-3, lr_critic=2e-3, beta1=0.5, threads=1,
+            checkpoint_every=1000, log_every=5, bn_calibration_batches=4)
+
+
+def _blobs(pore_fraction: float, seed: int, size: int = 24) -> np.ndarray:
+    """Smooth random two-phase volume (0 pore, 1 AM) with the given pore fraction."""
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).random((size,) * 3), 2, mode="wrap")
+    return np.where(field < np.quantile(field, pore_fraction), 0, 1).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def two_class_data() -> TrainingData:
+    """Two extreme classes: porosity label 0.15 (mostly solid) and 0.85 (mostly pore)."""
+    imgs = [_blobs(0.15, i) for i in range(4)] + [_blobs(0.85, 10 + i) for i in range(4)]
+    labels = [{"porosity": 0.15}] * 4 + [{"porosity": 0.85}] * 4
+    return TrainingData.from_arrays(imgs, labels, {"porosity": "1"}, voxel_size_m=5e-7)
+
+
+@pytest.fixture(scope="module")
+def trained(two_class_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen_train")
+    result = train(two_class_data, TrainSettings(steps=40, **{**TINY, "critic_iters": 2}), out, "two_class", progress=False)
+    return result
+
+
+@pytest.mark.slow
+def test_conditioning_controls_porosity(trained):
+    """After a short training on two extreme classes, the high-porosity request gives more pore."""
+    assert trained.status == "ok" and trained.steps_done == 40
+    gen = Generator.from_checkpoint(trained.model_dir)
+    low = (gen.sample({"porosity": 0.15}, n=4, size_voxels=16, seed=1) == 0).mean()
+    high = (gen.sample({"porosity": 0.85}, n=4, size_voxels=16, seed=1) == 0).mean()
+    assert high > low + 0.2, (low, high)
+
+
+@pytest.mark.slow
+def test_checkpoint_records_training(trained, two_class_data):
+    gen = Generator.from_checkpoint(trained.model_dir)
+    meta = gen.metadata
+    assert meta.parameter_names == ("porosity",)
+    assert meta.training_bounds == {"porosity": (0.15, 0.85)}
+    assert meta.voxel_size_m == 5e-7
+    assert meta.dataset_hash == two_class_data.content_hash
+    assert meta.training["steps_done"] == 40 and meta.training["lr_generator"] == 2e-3
+    assert meta.training["batchnorm_calibrated"] is True
+    with pytest.raises(ConfigError, match="training bounds"):
+        gen.sample({"porosity": 0.9}, n=1, size_voxels=8)
+    rows = list(csv.DictReader(open(trained.log_path)))
+    assert [int(r["step"]) for r in rows] == list(range(5, 41, 5))
+    assert all(np.isfinite(float(r["wasserstein"])) for r in rows)
+
+
+def test_resume_continues_and_checks_identity(two_class_data, tmp_path):
+    base = dict(TINY, log_every=1, checkpoint_every=1)
+    first = train(two_class_data, TrainSettings(steps=2, **base), tmp_path, "r", progress=False)
+    assert first.steps_done == 2
+    second = train(two_class_data, TrainSettings(steps=4, **base), tmp_path, "r", progress=False)
+    assert second.steps_done == 4
+    steps = [int(r["step"]) for r in csv.DictReader(open(second.log_path))]
+    assert steps == [1, 2, 3, 4]  # no step repeated, none lost
+    # an uninterrupted 4-step run gives the same weights as 2 + 2 resumed steps
+    straight = train(two_class_data, TrainSettings(steps=4, **base), tmp_path / "straight", "r", progress=False)
+    a = Generator.from_checkpoint(second.model_dir).sample({"porosity": 0.5}, 1, 16, seed=0)
+    b = Generator.from_checkpoint(straight.model_dir).sample({"porosity": 0.5}, 1, 16, seed=0)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="same data and network"):
+        train(two_class_data, TrainSettings(steps=5, **{**base, "widths": (8, 4, 4)}), tmp_path, "r", progress=False)
+
+
+def test_trains_from_2d_micrographs(tmp_path):
+    imgs = [_blobs(0.4, i, size=24)[0] for i in range(3)]
+    data = TrainingData.from_arrays(imgs, None, voxel_size_m=1e-6)
+    assert data.ndim == 2 and data.parameter_names == ()
+    result = train(data, TrainSettings(steps=2, **TINY), tmp_path, "two_d", progress=False)
+    vol = Generator.from_checkpoint(result.model_dir).sample({}, n=1, size_voxels=20, seed=0)
+    assert vol.shape == (1, 20, 20, 20) and vol.max() <= 2
+
+
+def test_settings_and_data_validation():
+    with pytest.raises(ConfigError, match="train_size"):
+        TrainSettings(train_size=20, widths=(8, 8, 4))
+    with pytest.raises(ConfigError, match="known settings"):
+        TrainSettings.from_mapping({"stepz": 3})
+    with pytest.raises(ConfigError, match="distinct"):
+        TrainingData.from_arrays([_blobs(0.3, 0)], [{"porosity": 0.3}], {"porosity": "1"})
+    with pytest.raises(ConfigError, match="uint8 labels"):
+        TrainingData.from_arrays([np.full((4, 4, 4), 3)], None)
+
+
+def test_load_tiff_with_label_map(tmp_path):
+    import tifffile
+
+    vol = (_blobs(0.4, 1, 20) * 85).astype(np.uint8)
+    vol[0, 0, 0] = 170
+    path = tmp_path / "v.tif"
+    tifffile.imwrite(path, vol)
+    data = load_training_data(path, voxel_size_m=4e-7, label_map={0: 0, 85: 1, 170: 2})
+    assert data.images[0].shape == (20, 20, 20) and data.images[0][0, 0, 0] == 2
+    assert np.array_equal(data.images[0] == 1, vol == 85)
+    with pytest.raises(ConfigError, match="unmapped"):
+        load_training_data(path, voxel_size_m=4e-7, label_map={0: 0, 85: 1})
+    with pytest.raises(ConfigError, match="voxel_size_m"):
+        load_training_data(path, label_map={0: 0, 85: 1, 170: 2})
+
+
+def test_train_sample_fidelity_commands(tmp_path, two_class_data):
+    from microdesign.cli import main
+    from microdesign.data.dataset import MicrostructureDataset, write_dataset
+
+    h5 = write_dataset(tmp_path / "d.h5", np.stack(two_class_data.images), two_class_data.labels,
+                       {"porosity": "1"}, 5e-7)
+    model = tmp_path / "models" / "cmd"
+    rc = main(["train-generator", "generator_training=tiny", f"dataset.path={h5}", f"out_dir={tmp_path / 'run'}",
+               "name=cmd", f"export_dir={model}", "progress=false"])
+    assert rc == 0
+    gen = Generator.from_checkpoint(model)
+    assert gen.metadata.dataset_hash == MicrostructureDataset(h5).content_hash()
+    out = tmp_path / "s.h5"
+    rc = main(["sample", f"generator.checkpoint={model}", "params={porosity: 0.5}", "n=2", "size_voxels=12",
+               f"output={out}"])
+    assert rc == 0
+    ds = MicrostructureDataset(out)
+    assert len(ds) == 2 and ds[0].image.shape == (12, 12, 12) and ds[1].labels == {"porosity": 0.5}
+    assert ds.voxel_size_m == 5e-7
+    rc = main(["sample", f"generator.checkpoint={model}", "params={porosity: 0.95}", f"output={out}"])
+    assert rc == 2  # outside the training bounds: refused with a clear message
+
+
+@pytest.mark.parametrize("option", ["tiny", "shipped", "nrel"])
+def test_generator_configs_compose_and_instantiate(option):
+    from hydra.utils import instantiate
+
+    from microdesign.config import compose, models_dir
+
+    cfg = compose("sample", [f"generator={option}"])
+    if option != "tiny" and not (models_dir() / cfg.generator.checkpoint).is_dir():
+        pytest.skip(f"checkpoint models/{cfg.generator.checkpoint} not shipped in this checkout")
+    gen = instantiate(cfg.generator)
+    params = {k: 0.5 * (lo + hi) for k, (lo, hi) in gen.training_bounds.items()}
+    vol = gen.sample(params, n=1, size_voxels=16, seed=0)
+    assert vol.shape == (1, 16, 16, 16) and vol.dtype == np.uint8 and vol.max() <= 2
+    assert gen.phases == ("pore", "active_material", "cbd")
+    if option == "shipped":
+        assert set(gen.parameter_names) == {"am_weight_fraction", "porosity", "cbd_adhesion"}
+
+
+@pytest.mark.parametrize("root, group", [("train_generator", "generator_training=small"),
+                                         ("train_generator", "generator_training=tiny"),
+                                         ("train_generator", "generator_training=large"),
+                                         ("fidelity", "generator=tiny")])
+def test_training_and_fidelity_configs_compose(root, group):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from microdesign.config import compose
+
+    cfg = compose(root, [group])
+    if root == "train_generator":
+        s = TrainSettings.from_mapping(OmegaConf.to_container(cfg.generator_training, resolve=True))
+        assert s.steps >= 1
+    else:
+        assert instantiate(cfg.generator).parameter_names
+        instantiate(cfg.characteriser)
+        instantiate(cfg.reference.synth)
+
+
+def test_fidelity_comparison_logic():
+    from microdesign.generator.fidelity import MetricComparison, held_out_points
+
+    c = MetricComparison("x", np.array([1.05, 1.07]), np.array([1.0, 1.0]), "rel", 0.1)
+    assert c.difference == pytest.approx(0.06) and c.passed
+    c = MetricComparison("p", np.array([0.30, 0.34]), np.array([0.35, 0.35]), "abs", 0.02)
+    assert c.difference == pytest.approx(-0.03) and not c.passed
+    pts = held_out_points({"a": (0.0, 1.0), "b": (10.0, 20.0)}, 4, seed=1)
+    assert len(pts) == 4 and all(0 <= p["a"] <= 1 and 10 <= p["b"] <= 20 for p in pts)
