@@ -166,3 +166,15 @@ def test_half_cell_per_gram_target_misleads_at_cell_level(model, chen_metrics):
     thin_cell = model.simulate(chen_metrics, 40e-6, ConstantPower(10.0))
     thick_cell = model.simulate(chen_metrics, 150e-6, ConstantPower(10.0))
     assert thick_cell.energy_Wh > thin_cell.energy_Wh
+
+
+@pytest.mark.parametrize("option, low, high", [("cyl_21700", 4.8, 6.2), ("pouch", 30.0, 70.0)])
+def test_other_formats_simulate_and_21700_is_an_lg_m50(option, low, high, chen_metrics):
+    """Chen2020's electrodes wound into the 21700 format give about the LG M50's 5 A.h (the slight excess
+    is the assumed core and clearances); the pouch simulates with its own area and volume."""
+    m = build_cell_model(compose("cell", [f"cell_format@cell.cell_format={option}"]).cell)
+    res = m.simulate(chen_metrics, CHEN_L, ConstantPower(5.0))
+    assert res.ok, res.reason
+    assert res.cell_format == m.cell_format.name
+    assert low < res.capacity_Ah < high
+    assert res.volumetric_energy_density_Wh_L == pytest.approx(res.energy_Wh / m.cell_format.volume_L)

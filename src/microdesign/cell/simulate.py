@@ -211,6 +211,7 @@ class CellModel:
         self.max_duration_factor = float(max_duration_factor)
         require(cache_size >= 1, "cache_size", cache_size, ">= 1")
         self.cache_size = int(cache_size)
+        self._base_cutoff_V: float | None = None
         self._sims: OrderedDict[tuple, Any] = OrderedDict()
         self._c10: dict[tuple, float] = {}
         self.n_builds = 0
@@ -218,11 +219,14 @@ class CellModel:
 
     @property
     def cutoff_V(self) -> float:
+        """Lower cut-off voltage [V] (configured, else the base set's)."""
         if self.lower_voltage_cutoff_V is not None:
             return float(self.lower_voltage_cutoff_V)
-        import pybamm
+        if self._base_cutoff_V is None:
+            import pybamm
 
-        return float(pybamm.ParameterValues(self.chemistry.name)["Lower voltage cut-off [V]"])
+            self._base_cutoff_V = float(pybamm.ParameterValues(self.chemistry.name)["Lower voltage cut-off [V]"])
+        return self._base_cutoff_V
 
     # ---- structure ------------------------------------------------------------------------------
     def cathode_thickness_from_mass_loading(self, metrics: MicrostructureMetrics, mass_loading_mg_cm2: float) -> float:
