@@ -1,0 +1,347 @@
+"""The characterisation stage: labelled cubes -> :class:`MicrostructureMetrics` (DESIGN.md §3.3).
+
+Per cube: phase volume fractions (voxel counting), specific surface areas of the AM-pore and AM-CBD
+interfaces (:mod:`microdesign.characterise.surface`), the pore tortuosity factor through-plane
+(axis 0) and optionally in-plane (mean over axes 1 and 2), and the effective electronic
+conductivity of the solid (AM + CBD with their bulk conductivities) through-plane
+(:mod:`microdesign.characterise.transport`). Over cubes: mean, std, Student-t 95% CI
+(:class:`MetricEstimate`). :meth:`Characteriser.characterise_adaptive` adds cubes until every
+metric's relative CI half-width meets the target or the cap is reached (Kench et al., Matter 7
+(2024): 39 cubes of 128^3 give the mean within 1% at 95% confidence).
+
+Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network
+or the solid network of some cube does not span axis 0, a solve returned a non-finite or
+non-positive value, or (with ``require_convergence``) a solver hit its iteration limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from microdesign.characterise import transport
+from microdesign.characterise.metrics import (
+    AM_VOLUME_FRACTION,
+    CBD_VOLUME_FRACTION,
+    CONDUCTIVITY_SOLID,
+    POROSITY,
+    SSA_AM_CBD,
+    SSA_AM_PORE,
+    TORTUOSITY_IN_PLANE,
+    TORTUOSITY_THROUGH_PLANE,
+    MetricEstimate,
+    MicrostructureMetrics,
+)
+from microdesign.characterise.surface import METHODS as SSA_METHODS
+from microdesign.characterise.surface import interface_ssa
+from microdesign.errors import ConfigError, require
+from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
+
+log = logging.getLogger(__name__)
+
+#: Default bulk electronic conductivities [S.m-1].
+#: active_material: NMC811 electrode conductivity of PyBaMM's Chen2020 set (Chen et al., J.
+#: Electrochem. Soc. 167 (2020) 080534), 0.18 S/m; measured NMC811 values span ~0.01-1 S/m with
+#: state of charge. cbd: 760 S/m, the carbon-binder-domain value used in mesoscale electrode models
+#: (Trembacki et al., J. Electrochem. Soc. 165 (2018) E725) and quoted in REFERENCES.md; porous
+#: CBD measurements go down to ~10 S/m.
+DEFAULT_BULK_CONDUCTIVITY_S_M: dict[str, float] = {"active_material": 0.18, "cbd": 760.0}
+
+SOLVERS = ("mgcg", "taufactor")
+
+
+class Characteriser:
+    """TauFactor-style characterisation of labelled cubes, with confidence intervals.
+
+    Args:
+        solver: ``"mgcg"`` (our multigrid-preconditioned CG, same discretisation as TauFactor,
+            faster at equal accuracy: docs/benchmarks/characterise.md) or ``"taufactor"``
+            (TauFactor's SOR ``Solver`` / ``MultiPhaseSolver``).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
+        batch: solve several cubes in one batched call (pays on a GPU, not on a CPU).
+        conv_crit: flux-spread criterion of both solvers (TauFactor's ``conv_crit``, default 1e-2).
+        rtol: mgcg only: reduction of the preconditioned residual norm required as well.
+        iter_limit: mgcg iteration cap (CG iterations).
+        taufactor_iter_limit: TauFactor iteration cap (SOR half-sweeps).
+        precision: mgcg only: ``"float32"`` (TauFactor's) or ``"float64"``.
+        in_plane: also measure the pore tortuosity factor in-plane (axes 1 and 2, averaged).
+        bulk_conductivity_S_m: ``{"active_material": s, "cbd": s}`` [S.m-1]; see
+            :data:`DEFAULT_BULK_CONDUCTIVITY_S_M` for sources.
+        surface_area: ``{"method": "face_counting"|"marching_cubes", "isotropic_correction": bool,
+            "smoothing": bool}`` (see :mod:`microdesign.characterise.surface`).
+        require_convergence: treat a solve that hit its iteration limit as a failure.
+        target_relative_ci: adaptive sampling: target relative 95% CI half-width (default 0.01).
+        max_cubes: adaptive sampling cap (default 39, Kench et al. 2024).
+        min_cubes: adaptive sampling: cubes of the first batch (>= 2 for a CI).
+        batch_cubes: adaptive sampling: smallest later batch.
+        threads: torch CPU threads during the solves (restored afterwards); None keeps torch's
+            setting. 1 is fastest on a small, shared CPU (no thread barriers per array operation).
+
+    Raises:
+        ConfigError: any argument out of range (at construction, before any solve).
+    """
+
+    def __init__(self, solver: str = "mgcg", device: str = "cpu", batch: bool = False,
+                 conv_crit: float = 1e-2, rtol: float = 1e-4, iter_limit: int = 1000,
+                 taufactor_iter_limit: int = 20000, precision: str = "float32", in_plane: bool = False,
+                 bulk_conductivity_S_m: Mapping[str, float] | None = None,
+                 surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
+                 target_relative_ci: float = 0.01, max_cubes: int = 39, min_cubes: int = 4,
+                 batch_cubes: int = 4, threads: int | None = None):
+        require(solver in SOLVERS, "solver", solver, f"one of {SOLVERS}")
+        self.device = transport.resolve_device(device)
+        require(0 < conv_crit < 1, "conv_crit", conv_crit, "a number in (0, 1)")
+        require(0 < rtol < 1, "rtol", rtol, "a number in (0, 1)")
+        require(int(iter_limit) >= 1, "iter_limit", iter_limit, "an integer >= 1")
+        require(int(taufactor_iter_limit) >= 100, "taufactor_iter_limit", taufactor_iter_limit, "an integer >= 100")
+        require(precision in ("float32", "float64"), "precision", precision, "'float32' or 'float64'")
+        cond = dict(DEFAULT_BULK_CONDUCTIVITY_S_M)
+        cond.update(dict(bulk_conductivity_S_m or {}))
+        require(set(cond) == {"active_material", "cbd"}, "bulk_conductivity_S_m", dict(cond),
+                "keys 'active_material' and 'cbd' only")
+        for k, v in cond.items():
+            require(isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
+                    f"bulk_conductivity_S_m.{k}", v, "a finite positive conductivity [S.m-1]")
+        sa = {"method": "face_counting", "isotropic_correction": True, "smoothing": True}
+        sa.update(dict(surface_area or {}))
+        require(sa["method"] in SSA_METHODS, "surface_area.method", sa["method"], f"one of {SSA_METHODS}")
+        require(0 < target_relative_ci < 1, "target_relative_ci", target_relative_ci, "a number in (0, 1)")
+        require(int(min_cubes) >= 2, "min_cubes", min_cubes, "an integer >= 2")
+        require(int(max_cubes) >= int(min_cubes), "max_cubes", max_cubes, f"an integer >= min_cubes ({min_cubes})")
+        require(int(batch_cubes) >= 1, "batch_cubes", batch_cubes, "an integer >= 1")
+        self.solver = solver
+        self.batch = bool(batch)
+        self.conv_crit = float(conv_crit)
+        self.rtol = float(rtol)
+        self.iter_limit = int(iter_limit)
+        self.taufactor_iter_limit = int(taufactor_iter_limit)
+        self.precision = precision
+        self.in_plane = bool(in_plane)
+        self.bulk_conductivity_S_m = {k: float(v) for k, v in cond.items()}
+        self.surface_area = sa
+        self.require_convergence = bool(require_convergence)
+        self.target_relative_ci = float(target_relative_ci)
+        self.max_cubes = int(max_cubes)
+        self.min_cubes = int(min_cubes)
+        self.batch_cubes = int(batch_cubes)
+        require(threads is None or int(threads) >= 1, "threads", threads, "None or an integer >= 1")
+        self.threads = None if threads is None else int(threads)
+
+    # ------------------------------------------------------------------------------ validation
+    @staticmethod
+    def _as_cubes(volumes: np.ndarray) -> np.ndarray:
+        v = np.asarray(volumes)
+        if v.ndim == 3:
+            v = v[None]
+        if v.ndim != 4 or v.shape[0] < 1:
+            raise ConfigError("volumes", v.shape, "n x L x L x L or L x L x L")
+        if not (v.shape[1] == v.shape[2] == v.shape[3]) or v.shape[1] < 3:
+            raise ConfigError("volumes", v.shape, "cubes n x L x L x L with L >= 3")
+        if v.dtype != np.uint8:
+            raise ConfigError("volumes.dtype", str(v.dtype), "uint8 phase labels")
+        bad = np.setdiff1d(np.unique(v), [PORE, ACTIVE_MATERIAL, CBD])
+        if bad.size:
+            raise ConfigError("volumes", f"labels {bad.tolist()}", "labels 0 pore, 1 AM, 2 CBD only")
+        return v
+
+    @staticmethod
+    def _check_voxel(voxel_size_m: float) -> float:
+        require(isinstance(voxel_size_m, (int, float)) and math.isfinite(voxel_size_m) and 0 < voxel_size_m < 1e-3,
+                "voxel_size_m", voxel_size_m, "a voxel edge in metres, e.g. 3.98e-7")
+        return float(voxel_size_m)
+
+    # ------------------------------------------------------------------------------- solves
+    def _tortuosity(self, masks: np.ndarray) -> transport.TransportResult:
+        with transport.torch_threads(self.threads):
+            return self._tortuosity_unthreaded(masks)
+
+    def _conductivity(self, cubes: np.ndarray) -> transport.TransportResult:
+        with transport.torch_threads(self.threads):
+            return self._conductivity_unthreaded(cubes)
+
+    def _tortuosity_unthreaded(self, masks: np.ndarray) -> transport.TransportResult:
+        if self.solver == "taufactor":
+            return transport.taufactor_tortuosity(masks, device=self.device, conv_crit=self.conv_crit,
+                                                  iter_limit=self.taufactor_iter_limit, batch=self.batch)
+        return transport.mgcg_tortuosity(masks, device=self.device, rtol=self.rtol, conv_crit=self.conv_crit,
+                                         iter_limit=self.iter_limit, batch=self.batch, dtype=self.precision)
+
+    def _conductivity_unthreaded(self, cubes: np.ndarray) -> transport.TransportResult:
+        cond = {ACTIVE_MATERIAL: self.bulk_conductivity_S_m["active_material"],
+                CBD: self.bulk_conductivity_S_m["cbd"]}
+        if self.solver == "taufactor":
+            return transport.taufactor_conductivity(cubes, cond, device=self.device, conv_crit=self.conv_crit,
+                                                    iter_limit=self.taufactor_iter_limit)
+        return transport.mgcg_conductivity(cubes, cond, device=self.device, rtol=self.rtol,
+                                           conv_crit=self.conv_crit, iter_limit=self.iter_limit,
+                                           batch=self.batch, dtype=self.precision)
+
+    def measure(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], str | None]:
+        """Per-cube values of every metric.
+
+        Args:
+            volumes: ``n x L x L x L`` (or ``L x L x L``) uint8 labels.
+            voxel_size_m: voxel edge [m].
+
+        Returns:
+            ``(values, reason)``: metric key -> per-cube values (shape ``n``), and ``None`` or the
+            reason the set failed (then ``values`` is incomplete).
+
+        Raises:
+            ConfigError: bad shape, dtype, labels or voxel size.
+        """
+        cubes = self._as_cubes(volumes)
+        dx = self._check_voxel(voxel_size_m)
+        n = cubes.shape[0]
+        flat = cubes.reshape(n, -1)
+        values: dict[str, np.ndarray] = {
+            POROSITY: (flat == PORE).mean(1),
+            AM_VOLUME_FRACTION: (flat == ACTIVE_MATERIAL).mean(1),
+            CBD_VOLUME_FRACTION: (flat == CBD).mean(1),
+        }
+        ssa = [interface_ssa(c, dx, method=self.surface_area["method"],
+                             isotropic_correction=bool(self.surface_area["isotropic_correction"]),
+                             smoothing=bool(self.surface_area["smoothing"])) for c in cubes]
+        values[SSA_AM_PORE] = np.array([s["am_pore"] for s in ssa])
+        values[SSA_AM_CBD] = np.array([s["am_cbd"] for s in ssa])
+
+        pore = cubes == PORE
+        r = self._tortuosity(pore)
+        reason = self._check(r, n, "pore network", "through-plane (axis 0)")
+        if reason:
+            return values, reason
+        values[TORTUOSITY_THROUGH_PLANE] = r.tau
+        if self.in_plane:
+            taus = []
+            for axis in (1, 2):
+                # cube axis `axis` becomes the transport axis 0 (array axis 1)
+                ri = self._tortuosity(np.ascontiguousarray(np.swapaxes(pore, 1, axis + 1)))
+                reason = self._check(ri, n, "pore network", f"in-plane (axis {axis})")
+                if reason:
+                    return values, reason
+                taus.append(ri.tau)
+            values[TORTUOSITY_IN_PLANE] = 0.5 * (taus[0] + taus[1])
+        rc = self._conductivity(cubes)
+        reason = self._check(rc, n, "solid (AM + CBD) network", "through-plane (axis 0)")
+        if reason:
+            return values, reason
+        values[CONDUCTIVITY_SOLID] = rc.d_eff
+        return values, None
+
+    def _check(self, r: transport.TransportResult, n: int, what: str, direction: str) -> str | None:
+        if not r.percolating.all():
+            k = int((~r.percolating).sum())
+            return f"{what} does not percolate {direction} in {k} of {n} cubes"
+        if self.require_convergence and not r.converged.all():
+            k = int((~r.converged).sum())
+            return (f"{what} transport solve ({self.solver}) did not converge {direction} in {k} of {n} cubes "
+                    f"within its iteration limit")
+        if not (np.all(np.isfinite(r.tau)) and np.all(np.isfinite(r.d_eff)) and np.all(r.d_eff > 0)):
+            return f"{what} transport solve ({self.solver}) returned a non-finite or non-positive value"
+        return None
+
+    # ----------------------------------------------------------------------------- public API
+    def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> MicrostructureMetrics:
+        """Characterise a fixed set of cubes.
+
+        Args:
+            volumes: ``n x L x L x L`` uint8 labels (0 pore, 1 AM, 2 CBD), or one ``L x L x L`` cube.
+            voxel_size_m: voxel edge [m].
+            seed: recorded in the log only (the measurement itself is deterministic).
+
+        Returns:
+            :class:`MicrostructureMetrics` with ``stop_reason="fixed_count"``, or a failed one.
+
+        Raises:
+            ConfigError: bad shape, dtype, labels or voxel size (before any solve).
+        """
+        cubes = self._as_cubes(volumes)
+        dx = self._check_voxel(voxel_size_m)
+        t0 = time.perf_counter()
+        values, reason = self.measure(cubes, dx)
+        L = cubes.shape[1]
+        if reason:
+            log.warning("characterisation failed: %s", reason)
+            return self._failed(reason, dx, L, cubes.shape[0])
+        log.info("characterised %d cubes of %d^3 in %.2f s (solver %s, seed %s)", cubes.shape[0], L,
+                 time.perf_counter() - t0, self.solver, seed)
+        return self._summarise(values, dx, L, "fixed_count")
+
+    def characterise_adaptive(self, sample_cubes: Callable[[int, int], np.ndarray], voxel_size_m: float,
+                              seed: int = 0, target_relative_ci: float | None = None,
+                              max_cubes: int | None = None) -> MicrostructureMetrics:
+        """Add cubes in batches until every metric's relative 95% CI half-width meets the target.
+
+        The first batch has ``min_cubes`` cubes; afterwards the batch is the number of cubes the
+        current CI predicts are still needed (``n (rel_ci / target)^2 - n``), at least
+        ``batch_cubes``, never past the cap. A metric whose values are all equal (CI 0) meets any
+        target.
+
+        Args:
+            sample_cubes: cube source ``(n_cubes, seed) -> n_cubes x L x L x L`` uint8.
+            voxel_size_m: voxel edge [m].
+            seed: master seed; batch ``k`` is drawn with ``seed`` spawned by ``numpy.random.SeedSequence``.
+            target_relative_ci: overrides the configured target.
+            max_cubes: overrides the configured cap.
+
+        Returns:
+            :class:`MicrostructureMetrics` with ``stop_reason`` ``"ci_target_met"`` or
+            ``"cap_reached"``, or a failed one.
+        """
+        dx = self._check_voxel(voxel_size_m)
+        target = self.target_relative_ci if target_relative_ci is None else float(target_relative_ci)
+        cap = self.max_cubes if max_cubes is None else int(max_cubes)
+        require(0 < target < 1, "target_relative_ci", target, "a number in (0, 1)")
+        require(cap >= 2, "max_cubes", cap, "an integer >= 2")
+        seeds = np.random.SeedSequence(seed)
+        collected: dict[str, list[np.ndarray]] = {}
+        n, L, next_batch = 0, 0, min(self.min_cubes, cap)
+        t0 = time.perf_counter()
+        while True:
+            batch_seed = int(seeds.spawn(1)[0].generate_state(1)[0])
+            cubes = self._as_cubes(sample_cubes(next_batch, batch_seed))
+            L = cubes.shape[1]
+            values, reason = self.measure(cubes, dx)
+            n += cubes.shape[0]
+            if reason:
+                log.warning("characterisation failed after %d cubes: %s", n, reason)
+                return self._failed(reason, dx, L, n)
+            for k, v in values.items():
+                collected.setdefault(k, []).append(v)
+            est = {k: MetricEstimate.from_values(k, np.concatenate(v)) for k, v in collected.items()}
+            worst = max(self._relative_ci(e) for e in est.values())
+            log.info("adaptive characterisation: %d cubes, worst relative CI %.4f (target %.4f)", n, worst, target)
+            if worst <= target:
+                stop = "ci_target_met"
+                break
+            if n >= cap:
+                stop = "cap_reached"
+                break
+            needed = math.ceil(n * (worst / target) ** 2) - n if math.isfinite(worst) else self.batch_cubes
+            next_batch = int(min(cap - n, max(self.batch_cubes, needed)))
+        log.info("adaptive characterisation stopped (%s) after %d cubes of %d^3 in %.1f s", stop, n, L,
+                 time.perf_counter() - t0)
+        return self._summarise({k: np.concatenate(v) for k, v in collected.items()}, dx, L, stop)
+
+    # -------------------------------------------------------------------------------- helpers
+    @staticmethod
+    def _relative_ci(e: MetricEstimate) -> float:
+        if e.ci95_half_width == 0.0:
+            return 0.0
+        return e.relative_ci95
+
+    def _failed(self, reason: str, dx: float, L: int, n: int) -> MicrostructureMetrics:
+        m = MicrostructureMetrics.failed(reason=reason, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n)
+        object.__setattr__(m, "bulk_conductivity_S_m", dict(self.bulk_conductivity_S_m))
+        return m
+
+    def _summarise(self, values: dict[str, np.ndarray], dx: float, L: int, stop: str) -> MicrostructureMetrics:
+        est = {k: MetricEstimate.from_values(k, v) for k, v in values.items()}
+        n = next(iter(est.values())).n
+        return MicrostructureMetrics(estimates=est, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n,
+                                     stop_reason=stop, status="ok", reason=None,
+                                     bulk_conductivity_S_m=dict(self.bulk_conductivity_S_m))

@@ -1,0 +1,86 @@
+"""Specific surface area of phase interfaces [m-1] in labelled voxel volumes.
+
+Two methods, chosen in config (``surface_area.method``):
+
+* ``"face_counting"`` (default): count the voxel faces shared by the two phases, area ``dx^2``
+  each, divided by the cube volume. Exact for interfaces aligned with the voxel grid; for an
+  *isotropic* interface it overestimates the true area by 3/2 on average (Cauchy-Crofton: the mean
+  of ``|n_x| + |n_y| + |n_z|`` over isotropic orientations is 3/2). With ``isotropic_correction``
+  (default true) the count is multiplied by 2/3, which makes it unbiased for the randomly oriented
+  particle surfaces of an electrode (Lehmann, *Statistical Analysis of Images*, and e.g. Prifling et
+  al., Front. Mater. 8 (2021) 786502, on voxel-based surface-area bias). It is then low by 1/3 on a
+  grid-aligned plane, which the tests pin down.
+* ``"marching_cubes"``: TauFactor's ``metrics.specific_surface_area(method="marching_cubes")``
+  (scikit-image Lewiner marching cubes on a lightly Gaussian-smoothed phase indicator) for each
+  phase, then the pairwise interfaces by inclusion-exclusion: with three phases
+  ``S_AM = A_AM-pore + A_AM-CBD`` etc., so ``A_AM-pore = (S_AM + S_pore - S_CBD) / 2``. Slower.
+
+Only interfaces *inside* the cube count (the cube's own faces are not surfaces).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
+
+METHODS = ("face_counting", "marching_cubes")
+
+
+def interface_face_counts(volume: np.ndarray, a: int, b: int) -> int:
+    """Number of voxel faces between label ``a`` and label ``b`` in ``volume`` (``X x Y x Z``)."""
+    total = 0
+    for axis in range(3):
+        lo = np.take(volume, np.arange(volume.shape[axis] - 1), axis=axis)
+        hi = np.take(volume, np.arange(1, volume.shape[axis]), axis=axis)
+        total += int(np.count_nonzero(((lo == a) & (hi == b)) | ((lo == b) & (hi == a))))
+    return total
+
+
+def _marching_cubes_phase_areas(volume: np.ndarray, voxel_size_m: float, smoothing: bool) -> dict[int, float]:
+    from taufactor.metrics import specific_surface_area
+
+    from microdesign.characterise.transport import quiet
+
+    out = {}
+    for lab in (PORE, ACTIVE_MATERIAL, CBD):
+        if not np.any(volume == lab) or np.all(volume == lab):
+            out[lab] = 0.0
+            continue
+        with quiet():
+            res = specific_surface_area(volume, spacing=(voxel_size_m,) * 3, phases={"p": lab},
+                                        method="marching_cubes", device="cpu", smoothing=smoothing)
+        out[lab] = float(res["p"])
+    return out
+
+
+def interface_ssa(volume: np.ndarray, voxel_size_m: float, method: str = "face_counting",
+                  isotropic_correction: bool = True, smoothing: bool = True) -> dict[str, float]:
+    """Specific surface areas [m-1] of the AM-pore and AM-CBD interfaces of one cube.
+
+    Args:
+        volume: labelled cube ``X x Y x Z`` (0 pore, 1 AM, 2 CBD).
+        voxel_size_m: voxel edge [m].
+        method: ``"face_counting"`` or ``"marching_cubes"`` (see module docstring).
+        isotropic_correction: face counting only: multiply by 2/3 (unbiased for isotropic surfaces).
+        smoothing: marching cubes only: TauFactor's Gaussian pre-smoothing.
+
+    Returns:
+        ``{"am_pore": a, "am_cbd": a}`` in [m-1] (interface area over cube volume).
+
+    Raises:
+        ConfigError: unknown method.
+    """
+    if method not in METHODS:
+        raise ConfigError("surface_area.method", method, f"one of {METHODS}")
+    n_vox = volume.size
+    if method == "face_counting":
+        factor = 2.0 / 3.0 if isotropic_correction else 1.0
+        per = factor / (n_vox * voxel_size_m)
+        return {"am_pore": interface_face_counts(volume, ACTIVE_MATERIAL, PORE) * per,
+                "am_cbd": interface_face_counts(volume, ACTIVE_MATERIAL, CBD) * per}
+    s = _marching_cubes_phase_areas(volume, voxel_size_m, smoothing)
+    am_pore = 0.5 * (s[ACTIVE_MATERIAL] + s[PORE] - s[CBD])
+    am_cbd = 0.5 * (s[ACTIVE_MATERIAL] + s[CBD] - s[PORE])
+    return {"am_pore": max(am_pore, 0.0), "am_cbd": max(am_cbd, 0.0)}

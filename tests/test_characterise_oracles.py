@@ -1,0 +1,206 @@
+"""Characterisation against analytical oracles and a direct TauFactor call (tiny volumes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microdesign.characterise import Characteriser, SubcubeSampler
+from microdesign.characterise import metrics as M
+from microdesign.characterise import transport as T
+from microdesign.characterise.surface import interface_ssa
+from microdesign.characterise.testing import ball, random_three_phase, straight_channels
+from microdesign.errors import ConfigError
+from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
+
+DX = 0.4e-6  # voxel edge [m]
+
+
+def _char(**kw) -> Characteriser:
+    kw.setdefault("min_cubes", 2)
+    kw.setdefault("threads", 1)
+    return Characteriser(**kw)
+
+
+# --------------------------------------------------------------------------- straight channels
+@pytest.mark.parametrize("solver", ["mgcg", "taufactor"])
+def test_straight_pore_channels_have_unit_tortuosity_and_exact_fraction_and_area(solver):
+    L, w = 16, 4
+    v = straight_channels(L=L, width=w, spacing=8)  # 2 x 2 channels of 4 x 4 voxels
+    m = _char(solver=solver, surface_area={"isotropic_correction": False}).characterise(v, DX)
+    assert m.ok, m.reason
+    n_channels = 4
+    assert m[M.POROSITY].mean == pytest.approx(n_channels * w * w / L**2)
+    assert m[M.TORTUOSITY_THROUGH_PLANE].mean == pytest.approx(1.0, rel=1e-3)
+    # every channel has 4 w faces per layer against AM, over L layers
+    assert m[M.SSA_AM_PORE].mean == pytest.approx(n_channels * 4 * w * L / (L**3 * DX), rel=1e-12)
+    assert m[M.SSA_AM_CBD].mean == 0.0
+    # solid: AM in parallel with insulating pore columns -> sigma_AM * (1 - porosity)
+    s_am = m.bulk_conductivity_S_m["active_material"]
+    assert m[M.CONDUCTIVITY_SOLID].mean == pytest.approx(s_am * (1 - n_channels * w * w / L**2), rel=1e-3)
+
+
+def test_isotropic_correction_is_two_thirds_on_a_flat_interface():
+    v = straight_channels(L=16, width=4, spacing=8, cbd_width=2)
+    raw = interface_ssa(v, DX, isotropic_correction=False)
+    cor = interface_ssa(v, DX, isotropic_correction=True)
+    n_cbd = int((v == CBD).sum()) // (2 * 2 * 16)  # CBD channels of 2 x 2 voxels
+    assert n_cbd >= 1
+    assert raw["am_cbd"] == pytest.approx(n_cbd * 4 * 2 * 16 / (16**3 * DX))  # 4 * 2 faces per layer each
+    assert cor["am_pore"] == pytest.approx(2 / 3 * raw["am_pore"])
+
+
+@pytest.mark.parametrize("method", ["face_counting", "marching_cubes"])
+def test_sphere_surface_area_within_ten_percent(method):
+    L, r = 32, 10.0
+    v = ball(L, r)
+    ssa = interface_ssa(v, DX, method=method, isotropic_correction=True)["am_pore"]
+    true = 4 * np.pi * r**2 / (L**3 * DX)
+    assert ssa == pytest.approx(true, rel=0.10)
+    if method == "face_counting":  # without the correction face counting is ~1.5x too high
+        raw = interface_ssa(v, DX, method=method, isotropic_correction=False)["am_pore"]
+        assert raw / true == pytest.approx(1.5, rel=0.1)
+
+
+def test_in_plane_tortuosity_equals_through_plane_for_an_axis_symmetric_lattice():
+    L = 16
+    v = np.full((L, L, L), ACTIVE_MATERIAL, dtype=np.uint8)
+    for a in (3, 11):
+        for b in (3, 11):
+            v[:, a:a + 2, b:b + 2] = PORE
+            v[a:a + 2, :, b:b + 2] = PORE
+            v[a:a + 2, b:b + 2, :] = PORE
+    m = _char(in_plane=True).characterise(v, DX)
+    assert m.ok, m.reason
+    t_through = m[M.TORTUOSITY_THROUGH_PLANE].mean
+    assert t_through > 1.05  # dead-end cross channels hold pore volume without flux
+    assert m[M.TORTUOSITY_IN_PLANE].mean == pytest.approx(t_through, rel=1e-3)
+
+
+# ---------------------------------------------------------------------------------- failures
+def test_blocked_pores_fail_with_reason_and_no_nan():
+    v = straight_channels(L=16)
+    v[8] = ACTIVE_MATERIAL  # a dense AM layer across the cube
+    for solver in ("mgcg", "taufactor"):
+        m = _char(solver=solver).characterise(v, DX)
+        assert m.status == "failed"
+        assert "pore network does not percolate through-plane" in m.reason
+        assert m.estimates == {}
+
+
+def test_non_percolating_solid_fails():
+    v = straight_channels(L=16)
+    v[5] = PORE  # a pore layer cuts the solid
+    m = _char().characterise(v, DX)
+    assert m.status == "failed"
+    assert "solid (AM + CBD) network does not percolate" in m.reason
+
+
+def test_bad_input_raises_config_error_before_work():
+    c = _char()
+    with pytest.raises(ConfigError):
+        c.characterise(np.zeros((8, 8, 8), dtype=np.int64), DX)
+    with pytest.raises(ConfigError):
+        c.characterise(np.full((8, 8, 8), 3, dtype=np.uint8), DX)
+    with pytest.raises(ConfigError):
+        c.characterise(np.zeros((8, 8, 9), dtype=np.uint8), DX)
+    with pytest.raises(ConfigError):
+        c.characterise(np.zeros((8, 8, 8), dtype=np.uint8), -1.0)
+    with pytest.raises(ConfigError):
+        Characteriser(solver="sor")
+    with pytest.raises(ConfigError):
+        Characteriser(bulk_conductivity_S_m={"active_material": 0.0})
+
+
+# ------------------------------------------------------------------------ series / parallel
+def _layers(L: int, axis: int) -> np.ndarray:
+    """Half AM, half CBD, split normal to ``axis``."""
+    v = np.full((L, L, L), ACTIVE_MATERIAL, dtype=np.uint8)
+    idx = [slice(None)] * 3
+    idx[axis] = slice(L // 2, None)
+    v[tuple(idx)] = CBD
+    return v
+
+
+@pytest.mark.parametrize("solver,cond", [("mgcg", {1: 0.18, 2: 760.0}), ("taufactor", {1: 1.0, 2: 20.0})])
+def test_two_conductors_in_series_and_parallel(solver, cond):
+    L = 12
+    series, parallel = _layers(L, 0)[None], _layers(L, 1)[None]
+    c1, c2 = cond[1], cond[2]
+    f = T.mgcg_conductivity if solver == "mgcg" else T.taufactor_conductivity
+    kw = {"rtol": 1e-6} if solver == "mgcg" else {"conv_crit": 1e-3}
+    s = f(series, cond, **kw)
+    p = f(parallel, cond, **kw)
+    assert s.converged.all() and p.converged.all()
+    assert s.d_eff[0] == pytest.approx(2 / (1 / c1 + 1 / c2), rel=2e-3)  # harmonic mean
+    assert p.d_eff[0] == pytest.approx(0.5 * (c1 + c2), rel=2e-3)  # arithmetic mean
+
+
+def test_parallel_am_cbd_through_the_characteriser():
+    L = 16
+    v = straight_channels(L=L, width=4, spacing=8)
+    v[:, :, :2][v[:, :, :2] == ACTIVE_MATERIAL] = CBD  # CBD slab along axis 0 (parallel)
+    m = _char(bulk_conductivity_S_m={"active_material": 0.18, "cbd": 760.0}).characterise(v, DX)
+    assert m.ok, m.reason
+    expect = 0.18 * m[M.AM_VOLUME_FRACTION].mean + 760.0 * m[M.CBD_VOLUME_FRACTION].mean
+    assert m[M.CONDUCTIVITY_SOLID].mean == pytest.approx(expect, rel=2e-3)
+
+
+# --------------------------------------------------------------- agreement with TauFactor itself
+def test_agrees_with_a_direct_taufactor_call():
+    import taufactor as tf
+
+    v = random_three_phase(24, porosity=0.4, cbd_fraction=0.12, correlation_voxels=2.0, seed=3)
+    cond = {"active_material": 1.0, "cbd": 10.0}
+    m = _char(bulk_conductivity_S_m=cond).characterise(v, DX)
+    assert m.ok, m.reason
+    with T.quiet():
+        s = tf.Solver((v == PORE).astype(np.uint8), device="cpu")
+        s.solve(verbose=False, conv_crit=1e-3)
+        mp = tf.MultiPhaseSolver(np.where(v == PORE, 0, v).astype(np.uint8), cond={1: 1.0, 2: 10.0}, device="cpu")
+        mp.solve(verbose=False, conv_crit=1e-3, iter_limit=50000)
+    assert m[M.TORTUOSITY_THROUGH_PLANE].mean == pytest.approx(float(s.tau[0]), rel=5e-3)
+    assert m[M.CONDUCTIVITY_SOLID].mean == pytest.approx(float(np.atleast_1d(mp.D_eff)[0]), rel=5e-3)
+    assert m[M.POROSITY].mean == pytest.approx(float(np.mean(v == PORE)))
+    # and the TauFactor back-end of the characteriser is TauFactor
+    m_tf = _char(solver="taufactor", bulk_conductivity_S_m=cond).characterise(v, DX)
+    assert m_tf[M.TORTUOSITY_THROUGH_PLANE].mean == pytest.approx(m[M.TORTUOSITY_THROUGH_PLANE].mean, rel=5e-3)
+
+
+def test_batched_solve_equals_one_by_one():
+    cubes = np.stack([random_three_phase(16, seed=s) for s in range(3)]) == PORE
+    a = T.mgcg_tortuosity(cubes, batch=True, rtol=1e-6)
+    b = T.mgcg_tortuosity(cubes, batch=False, rtol=1e-6)
+    np.testing.assert_array_equal(a.percolating, b.percolating)
+    np.testing.assert_allclose(a.tau[a.percolating], b.tau[b.percolating], rtol=1e-4)
+
+
+# ------------------------------------------------------------------------ sampling and CIs
+def test_ci_shrinks_as_cubes_are_added_and_stop_reasons():
+    big = random_three_phase(40, porosity=0.45, cbd_fraction=0.1, correlation_voxels=1.5, seed=7)
+    src = SubcubeSampler(big, 12)
+    c = _char(min_cubes=3, batch_cubes=3, bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    capped = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=1e-4, max_cubes=9)
+    assert capped.ok, capped.reason
+    assert capped.stop_reason == "cap_reached" and capped.n_cubes == 9
+    # the worst relative CI (what the adaptive rule watches) shrinks from 3 to 12 cubes
+    def worst(n):
+        return max(M.MetricEstimate.from_values(k, e.values[:n]).relative_ci95 for k, e in capped.estimates.items())
+
+    assert worst(9) < worst(6) < worst(3)
+    met = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=0.5, max_cubes=9)
+    assert met.stop_reason == "ci_target_met" and met.n_cubes < 9
+    # seeded: the same master seed draws the same first cubes
+    np.testing.assert_array_equal(met[M.POROSITY].values[:3], capped[M.POROSITY].values[:3])
+
+
+def test_subcube_sampling_is_seeded_and_keeps_axes():
+    big = np.arange(20 * 21 * 22, dtype=np.int64).reshape(20, 21, 22)
+    a = SubcubeSampler(big, 5)(4, 11)
+    b = SubcubeSampler(big, 5)(4, 11)
+    assert a.shape == (4, 5, 5, 5)
+    np.testing.assert_array_equal(a, b)
+    # consecutive along axis 0 differ by 21*22: axis 0 of the cube is axis 0 of the parent
+    assert np.all(np.diff(a[:, :, 0, 0], axis=1) == 21 * 22)
+    with pytest.raises(ConfigError):
+        SubcubeSampler(big, 30)
