@@ -212,6 +212,9 @@ def run_campaign(cfg: DictConfig) -> int:
 
     setup = validate(cfg)
     obj = setup.objective
+    if int(getattr(obj, "m", 1)) > 1:
+        raise ConfigError("objective", getattr(obj, "name", "?"),
+                          "a scalar objective (multi-objective experiments run with `microdesign case-study`)")
     display = RichDisplay(getattr(obj, "unit", ""), getattr(obj, "name", "objective"),
                           getattr(obj, "sign", 1.0)) if setup.cfg.campaign.progress else None
     campaign = open_campaign(setup, progress=display)

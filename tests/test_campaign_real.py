@@ -1,0 +1,32 @@
+"""The closed loop with the real stages (shipped generator, characterisation, PyBaMM 4680) at toy sizes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from microdesign.campaign.build import run_campaign
+from microdesign.characterise.metrics import POROSITY, TORTUOSITY_THROUGH_PLANE
+from microdesign.config import compose
+from microdesign.storage import CampaignStore
+
+
+@pytest.mark.slow
+def test_real_stages_smoke_campaign(tmp_path):
+    path = tmp_path / "real.h5"
+    cfg = compose("campaign", ["experiment=smoke", "campaign.progress=false", f"output={path}",
+                               "campaign.budget.max_evaluations=3", "objective.noise=propagate"])
+    assert run_campaign(cfg) == 0
+    head, trials = CampaignStore(path).load()
+    assert len(trials) == 3 and all(t.finished for t in trials)
+    ok = [t for t in trials if t.status == "completed"]
+    assert ok, [t.reason for t in trials]
+    for t in ok:
+        assert t.volume.shape == (16, 16, 16) and set(np.unique(t.volume)) <= {0, 1, 2}
+        assert t.metrics.n_cubes == 3 and t.metrics[TORTUOSITY_THROUGH_PLANE].mean >= 1.0
+        # the cell saw the measured porosity; energy density is that of a 4680 at 10 W
+        assert t.cell.cell_format.endswith("4680") and 200 < t.objective.raw_value < 1500
+        assert math.isfinite(t.objective.variance) and t.objective.variance >= 0
+        assert abs(t.metrics[POROSITY].mean - t.inputs["porosity"]) < 0.25
