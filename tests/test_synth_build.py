@@ -122,6 +122,8 @@ def test_command_builds_and_resumes(tmp_path):
         assert len(ds) == 8 and ds.sample_shape == (12, 12, 12)
         assert ds.voxel_size_m == pytest.approx(0.8e-6)
         assert ds.provenance["command"] == "microdesign build-dataset"
+        assert ds.provenance["parameter_bounds"] == {"am_weight_fraction": [0.88, 0.97], "porosity": [0.25, 0.5],
+                                                     "cbd_adhesion": [0.0, 1.0]}
         h = ds.content_hash()
         labels = ds.labels_array()
     assert main(args) == 0  # second run: nothing to do, same content

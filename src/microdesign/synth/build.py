@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,15 @@ class Design:
         units: unit per name.
         points: ``n x d`` parameter values.
         method: ``"sobol"`` or ``"factorial"``.
+        bounds: name -> (lower, upper) of the design (equal for a fixed parameter); recorded in
+            the dataset provenance as ``parameter_bounds`` (the generator's training envelope).
     """
 
     names: tuple[str, ...]
     units: dict[str, str]
     points: np.ndarray
     method: str
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def design_of_experiments(
@@ -102,8 +105,10 @@ def design_of_experiments(
     missing = [n for n in names if n not in units]
     if missing:
         raise ConfigError("units", dict(units), f"a unit for every parameter; missing {missing}")
+    all_bounds = {n: (float(bounds[n][0]), float(bounds[n][1])) for n in bounds}
+    all_bounds.update({n: (float(fixed[n]), float(fixed[n])) for n in names[d:]})
     return Design(names=names, units={n: str(units[n]) for n in names}, points=np.hstack([varied, const]),
-                  method=method)
+                  method=method, bounds=all_bounds)
 
 
 def design_from_config(design_space_cfg: Any, dataset_cfg: Any, seed: int) -> Design:
@@ -220,6 +225,7 @@ def build_dataset(
         "seed": int(seed),
         "seed_rule": "numpy SeedSequence([seed, point, replicate]) -> 63-bit int (microdesign.synth.build.entry_seed)",
         "line_parameters": settings["line"],
+        "parameter_bounds": {n: list(b) for n, b in design.bounds.items()},
         "build_key": build_key(settings),
     }
     prov.update(dict(provenance or {}))
