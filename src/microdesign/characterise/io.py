@@ -1,0 +1,144 @@
+"""Reading labelled volumes, building cube sources from config, writing results.
+
+Used by the ``characterise`` and ``convergence`` commands; the source config is::
+
+    source:
+      kind: tiff | npy | synthetic
+      path: file (tiff / npy), axis 0 through-plane
+      phase_values: [pore, AM, CBD]      # raw values of the three phases in the file; others rejected
+      voxel_size_m: edge [m]             # required for files: never guessed
+      params: {am_weight_fraction, porosity, cbd_adhesion}   # synthetic only
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microdesign.characterise.metrics import MicrostructureMetrics
+from microdesign.characterise.sampling import SubcubeSampler
+from microdesign.errors import ConfigError
+from microdesign.phases import N_PHASES
+
+SOURCE_KINDS = ("tiff", "npy", "synthetic")
+
+
+def map_labels(raw: np.ndarray, labels: Mapping[Any, int] | None) -> np.ndarray:
+    """Map raw values to phase labels with a user table; reject values the table does not map.
+
+    Args:
+        raw: volume of any numeric dtype.
+        labels: raw value -> phase label (0 pore, 1 AM, 2 CBD); None means identity on {0, 1, 2}.
+
+    Returns:
+        uint8 volume of phase labels, same shape.
+
+    Raises:
+        ConfigError: a raw value without a mapping, or a target label outside {0, 1, 2}.
+    """
+    table = {0: 0, 1: 1, 2: 2} if labels is None else {float(k): int(v) for k, v in dict(labels).items()}
+    bad_targets = sorted({v for v in table.values() if v not in range(N_PHASES)})
+    if bad_targets:
+        raise ConfigError("source.labels", dict(table), "phase labels 0 (pore), 1 (AM), 2 (CBD) as values")
+    values = np.unique(raw)
+    unmapped = [float(v) for v in values if float(v) not in {float(k) for k in table}]
+    if unmapped:
+        raise ConfigError("source.labels", dict(table), f"a mapping for every value in the volume (unmapped: {unmapped[:10]})")
+    out = np.empty(raw.shape, dtype=np.uint8)
+    for k, v in table.items():
+        out[raw == k] = v
+    return out
+
+
+def load_volume(path: str | Path, labels: Mapping[Any, int] | None = None) -> np.ndarray:
+    """Read a 3D labelled volume from ``.tif/.tiff`` (tifffile) or ``.npy`` and map its labels.
+
+    Raises:
+        ConfigError: missing file, unknown suffix, not 3D, or unmapped labels.
+    """
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise ConfigError("source.path", str(path), "an existing .tif/.tiff/.npy file")
+    if p.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        raw = tifffile.imread(p)
+    elif p.suffix.lower() == ".npy":
+        raw = np.load(p)
+    else:
+        raise ConfigError("source.path", str(path), "a .tif, .tiff or .npy file")
+    raw = np.squeeze(raw) if raw.ndim > 3 else raw
+    if raw.ndim != 3:
+        raise ConfigError("source.path", f"{p.name} with shape {raw.shape}", "a 3D volume X x Y x Z")
+    return map_labels(raw, labels)
+
+
+def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: Any = None
+                            ) -> tuple[Callable[[int, int], np.ndarray], float]:
+    """Cube source ``(n_cubes, seed) -> n x L x L x L`` and the voxel size [m] from a source config.
+
+    Args:
+        source: the ``source`` config (see module docstring).
+        cube_size: cube side L [voxels].
+        synth: a :class:`microdesign.synth.SyntheticLine` (required for ``kind: synthetic``).
+
+    Raises:
+        ConfigError: unknown kind, missing path / voxel size, bad labels, cube larger than the volume.
+    """
+    kind = source.get("kind")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError("source.kind", kind, f"one of {SOURCE_KINDS}")
+    voxel = source.get("voxel_size_m")
+    if kind == "synthetic":
+        if synth is None:
+            raise ConfigError("synth", None, "a synthetic line config for source.kind=synthetic")
+        params = dict(source.get("params") or {})
+        voxel = float(voxel) if voxel is not None else float(synth.default_voxel_size_m)
+        synth.resolve_parameters(params)  # validate before any work
+
+        def fresh(n_cubes: int, seed: int) -> np.ndarray:
+            return np.stack([synth.generate(params, int(cube_size), voxel_size_m=voxel, seed=int(seed) + k)
+                             for k in range(int(n_cubes))])
+
+        return fresh, voxel
+    if voxel is None or not (isinstance(voxel, (int, float)) and math.isfinite(voxel) and 0 < voxel < 1e-3):
+        raise ConfigError("source.voxel_size_m", voxel, "the voxel edge of the file in metres (it is never guessed)")
+    if not source.get("path"):
+        raise ConfigError("source.path", source.get("path"), "a file path")
+    values = source.get("phase_values")
+    if values is not None and (len(values) != N_PHASES or len(set(values)) != N_PHASES):
+        raise ConfigError("source.phase_values", values, "three distinct raw values: [pore, AM, CBD]")
+    labels = None if values is None else {v: i for i, v in enumerate(values)}
+    vol = load_volume(source["path"], labels)
+    return SubcubeSampler(vol, int(cube_size)), float(voxel)
+
+
+def metrics_to_dict(m: MicrostructureMetrics) -> dict[str, Any]:
+    """JSON-ready dictionary of a result (per-cube values included)."""
+    return {
+        "status": m.status,
+        "reason": m.reason,
+        "stop_reason": m.stop_reason,
+        "n_cubes": m.n_cubes,
+        "cube_size_voxels": m.cube_size_voxels,
+        "voxel_size_m": m.voxel_size_m,
+        "bulk_conductivity_S_m": dict(m.bulk_conductivity_S_m),
+        "metrics": {
+            k: {"mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width,
+                "relative_ci95": e.relative_ci95 if e.ci95_half_width else 0.0, "values": e.values.tolist()}
+            for k, e in m.estimates.items()
+        },
+    }
+
+
+def write_json(obj: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``obj`` as indented JSON, creating parent folders; returns the path."""
+    p = Path(str(path))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(obj, indent=2, default=float))
+    return p
