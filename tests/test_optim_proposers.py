@@ -115,3 +115,17 @@ def test_optimiser_configs_compose_and_instantiate(option):
     assert p.q == 4
     X = p.propose(np.zeros((0, p.space.d)), np.zeros(0), None, 0, 4, seed=0).X
     assert X.shape == (4, p.space.d)
+
+
+def test_gp_failure_falls_back_to_sobol(monkeypatch):
+    s = _space()
+    p = BotorchProposer(s, q=2, n_initial=2)
+
+    def boom(*a, **k):
+        raise RuntimeError("not positive definite")
+
+    monkeypatch.setattr(p, "_model_based", boom)
+    X = p.propose(None, None, None, 0, 4, seed=3).X
+    prop = p.propose(X, _toy(X), None, n_proposed=4, q=2, seed=3)
+    assert prop.method == "sobol" and np.array_equal(prop.X, SobolProposer(s, seed=3).propose(
+        None, None, None, 4, 2, seed=0).X)

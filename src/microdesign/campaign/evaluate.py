@@ -53,7 +53,8 @@ class Evaluation:
         volume: one representative cube ``L x L x L`` uint8 (the first characterised), or None.
         voxel_size_m: its voxel size [m].
         cathode_thickness_m: thickness from the mass loading [m] (0 if not computed).
-        timings: stage -> wall time [s] (``generator``, ``characterise``, ``cell``, ``objective``).
+        timings: stage -> wall time [s] (``generator``, ``characterise``, ``cell``, ``objective``), and
+            ``cpu``: process CPU time of the whole evaluation [s].
     """
 
     status: str
@@ -129,6 +130,7 @@ class TrialEvaluator:
             seed: seed of the generator's latent draws (characterisation batches spawn from it).
         """
         timings: dict[str, float] = {}
+        cpu0 = time.process_time()
         micro = {k: float(inputs[k]) for k in self.microstructure_names}
         voxel = float(getattr(self.generator, "voxel_size_m", 0.0))
         first: list[np.ndarray] = []
@@ -143,8 +145,9 @@ class TrialEvaluator:
             return vols
 
         def result(status: str, reason: str | None = None, **kw: Any) -> Evaluation:
+            # "cpu": process CPU time of the whole evaluation [s] (all threads), load-independent cost
             return Evaluation(status, reason, volume=first[0] if first else None, voxel_size_m=voxel,
-                              timings=dict(timings), **kw)
+                              timings={**timings, "cpu": time.process_time() - cpu0}, **kw)
 
         # generator + characterisation
         t0 = time.perf_counter()

@@ -201,6 +201,17 @@ class BotorchProposer:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
 
+        try:
+            cand, value = self._model_based(X, Y, Yvar, q, seed)
+        except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
+            log.warning("GP proposal failed (%s: %s); proposing Sobol points instead", type(exc).__name__, exc)
+            Z = sobol_points(self.space, n_proposed, q, s)
+            return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
+        return Proposal(self.space.from_free_unit(cand), "qLogNEI", value, time.perf_counter() - t0)
+
+    def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
+                     seed: int) -> tuple[torch.Tensor, float]:
+        """GP fit + qLogNEI + optimize_acqf; returns (``q x d_free`` unit-cube candidates, acquisition value)."""
         from botorch.acquisition.logei import qLogNoisyExpectedImprovement
         from botorch.optim import optimize_acqf
         from botorch.sampling import SobolQMCNormalSampler
@@ -223,5 +234,4 @@ class BotorchProposer:
                     raw_samples=self.raw_samples, inequality_constraints=cons,
                     options={"maxiter": self.maxiter, "batch_limit": 8},
                 )
-        return Proposal(self.space.from_free_unit(cand.detach()), "qLogNEI", float(value),
-                        time.perf_counter() - t0)
+        return cand.detach(), float(value)
