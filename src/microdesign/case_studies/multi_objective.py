@@ -1,0 +1,244 @@
+"""A vector objective and the multi-objective campaign (energy at a low and at a high power in one run).
+
+* :class:`CellQuantities` - several numbers of one :class:`~microdesign.cell.result.CellResult`
+  (fields, or ``extra`` keys such as ``"Volumetric energy density at 200 W [W.h.L-1]"`` written by
+  :class:`~microdesign.case_studies.stages.MultiPowerCellModel`), each with its observation noise
+  from the characterisation CI by first-order propagation (GUM §5.1.2 with correlated inputs,
+  JCGM 100:2008; the same method as :class:`microdesign.objective.CellQuantity`, one re-simulation
+  per metric shared by all objectives).
+* :class:`MultiObjectiveCampaign` - the shared :class:`microdesign.campaign.loop.Campaign` (store,
+  trial states, resume, budgets) with a proposal step that hands ``n x m`` observations to a
+  multi-objective proposer (:class:`microdesign.optim.multi_objective.HypervolumeProposer`).
+
+Storage: the campaign file stores one scalar objective per trial. The vector goes, losslessly, into
+the stored objective's ``sensitivities`` under the keys ``"objective[j] value"``,
+``"objective[j] raw value"`` and ``"objective[j] variance"`` (:func:`vector_of` reads it back); the
+scalar ``value`` is objective 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+from microdesign.objective import ObjectiveValue
+
+log = logging.getLogger(__name__)
+
+
+def _vkey(j: int, what: str) -> str:
+    return f"objective[{j}] {what}"
+
+
+def vector_of(value: Any, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(values, raw_values, variances)`` (shape ``m`` each) of a stored vector objective, or None."""
+    if value is None or not getattr(value, "ok", False):
+        return None
+    s = value.sensitivities or {}
+    try:
+        vals = np.array([float(s[_vkey(j, "value")]) for j in range(m)])
+        raw = np.array([float(s[_vkey(j, "raw value")]) for j in range(m)])
+        var = np.array([float(s[_vkey(j, "variance")]) for j in range(m)])
+    except KeyError:
+        return None
+    return vals, raw, var
+
+
+class CellQuantities:
+    """Several cell quantities as objectives, each maximised or minimised, with propagated noise.
+
+    Args:
+        objectives: one mapping per objective: ``quantity`` (a ``CellResult`` field or an ``extra``
+            key), ``label``, ``unit``, ``direction`` (``"maximize"`` | ``"minimize"``).
+        noise: ``"propagate"`` or ``"none"``.
+        metrics: metric keys whose CI is propagated (None: every metric with a finite CI).
+
+    Raises:
+        ConfigError: fewer than two objectives, a missing quantity, a bad direction or noise mode.
+    """
+
+    on_failure = "exclude"
+    penalty = None
+
+    def __init__(self, objectives: Sequence[Mapping[str, Any]], noise: str = "propagate",
+                 metrics: Sequence[str] | None = None):
+        objs = [dict(o) for o in objectives]
+        if len(objs) < 2:
+            raise ConfigError("objective.objectives", objs, "two or more objectives")
+        for k, o in enumerate(objs):
+            if not o.get("quantity"):
+                raise ConfigError(f"objective.objectives[{k}].quantity", o.get("quantity"), "a CellResult field or extra key")
+            o.setdefault("direction", "maximize")
+            if o["direction"] not in ("maximize", "minimize"):
+                raise ConfigError(f"objective.objectives[{k}].direction", o["direction"], "'maximize' or 'minimize'")
+            o.setdefault("label", o["quantity"])
+            o.setdefault("unit", "")
+        if noise not in ("propagate", "none"):
+            raise ConfigError("objective.noise", noise, "'propagate' or 'none'")
+        self.objectives, self.noise = objs, noise
+        self.metrics = None if metrics is None else list(metrics)
+        self.name = " & ".join(o["label"] for o in objs)
+        self.unit = objs[0]["unit"]
+        self.direction = "maximize"
+        self.sign = 1.0
+        self.signs = np.array([1.0 if o["direction"] == "maximize" else -1.0 for o in objs])
+
+    @property
+    def m(self) -> int:
+        return len(self.objectives)
+
+    def read(self, cell: Any) -> np.ndarray | None:
+        """Raw quantities of ``cell`` (shape ``m``), or None if it failed or one is missing / not finite."""
+        if cell is None or getattr(cell, "status", "failed") != "ok":
+            return None
+        out = []
+        for o in self.objectives:
+            q = o["quantity"]
+            v = getattr(cell, q, None) if not q.endswith("]") else None
+            if v is None:
+                v = (getattr(cell, "extra", None) or {}).get(q)
+            if v is None or not math.isfinite(float(v)):
+                return None
+            out.append(float(v))
+        return np.array(out)
+
+    def evaluate(self, cell: Any, metrics: Any, resimulate: Callable[[Any], Any] | None = None) -> ObjectiveValue:
+        """The vector objective packed into an :class:`~microdesign.objective.ObjectiveValue` (module docstring)."""
+        f0 = self.read(cell)
+        if f0 is None:
+            return ObjectiveValue.failed(f"cell: {getattr(cell, 'reason', None) or 'an objective is missing or not finite'}")
+        var = np.zeros(self.m)
+        sens: dict[str, float] = {}
+        if self.noise == "propagate" and resimulate is not None and metrics is not None:
+            var, sens = self._noise(f0, metrics, resimulate)
+        packed = dict(sens)
+        for j in range(self.m):
+            packed[_vkey(j, "value")] = float(self.signs[j] * f0[j])
+            packed[_vkey(j, "raw value")] = float(f0[j])
+            packed[_vkey(j, "variance")] = float(var[j])
+        return ObjectiveValue("ok", float(self.signs[0] * f0[0]), float(f0[0]), float(var[0]), None, packed)
+
+    def _noise(self, f0: np.ndarray, metrics: Any, resimulate: Callable[[Any], Any]) -> tuple[np.ndarray, dict]:
+        keys = []
+        for k in (self.metrics if self.metrics is not None else list(metrics.estimates)):
+            e = metrics.estimates.get(k)
+            if e is not None and e.n > 1 and math.isfinite(e.ci95_half_width) and e.ci95_half_width > 0:
+                keys.append(k)
+        grads, used = [], []
+        for k in keys:
+            e = metrics.estimates[k]
+            h = e.std / math.sqrt(e.n)
+            for step in (h, -h):
+                try:
+                    f1 = self.read(resimulate(_perturbed(metrics, k, e.mean + step)))
+                except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
+                    log.warning("vector objective noise: re-simulation raised %s: %s", type(exc).__name__, exc)
+                    f1 = None
+                if f1 is not None:
+                    grads.append((f1 - f0) / step)
+                    used.append(k)
+                    break
+        if not used:
+            return np.zeros(self.m), {}
+        G = np.stack(grads)  # k x m
+        vals = [np.asarray(metrics.estimates[k].values, float) for k in used]
+        n = vals[0].size
+        if all(v.size == n for v in vals) and n > 1:
+            C = np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
+        else:
+            C = np.diag([metrics.estimates[k].std ** 2 / metrics.estimates[k].n for k in used])
+        var = np.maximum(np.einsum("km,kl,lm->m", G, C, G), 0.0)
+        return var, {k: float(G[i, 0]) for i, k in enumerate(used)}
+
+
+def _perturbed(metrics: Any, key: str, new_mean: float) -> Any:
+    """A copy of ``metrics`` with one metric's mean (and per-cube values) shifted to ``new_mean``."""
+    est = metrics.estimates[key]
+    new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + (new_mean - est.mean))
+    return replace(metrics, estimates={**metrics.estimates, key: new})
+
+
+def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m: int
+                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """``(X n x d, Y n x m, Yvar n x m, indices)`` of the completed trials with a vector objective."""
+    X, Y, V, idx = [], [], [], []
+    for t in trials:
+        if t.status != "completed":
+            continue
+        vec = vector_of(t.objective, m)
+        if vec is None:
+            continue
+        X.append([t.inputs[n] for n in names])
+        Y.append(vec[0])
+        V.append(vec[2])
+        idx.append(t.index)
+    d = len(names)
+    return (np.array(X, float).reshape(-1, d), np.array(Y, float).reshape(-1, m),
+            np.array(V, float).reshape(-1, m), idx)
+
+
+def _campaign_class() -> type:
+    from microdesign.campaign.loop import Campaign, batch_seed, trial_seed
+    from microdesign.storage import TrialRecord
+
+    class MultiObjectiveCampaign(Campaign):
+        """:class:`~microdesign.campaign.loop.Campaign` whose proposer sees ``n x m`` observations.
+
+        Args:
+            m: number of objectives (the objective's ``m``).
+            *args, **kwargs: :class:`~microdesign.campaign.loop.Campaign` arguments.
+        """
+
+        def __init__(self, *args: Any, m: int = 2, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.m = int(m)
+
+        def _propose(self) -> list[Any]:
+            remaining = self.budget.max_evaluations - self.n_finished
+            q = max(1, min(self.q, remaining))
+            X, Y, Yvar, _ = multi_objective_observations(self.finished, self.names, self.m)
+            batch = 1 + max((t.batch for t in self.trials), default=-1)
+            n_proposed = sum(1 for t in self.trials if t.method != "rerun")
+            prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch))
+            self.propose_seconds.append(prop.seconds)
+            now = time.time()
+            start = 1 + max((t.index for t in self.trials), default=-1)
+            new = []
+            for k, x in enumerate(prop.X):
+                inputs = {n: float(v) for n, v in zip(self.names, x)}
+                if self.validate is not None:
+                    inputs = self.validate(inputs)
+                idx = start + k
+                new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
+                                       seed=trial_seed(self.seed, idx), created_unix=now,
+                                       timings={"propose": prop.seconds / len(prop.X)}))
+            self.store.write_trials(new)
+            self.trials.extend(new)
+            log.info("batch %d: %d candidate(s) by %s in %.2f s", batch, len(new), prop.method, prop.seconds)
+            return new
+
+    return MultiObjectiveCampaign
+
+
+def open_multi_objective_campaign(setup: Any, m: int, progress: Any = None) -> Any:
+    """The shared :func:`microdesign.campaign.build.open_campaign`, with the multi-objective loop.
+
+    Args:
+        setup: a validated ``microdesign.campaign.build.Setup`` whose proposer takes ``n x m`` observations.
+        m: number of objectives.
+        progress: display callback.
+    """
+    from microdesign.campaign.build import open_campaign
+
+    base = open_campaign(setup, progress=progress)
+    cls = _campaign_class()
+    return cls(base.store, base.names, base.proposer, base.evaluator, base.budget, seed=base.seed, q=base.q,
+               on_failure="exclude", n_initial=base.n_initial, trials=base.trials,
+               on_resume_running=base.on_resume_running, validate=base.validate, progress=progress, m=m)
