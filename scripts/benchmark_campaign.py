@@ -119,8 +119,12 @@ def stage_table(files: list[str]) -> list[str]:
                   "| stage | mean [s/evaluation] | share |", "|---|---|---|"]
         total = sum(means.values())
         lines += [f"| {k} | {v:.2f} | {100 * v / total:.0f}% |" for k, v in means.items()]
+        cpu = [t.timings["cpu"] for t in fin if "cpu" in t.timings]
         lines += [f"| **sum** | **{total:.2f}** | |", f"| trial wall time (running -> finished, median) | "
-                  f"{np.median(wall):.2f} | |", ""]
+                  f"{np.median(wall):.2f} | |"]
+        if cpu:
+            lines.append(f"| process CPU time per evaluation (all threads, mean; load-independent) | {np.mean(cpu):.2f} | |")
+        lines.append("")
     return lines
 
 

@@ -168,7 +168,8 @@ def validate(cfg: DictConfig) -> Setup:
     cell = instantiate(cfg.cell, "cell")
     evaluator = TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names,
                                cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
-                               adaptive=bool(c.adaptive), cathode_thickness_m=c.get("cathode_thickness_m"))
+                               adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
+                               max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))
     if cfg.get("output"):
         path = Path(str(cfg.output))
     else:

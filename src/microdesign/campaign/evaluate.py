@@ -79,7 +79,10 @@ class TrialEvaluator:
         microstructure_names: parameters passed to the generator.
         cube_size_voxels: cube side L [voxels] characterised.
         n_cubes: cubes per evaluation when ``adaptive`` is false.
-        adaptive: add cubes until the characteriser's CI target or cap (its own settings).
+        adaptive: add cubes until the CI target or the cap is met.
+        target_relative_ci: adaptive target (relative 95% CI half-width of every metric); None: the
+            characteriser's own.
+        max_cubes: adaptive cap; None: the characteriser's own.
         mass_loading_name: design parameter holding the mass loading [mg.cm-2].
         cathode_thickness_m: used when there is no mass-loading parameter [m].
         am_density_g_cm3, cbd_density_g_cm3: material densities for the thickness fallback
@@ -89,12 +92,14 @@ class TrialEvaluator:
 
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
                  objective: Any, microstructure_names: Sequence[str], cube_size_voxels: int = 32,
-                 n_cubes: int = 4, adaptive: bool = True, mass_loading_name: str = "mass_loading_mg_cm2",
+                 n_cubes: int = 4, adaptive: bool = True, target_relative_ci: float | None = None,
+                 max_cubes: int | None = None, mass_loading_name: str = "mass_loading_mg_cm2",
                  cathode_thickness_m: float | None = None, am_density_g_cm3: float = 4.75,
                  cbd_density_g_cm3: float = 1.838):
         self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
         self.microstructure_names = tuple(microstructure_names)
         self.cube_size_voxels, self.n_cubes, self.adaptive = int(cube_size_voxels), int(n_cubes), bool(adaptive)
+        self.target_relative_ci, self.max_cubes = target_relative_ci, max_cubes
         self.mass_loading_name = mass_loading_name
         self.fixed_thickness_m = cathode_thickness_m
         self.am_density_g_cm3, self.cbd_density_g_cm3 = float(am_density_g_cm3), float(cbd_density_g_cm3)
@@ -153,7 +158,9 @@ class TrialEvaluator:
         t0 = time.perf_counter()
         try:
             if self.adaptive and hasattr(self.characteriser, "characterise_adaptive"):
-                metrics = self.characteriser.characterise_adaptive(sample_cubes, voxel, seed=int(seed))
+                kw = {k: v for k, v in (("target_relative_ci", self.target_relative_ci),
+                                        ("max_cubes", self.max_cubes)) if v is not None}
+                metrics = self.characteriser.characterise_adaptive(sample_cubes, voxel, seed=int(seed), **kw)
             else:
                 vols = sample_cubes(self.n_cubes, int(seed))
                 timings["generator"] = gen_time[0]
