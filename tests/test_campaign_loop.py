@@ -80,6 +80,7 @@ def test_validation_errors_before_any_work(tmp_path):
     check(["design_space.parameters.porosity.lower=0.6"], "porosity")  # inverted bounds
     check(["+design_space.parameters.porosity.colour=1"], "colour")  # unknown field
     check(["optimiser.q=0"], "optimiser.q")
+    check(["+design_space.parameters.n_p_ratio={unit: '1', lower: 1.0, upper: 1.2, role: cell}"], "n_p_ratio")
     check(["campaign.budget.max_evaluations=0"], "max_evaluations")
     check(["objective.quantity=happiness"], "objective.quantity")
     check(["+optimiser.linear_constraints=[{coefficients: {zzz: 1.0}, rhs: 0.0}]"], "linear_constraints")

@@ -159,6 +159,10 @@ def validate(cfg: DictConfig) -> Setup:
     protocol = OmegaConf.select(cfg, "cell.protocol")
     if protocol is not None and protocol.get("kind") == "power_sweep":
         raise ConfigError("cell.protocol.kind", "power_sweep", "one protocol (constant_power or constant_current)")
+    unknown_cell = [n for n in space.cell_names if n != "mass_loading_mg_cm2"]
+    if unknown_cell:
+        raise ConfigError(f"design_space.parameters.{unknown_cell[0]}", unknown_cell[0],
+                          "a cell-role parameter the campaign passes to the cell model: ['mass_loading_mg_cm2']")
     if "mass_loading_mg_cm2" not in space.names and c.get("cathode_thickness_m") is None:
         raise ConfigError("campaign.cathode_thickness_m", None,
                           "a thickness [m] when the design space has no mass_loading_mg_cm2")
