@@ -128,14 +128,20 @@ class CellQuantity:
         self.penalty = None if penalty is None else self.sign * float(penalty)
 
     def check_quantity(self) -> None:
-        """Raise ConfigError unless ``quantity`` is a numeric field of ``CellResult``."""
+        """Raise ConfigError unless ``quantity`` is a numeric field of ``CellResult`` and ``metrics`` are metric keys."""
         from dataclasses import fields
 
         from microdesign.cell.result import CellResult
 
+        from microdesign.characterise.metrics import REQUIRED_METRICS, TORTUOSITY_IN_PLANE
+
         numeric = [f.name for f in fields(CellResult) if f.type in ("float", float)]
         if self.quantity not in numeric:
             raise ConfigError("objective.quantity", self.quantity, f"a numeric CellResult field, one of {numeric}")
+        known = (*REQUIRED_METRICS, TORTUOSITY_IN_PLANE)
+        bad = [k for k in (self.metrics or []) if k not in known]
+        if bad:
+            raise ConfigError("objective.metrics", bad, f"metric keys among {list(known)}")
 
     @property
     def sign(self) -> float:

@@ -1,0 +1,84 @@
+"""Objective noise: first-order propagation of the metric CIs is exact for a linear cell response."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from microdesign.cell.result import CellResult
+from microdesign.characterise.metrics import (
+    POROSITY,
+    TORTUOSITY_THROUGH_PLANE,
+    MetricEstimate,
+    MicrostructureMetrics,
+)
+from microdesign.errors import ConfigError
+from microdesign.objective import CellQuantity, ObjectiveValue, observations_for_model
+
+A, B = 900.0, -40.0  # W.h.L-1 per unit porosity / per unit tortuosity factor
+
+
+def _cell(m: MicrostructureMetrics) -> CellResult:
+    f = 500.0 + A * m[POROSITY].mean + B * m[TORTUOSITY_THROUGH_PLANE].mean
+    return CellResult(status="ok", volumetric_energy_density_Wh_L=f)
+
+
+def _metrics(n=12, seed=0) -> MicrostructureMetrics:
+    rng = np.random.default_rng(seed)
+    eps = rng.normal(0.35, 0.01, n)
+    tau = 0.35 ** -0.5 - 8.0 * (eps - 0.35) + rng.normal(0, 0.02, n)  # correlated with porosity
+    return MicrostructureMetrics({POROSITY: MetricEstimate.from_values(POROSITY, eps),
+                                  TORTUOSITY_THROUGH_PLANE: MetricEstimate.from_values(TORTUOSITY_THROUGH_PLANE, tau)},
+                                 voxel_size_m=4e-7, cube_size_voxels=32, n_cubes=n)
+
+
+def test_propagate_is_exact_for_linear_response_with_correlation():
+    m = _metrics()
+    v = CellQuantity(noise="propagate").evaluate(_cell(m), m, _cell)
+    eps, tau = m[POROSITY].values, m[TORTUOSITY_THROUGH_PLANE].values
+    exact = np.var(A * eps + B * tau, ddof=1) / eps.size  # variance of the mean of f per cube
+    assert math.isclose(v.variance, exact, rel_tol=1e-6)
+    assert math.isclose(v.sensitivities[POROSITY], A, rel_tol=1e-6)
+    # ignoring the correlation would be wrong here (porosity and tortuosity move together)
+    diag = (A * m[POROSITY].std) ** 2 / 12 + (B * m[TORTUOSITY_THROUGH_PLANE].std) ** 2 / 12
+    assert abs(diag - exact) / exact > 0.1
+
+
+def test_central_and_none_and_minimize():
+    m = _metrics()
+    c = CellQuantity(noise="central").evaluate(_cell(m), m, _cell)
+    expect = sum((k * m[key].ci95_half_width / 1.959963984540054) ** 2 for k, key in
+                 ((A, POROSITY), (B, TORTUOSITY_THROUGH_PLANE)))
+    assert math.isclose(c.variance, expect, rel_tol=1e-6)
+    n = CellQuantity(noise="none", fixed_variance=2.5, direction="minimize").evaluate(_cell(m), m, _cell)
+    assert n.variance == 2.5 and n.value == -n.raw_value
+
+
+def test_failed_cell_and_failed_resimulation():
+    m = _metrics()
+    bad = CellQuantity().evaluate(CellResult.failed("cut-off at t = 0"), m, _cell)
+    assert bad.status == "failed" and "cut-off" in bad.reason
+
+    def flaky(mm):
+        if mm[TORTUOSITY_THROUGH_PLANE].mean != m[TORTUOSITY_THROUGH_PLANE].mean:
+            raise RuntimeError("solver failed")
+        return _cell(mm)
+
+    v = CellQuantity().evaluate(_cell(m), m, flaky)
+    assert v.ok and set(v.sensitivities) == {POROSITY}  # the failing metric is left out, no exception
+
+
+def test_observations_for_model_policies():
+    vals = [ObjectiveValue("ok", 10.0, 10.0, 1.0), ObjectiveValue.failed("x"), ObjectiveValue("ok", 20.0, 20.0, 3.0)]
+    mask, Y, V = observations_for_model(vals, "exclude")
+    assert mask.tolist() == [True, False, True] and Y.tolist() == [10.0, 20.0]
+    mask, Y, V = observations_for_model(vals, "penalise")
+    assert mask.all() and Y.tolist() == [10.0, 5.0, 20.0] and V[1] == 2.0
+    _, Y, _ = observations_for_model(vals, "penalise", penalty=-1.0)
+    assert Y[1] == -1.0
+    with pytest.raises(ConfigError):
+        observations_for_model(vals, "ignore")
+    with pytest.raises(ConfigError, match="objective.metrics"):
+        CellQuantity(metrics=["Colour"]).check_quantity()
