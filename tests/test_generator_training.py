@@ -188,3 +188,29 @@ def test_fidelity_comparison_logic():
     assert c.difference == pytest.approx(-0.03) and not c.passed
     pts = held_out_points({"a": (0.0, 1.0), "b": (10.0, 20.0)}, 4, seed=1)
     assert len(pts) == 4 and all(0 <= p["a"] <= 1 and 10 <= p["b"] <= 20 for p in pts)
+
+
+def test_fidelity_metrics_on_an_analytical_cube():
+    """Slab of pore along axis 0: porosity 1/2, tortuosity factor 1, one flat AM-pore interface."""
+    from hydra.utils import instantiate
+
+    from microdesign.characterise.metrics import POROSITY, SSA_AM_PORE, TORTUOSITY_THROUGH_PLANE
+    from microdesign.config import compose
+    from microdesign.generator.fidelity import compare_point, measure_cubes
+
+    L, dx = 16, 1e-6
+    cube = np.ones((L, L, L), dtype=np.uint8)
+    cube[:, : L // 2, :] = 0
+    characteriser = instantiate(compose("fidelity", ["generator=tiny"]).characteriser)
+    values, failed = measure_cubes(characteriser, np.stack([cube, cube]), dx)
+    assert failed == 0
+    np.testing.assert_allclose(values[POROSITY], 0.5)
+    np.testing.assert_allclose(values[TORTUOSITY_THROUGH_PLANE], 1.0, rtol=1e-3)
+    # one L x L interface in an L^3 box, face counting with the isotropic 2/3 correction
+    np.testing.assert_allclose(values[SSA_AM_PORE], (2 / 3) * L * L / (L**3 * dx), rtol=1e-9)
+    report = compare_point(characteriser, np.stack([cube]), np.stack([cube]), dx, {"p": 1.0})
+    assert all(c.passed and c.difference == 0 for c in report.comparisons)
+    closed = cube.copy()
+    closed[L // 2] = 1  # a solid wall across the pore: no through-plane path
+    values, failed = measure_cubes(characteriser, closed[None], dx)
+    assert failed == 1 and np.isnan(values[TORTUOSITY_THROUGH_PLANE][0])
