@@ -21,6 +21,7 @@ def test_real_stages_smoke_campaign(tmp_path):
     assert run_campaign(cfg) == 0
     head, trials = CampaignStore(path).load()
     assert len(trials) == 3 and all(t.finished for t in trials)
+    assert head["generator_name"] == "synth3p_small" and len(head["generator_weights_sha256"]) == 64
     ok = [t for t in trials if t.status == "completed"]
     assert ok, [t.reason for t in trials]
     for t in ok:

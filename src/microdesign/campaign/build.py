@@ -183,6 +183,16 @@ def validate(cfg: DictConfig) -> Setup:
     return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume)
 
 
+def generator_identity(generator: Any) -> dict[str, str]:
+    """Name, weights SHA-256 and dataset hash of a checkpointed generator (empty for stand-ins)."""
+    meta = getattr(generator, "metadata", None)
+    if meta is None:
+        return {"generator_name": type(generator).__name__}
+    return {"generator_name": str(getattr(meta, "name", "")),
+            "generator_weights_sha256": str(getattr(meta, "weights_sha256", "")),
+            "generator_dataset_hash": str(getattr(meta, "dataset_hash", ""))}
+
+
 def open_campaign(setup: Setup, progress: Any = None) -> Any:
     """Create (or reopen for resume) the campaign file and the :class:`Campaign` over it."""
     from microdesign import __version__
@@ -203,6 +213,14 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
                       "fixed": dict(space.fixed_values)},
                      {"name": getattr(setup.objective, "name", "objective"), "unit": getattr(setup.objective, "unit", ""),
                       "direction": getattr(setup.objective, "direction", "maximize")})
+    gen_id = generator_identity(setup.evaluator.generator)
+    if setup.resume:
+        stored = store.read_header().get("generator_weights_sha256", "")
+        if stored and gen_id.get("generator_weights_sha256") not in (None, "", stored):
+            log.warning("resume: the generator checkpoint changed since this campaign started (weights %s... -> %s...)",
+                        stored[:12], gen_id["generator_weights_sha256"][:12])
+    elif gen_id:
+        store.set_attrs(**gen_id)
     obj = setup.objective
     return Campaign(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
                     q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
