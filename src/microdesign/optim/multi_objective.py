@@ -121,7 +121,8 @@ class HypervolumeProposer:
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
         X = np.zeros((0, self.space.d)) if X is None else np.asarray(X, np.float64).reshape(-1, self.space.d)
-        Y = np.zeros((0, self.m)) if Y is None else np.asarray(Y, np.float64).reshape(X.shape[0], -1)
+        Y = np.zeros((0, self.m)) if Y is None or np.size(Y) == 0 else np.asarray(Y, np.float64)
+        Y = Y.reshape(X.shape[0], -1) if Y.size else Y.reshape(0, self.m)
         if Y.shape[1] != self.m:
             raise ConfigError("Y", Y.shape, f"n x {self.m} objectives (the reference point's length)")
         flat = Y.shape[0] < 2 or np.any(np.ptp(Y, axis=0) == 0)
