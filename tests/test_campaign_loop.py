@@ -121,3 +121,19 @@ def test_noise_is_the_propagated_ci(tmp_path):
     C = np.cov(np.stack([t.metrics[k].values for k in keys]), ddof=1) / t.metrics.n_cubes
     assert math.isclose(t.objective.variance, float(g @ C @ g), rel_tol=1e-9)
     assert math.isclose(math.sqrt(t.objective.variance) / t.objective.raw_value, 0.003, rel_tol=0.9)
+
+
+def test_resume_extends_the_budget_and_keeps_the_stored_config(tmp_path):
+    path = tmp_path / "r.h5"
+    _, first = _run(tmp_path, "optimiser=sobol", "campaign.budget.max_evaluations=3", "seed=4", name="r.h5")
+    # a resume takes the budget from the command line, everything else (seed, optimiser) from the file
+    cfg = compose("campaign", BASE + [f"resume={path}", "campaign.budget.max_evaluations=5", "seed=99"])
+    assert run_campaign(cfg) == 0
+    _, after = CampaignStore(path).load()
+    assert len(after) == 5 and all(t.status == "completed" for t in after)
+    assert [t.inputs for t in after[:3]] == [t.inputs for t in first]
+    from microdesign.campaign.loop import trial_seed
+
+    assert [t.seed for t in after] == [trial_seed(4, i) for i in range(5)]
+    with pytest.raises(ConfigError, match="resume"):
+        validate(compose("campaign", BASE + [f"resume={tmp_path / 'nope.h5'}"]))
