@@ -120,6 +120,13 @@ def _bound_note(trial: Any, head: dict[str, Any]) -> str:
     return ", ".join(notes) or "interior"
 
 
+def _compare(x: float, y: float, more: str, less: str, tol: float = 0.005) -> str:
+    """``more`` / ``less`` / ``as ... as`` wording for x against y (tolerance ``tol``)."""
+    if abs(x - y) <= tol:
+        return "as high as (within %g)" % tol
+    return more if x > y else less
+
+
 def _plt():
     import matplotlib
 
@@ -184,8 +191,13 @@ def _design_map(runs: dict[str, Any], path: Path, unit: str, title: str) -> None
                    edgecolors="k", label="best")
         s = r.head["space"]
         i, j = s["names"].index("am_weight_fraction"), s["names"].index("porosity")
-        ax.set_xlim(s["lower"][i], s["upper"][i])
-        ax.set_ylim(s["lower"][j], s["upper"][j])
+        px, py = 0.04 * (s["upper"][i] - s["lower"][i]), 0.04 * (s["upper"][j] - s["lower"][j])
+        ax.set_xlim(s["lower"][i] - px, s["upper"][i] + px)
+        ax.set_ylim(s["lower"][j] - py, s["upper"][j] + py)
+        ax.axvline(s["lower"][i], c="grey", lw=0.5, ls=":")
+        ax.axvline(s["upper"][i], c="grey", lw=0.5, ls=":")
+        ax.axhline(s["lower"][j], c="grey", lw=0.5, ls=":")
+        ax.axhline(s["upper"][j], c="grey", lw=0.5, ls=":")
         ax.set_xlabel("AM weight fraction")
         ax.set_ylabel("porosity")
         ax.set_title(label, fontsize=9)
@@ -250,8 +262,8 @@ def _report_cs2(cfg, runs, out, stem) -> list[str]:
         L += ["## Verdict", "",
               f"- low power: AM weight fraction {a.inputs['am_weight_fraction']:.3f}, porosity {a.inputs['porosity']:.3f}; "
               f"high power: AM weight fraction {b.inputs['am_weight_fraction']:.3f}, porosity {b.inputs['porosity']:.3f}.",
-              f"- high-power optimum is {'more' if b.inputs['porosity'] > a.inputs['porosity'] else 'not more'} porous, "
-              f"low-power optimum is {'more' if a.inputs['am_weight_fraction'] >= b.inputs['am_weight_fraction'] else 'less'} AM-rich.",
+              f"- porosity: the high-power optimum is {_compare(b.inputs['porosity'], a.inputs['porosity'], 'more porous than', 'less porous than')} the low-power one.",
+              f"- AM weight fraction: the low-power optimum is {_compare(a.inputs['am_weight_fraction'], b.inputs['am_weight_fraction'], 'more AM-rich than', 'less AM-rich than')} the high-power one.",
               ""]
     return L
 
