@@ -67,7 +67,10 @@ class Characteriser:
         rtol: mgcg only: reduction of the preconditioned residual norm required as well.
         iter_limit: mgcg iteration cap (CG iterations).
         taufactor_iter_limit: TauFactor iteration cap (SOR half-sweeps).
-        precision: mgcg only: ``"float32"`` (TauFactor's) or ``"float64"``.
+        precision: mgcg only, tortuosity solves: ``"float32"`` (TauFactor's) or ``"float64"``.
+        conductivity_precision: mgcg only, conductivity solves: ``"float64"`` by default -- with a
+            bulk contrast of ~4000 the potential steps inside the CBD fall below float32 resolution
+            and the layer fluxes become noise (measured: docs/benchmarks/characterise.md).
         in_plane: also measure the pore tortuosity factor in-plane (axes 1 and 2, averaged).
         bulk_conductivity_S_m: ``{"active_material": s, "cbd": s}`` [S.m-1]; see
             :data:`DEFAULT_BULK_CONDUCTIVITY_S_M` for sources.
@@ -78,6 +81,9 @@ class Characteriser:
         max_cubes: adaptive sampling cap (default 39, Kench et al. 2024).
         min_cubes: adaptive sampling: cubes of the first batch (>= 2 for a CI).
         batch_cubes: adaptive sampling: smallest later batch.
+        criterion: mgcg only: ``"energy"`` (result from the Joule energy, quadratic in the solution
+            error; stop when a CG step lowers it by < ``rtol``) or ``"flux"`` (TauFactor's estimate and
+            flux-spread criterion ``conv_crit``); see :func:`transport.mgcg_solve`.
         threads: torch CPU threads during the solves (restored afterwards); None keeps torch's
             setting. 1 is fastest on a small, shared CPU (no thread barriers per array operation).
 
@@ -87,11 +93,12 @@ class Characteriser:
 
     def __init__(self, solver: str = "mgcg", device: str = "cpu", batch: bool = False,
                  conv_crit: float = 1e-2, rtol: float = 1e-4, iter_limit: int = 1000,
-                 taufactor_iter_limit: int = 20000, precision: str = "float32", in_plane: bool = False,
+                 taufactor_iter_limit: int = 20000, precision: str = "float32",
+                 conductivity_precision: str = "float64", in_plane: bool = False,
                  bulk_conductivity_S_m: Mapping[str, float] | None = None,
                  surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
                  target_relative_ci: float = 0.01, max_cubes: int = 39, min_cubes: int = 4,
-                 batch_cubes: int = 4, threads: int | None = None):
+                 batch_cubes: int = 4, threads: int | None = None, criterion: str = "energy"):
         require(solver in SOLVERS, "solver", solver, f"one of {SOLVERS}")
         self.device = transport.resolve_device(device)
         require(0 < conv_crit < 1, "conv_crit", conv_crit, "a number in (0, 1)")
@@ -120,6 +127,9 @@ class Characteriser:
         self.iter_limit = int(iter_limit)
         self.taufactor_iter_limit = int(taufactor_iter_limit)
         self.precision = precision
+        require(conductivity_precision in ("float32", "float64"), "conductivity_precision", conductivity_precision,
+                "'float32' or 'float64'")
+        self.conductivity_precision = conductivity_precision
         self.in_plane = bool(in_plane)
         self.bulk_conductivity_S_m = {k: float(v) for k, v in cond.items()}
         self.surface_area = sa
@@ -130,6 +140,8 @@ class Characteriser:
         self.batch_cubes = int(batch_cubes)
         require(threads is None or int(threads) >= 1, "threads", threads, "None or an integer >= 1")
         self.threads = None if threads is None else int(threads)
+        require(criterion in ("energy", "flux"), "criterion", criterion, "'energy' or 'flux'")
+        self.criterion = criterion
 
     # ------------------------------------------------------------------------------ validation
     @staticmethod
@@ -168,7 +180,8 @@ class Characteriser:
             return transport.taufactor_tortuosity(masks, device=self.device, conv_crit=self.conv_crit,
                                                   iter_limit=self.taufactor_iter_limit, batch=self.batch)
         return transport.mgcg_tortuosity(masks, device=self.device, rtol=self.rtol, conv_crit=self.conv_crit,
-                                         iter_limit=self.iter_limit, batch=self.batch, dtype=self.precision)
+                                         iter_limit=self.iter_limit, batch=self.batch, dtype=self.precision,
+                                         criterion=self.criterion)
 
     def _conductivity_unthreaded(self, cubes: np.ndarray) -> transport.TransportResult:
         cond = {ACTIVE_MATERIAL: self.bulk_conductivity_S_m["active_material"],
@@ -178,7 +191,8 @@ class Characteriser:
                                                     iter_limit=self.taufactor_iter_limit)
         return transport.mgcg_conductivity(cubes, cond, device=self.device, rtol=self.rtol,
                                            conv_crit=self.conv_crit, iter_limit=self.iter_limit,
-                                           batch=self.batch, dtype=self.precision)
+                                           batch=self.batch, dtype=self.conductivity_precision,
+                                           criterion=self.criterion)
 
     def measure(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], str | None]:
         """Per-cube values of every metric.

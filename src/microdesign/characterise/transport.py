@@ -377,10 +377,10 @@ def mgcg_solve(conductance: np.ndarray, boundary_factor: float, harmonic: bool =
         harmonic: face conductance from the harmonic mean of the two voxels (``MultiPhaseSolver``);
             otherwise the minimum (identical for 0/1 conductivities).
         device: torch device.
-        rtol: ``criterion="energy"``: stop when the last CG step lowered the energy by less than
-            ``rtol`` relative (the remaining energy error is of that order for a multigrid-preconditioned
-            CG that gains a factor ~2-5 per step); ``criterion="flux"``: preconditioned residual
-            reduction required in addition to the flux spread.
+        rtol: ``criterion="energy"``: stop when the estimated remaining energy error, the geometric
+            tail ``drop_k q / (1 - q)`` of the per-step drops with ``q = drop_k / drop_{k-1}``, is below
+            ``rtol`` relative -- the relative error of the result (an upper bound of the conductance);
+            ``criterion="flux"``: preconditioned-residual reduction required besides the flux spread.
         conv_crit: ``criterion="flux"``: TauFactor's layer-flux spread ``(max - min) / max``.
         iter_limit: CG iteration cap.
         dtype: ``"float32"`` (TauFactor's default precision) or ``"float64"``.
@@ -435,6 +435,7 @@ def mgcg_solve(conductance: np.ndarray, boundary_factor: float, harmonic: bool =
     rz = dot(r, z)
     rz0 = rz.clone().abs().clamp_min(1e-300)
     e_est = _energy(fine, x, _V_TOP, _V_BOT)
+    prev_drop = torch.zeros_like(e_est)  # first step: q -> 0.99 (no rate known yet)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     iters = torch.zeros(B, dtype=torch.int64, device=device)
     for _ in range(iter_limit):
@@ -446,9 +447,16 @@ def mgcg_solve(conductance: np.ndarray, boundary_factor: float, harmonic: bool =
         r.addcmul_(a4, Ap, value=-1.0)
         iters += (~done).to(torch.int64)
         if criterion == "energy":
-            drop = (alpha * rz).double()  # exact energy decrease of this CG step
+            drop = (alpha * rz).double().abs()  # exact energy decrease of this CG step
             e_est = e_est - drop
-            done = done | (drop.abs() <= rtol * e_est.abs())
+            # remaining energy error ~ geometric tail of the drops: drop * q / (1 - q), q = drop ratio
+            q = (drop / prev_drop.clamp_min(1e-300)).clamp(0.0, 0.99)
+            prev_drop = drop
+            small = drop * q / (1 - q) <= rtol * e_est.abs()
+            if bool((small & ~done).any()):  # guard against CG plateaus: layer fluxes must agree too
+                fl = _layer_flux(fine, x, _V_TOP, _V_BOT)
+                spread = (fl.max(1).values - fl.min(1).values) / fl.max(1).values.abs().clamp_min(1e-300)
+                done = done | (small & (spread < conv_crit))
         if bool(done.all()):
             break
         z = M(r)
