@@ -37,6 +37,9 @@ class ConditionalGenerator3D(nn.Module):
         widths: channels of the hidden layers (one transposed convolution each); one more layer
             maps to ``n_phases``.
         n_phases: phases of the output (3: pore, AM, CBD).
+        condition_every_layer: append the condition channels to the input of every layer (True) or
+            only to the latent field (False, the default: the brief's "label channels on the latent").
+            Every-layer conditioning let a CPU-trained model collapse onto a noise-independent pattern.
 
     Shapes:
         ``forward(z: b x latent_channels x l_z x l_z x l_z, cond: b x d)`` -> ``b x n_phases x L x L x L``
@@ -44,19 +47,21 @@ class ConditionalGenerator3D(nn.Module):
     """
 
     def __init__(self, n_params: int, latent_channels: int = 16, widths: tuple[int, ...] = (64, 32, 16, 8),
-                 n_phases: int = 3):
+                 n_phases: int = 3, condition_every_layer: bool = False):
         super().__init__()
         self.n_params = int(n_params)
+        self.condition_every_layer = bool(condition_every_layer)
         self.latent_channels = int(latent_channels)
         self.widths = tuple(int(w) for w in widths)
         self.n_phases = int(n_phases)
         chans = [self.latent_channels, *self.widths]
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            self.convs.append(nn.ConvTranspose3d(c_in + self.n_params, c_out, 4, 2, 2, bias=False))
+        extra = [self.n_params] + [self.n_params if self.condition_every_layer else 0] * len(self.widths)
+        for c_in, c_out, e in zip(chans[:-1], chans[1:], extra):
+            self.convs.append(nn.ConvTranspose3d(c_in + e, c_out, 4, 2, 2, bias=False))
             self.norms.append(nn.BatchNorm3d(c_out))
-        self.final = nn.ConvTranspose3d(chans[-1] + self.n_params, self.n_phases, 4, 2, 3, bias=False)
+        self.final = nn.ConvTranspose3d(chans[-1] + extra[-1], self.n_phases, 4, 2, 3, bias=False)
 
     @property
     def n_layers(self) -> int:
@@ -72,9 +77,11 @@ class ConditionalGenerator3D(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         x = z
-        for conv, norm in zip(self.convs, self.norms):
-            x = torch.relu(norm(conv(_append_condition(x, cond))))
-        return torch.softmax(self.final(_append_condition(x, cond)), dim=1)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            c = cond if (i == 0 or self.condition_every_layer) else None
+            x = torch.relu(norm(conv(_append_condition(x, c))))
+        c = cond if (self.n_layers == 1 or self.condition_every_layer) else None
+        return torch.softmax(self.final(_append_condition(x, c)), dim=1)
 
 
 class ConditionalCritic2D(nn.Module):

@@ -85,7 +85,8 @@ class Generator:
                                   f"voxel_size_m = {expected_voxel_size_m}")
         arch = meta.architecture
         network = ConditionalGenerator3D(n_params=int(arch["n_params"]), latent_channels=int(arch["latent_channels"]),
-                                         widths=tuple(arch["widths"]), n_phases=int(arch["n_phases"]))
+                                         widths=tuple(arch["widths"]), n_phases=int(arch["n_phases"]),
+                                         condition_every_layer=bool(arch.get("condition_every_layer", False)))
         try:
             network.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -66,6 +66,7 @@ class TrainSettings:
             sample whose labels it was conditioned on (0: pure SliceGAN). It speeds up learning the
             first-order effect of the conditions (volume fractions) on a small compute budget; the
             value is included in the logged generator loss.
+        condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
     """
 
     steps: int = 2000
@@ -89,6 +90,7 @@ class TrainSettings:
     log_every: int = 10
     bn_calibration_batches: int = 16
     phase_fraction_weight: float = 0.0
+    condition_every_layer: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -257,7 +259,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
     frac_all = torch.as_tensor(np.stack([np.bincount(im.reshape(-1), minlength=N_PHASES)[:N_PHASES] / im.size
                                          for im in data.images]), dtype=torch.float32)
     torch.manual_seed(settings.seed)
-    G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES).to(device)
+    G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES,
+                               condition_every_layer=settings.condition_every_layer).to(device)
     Ds = [ConditionalCritic2D(d, N_PHASES, settings.critic_widths).to(device) for _ in range(n_critics)]
     opt_g = torch.optim.Adam(G.parameters(), settings.lr_generator, betas=(settings.beta1, settings.beta2))
     opt_d = [torch.optim.Adam(D.parameters(), settings.lr_critic, betas=(settings.beta1, settings.beta2)) for D in Ds]
@@ -267,6 +270,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
     identity = {"dataset_hash": data.content_hash, "parameter_names": list(data.parameter_names),
                 "network": {k: v for k, v in settings.to_dict().items()
                             if k in ("latent_channels", "widths", "critic_widths", "train_size")}}
+    if settings.condition_every_layer:  # key absent from states written before the option existed
+        identity["network"]["condition_every_layer"] = True
 
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -316,7 +321,7 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             training_bounds=dict(data.bounds), phases=PHASE_NAMES, voxel_size_m=float(data.voxel_size_m),
             dataset_hash=data.content_hash, dataset_description=data.description, package_version=__version__,
             architecture={"n_params": d, "latent_channels": settings.latent_channels, "widths": list(settings.widths),
-                          "n_phases": N_PHASES},
+                          "n_phases": N_PHASES, "condition_every_layer": settings.condition_every_layer},
             training=record)
         save_checkpoint(model_dir, meta, net.state_dict())
         if export_dir is not None:
