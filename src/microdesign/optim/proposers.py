@@ -170,6 +170,9 @@ class BotorchProposer:
         min_noise_variance: floor on observed noise, relative to the variance of Y.
         maxiter: L-BFGS-B iterations per restart.
         seed: Sobol scrambling seed of the initial design (the campaign passes its own seed).
+        threads: torch CPU threads while fitting and optimising (restored afterwards); None keeps
+            torch's setting. 1 avoids thread oversubscription on a small shared CPU, where the
+            small GP gains nothing from several threads.
 
     Raises:
         ConfigError: ``q < 1``, ``n_initial < 1`` or an unknown ``noise``.
@@ -179,7 +182,8 @@ class BotorchProposer:
 
     def __init__(self, space: SearchSpace, q: int = 1, n_initial: int = 8, num_restarts: int = 8,
                  raw_samples: int = 256, mc_samples: int = 256, noise: str = "observed",
-                 min_noise_variance: float = 1e-6, maxiter: int = 200, seed: int | None = None):
+                 min_noise_variance: float = 1e-6, maxiter: int = 200, seed: int | None = None,
+                 threads: int | None = 1):
         if int(q) < 1:
             raise ConfigError("optimiser.q", q, "an integer >= 1")
         if int(n_initial) < 1:
@@ -189,6 +193,9 @@ class BotorchProposer:
         self.space, self.q, self.n_initial = space, int(q), int(n_initial)
         self.num_restarts, self.raw_samples, self.mc_samples = int(num_restarts), int(raw_samples), int(mc_samples)
         self.noise, self.min_noise_variance, self.maxiter, self.seed = noise, float(min_noise_variance), int(maxiter), seed
+        if threads is not None and int(threads) < 1:
+            raise ConfigError("optimiser.threads", threads, "an integer >= 1 or null")
+        self.threads = None if threads is None else int(threads)
 
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int) -> Proposal:
         import time
@@ -201,12 +208,17 @@ class BotorchProposer:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
 
+        previous = torch.get_num_threads()
         try:
+            if self.threads is not None:
+                torch.set_num_threads(self.threads)
             cand, value = self._model_based(X, Y, Yvar, q, seed)
         except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
             log.warning("GP proposal failed (%s: %s); proposing Sobol points instead", type(exc).__name__, exc)
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
+        finally:
+            torch.set_num_threads(previous)
         return Proposal(self.space.from_free_unit(cand), "qLogNEI", value, time.perf_counter() - t0)
 
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
