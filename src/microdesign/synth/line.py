@@ -16,8 +16,12 @@ One call of :meth:`SyntheticLine.generate` runs four steps:
    (typically 0.45-0.55 for NMC slot-die coatings; Meyer et al., Powder Technol. 2017).
 3. **Calendering as compression.** Particle centres are compressed along axis 0 by the thickness
    ratio c = h_cal/h_dry = (1 - eps_dry)/(1 - eps) (mass conservation), so particles rearrange and
-   their contacts overlap (flattening), which makes the structure anisotropic like a real
-   calendered electrode (through-plane tortuosity above in-plane). The union of spheres is then
+   their contacts overlap, and each particle is flattened at constant volume into a spheroid with
+   semi-axes r (c^b, c^(-b/2), c^(-b/2)) (b = ``particle_flattening``). Without flattening (b = 0)
+   the compressed centres stack particles into through-plane columns and the pore tortuosity
+   factor comes out *lower* through-plane than in-plane, the opposite of real calendered
+   electrodes; b = 0.5 restores the real direction (through-plane above in-plane, as in the NREL
+   volume; docs/synthetic_line.md). The union of particles is then
    grown or shrunk uniformly (a level set of the distance to the nearest particle surface) so that
    the AM voxel count is exactly round(X_AM N).
 4. **Carbon-binder domain by adhesion a.** A share a of the CBD voxels wets the particles: it is
@@ -142,6 +146,9 @@ class SyntheticLine:
             Powder Technol. 2017 report 0.45-0.55 for NMC slot-die coatings).
         max_contact_overlap: allowed overlap of touching particles in the dry packing, as a
             fraction of r_i + r_j (0.1: slight interpenetration where particles are pressed together).
+        particle_flattening: exponent b of the constant-volume flattening of particles by the
+            calendering compression c (through-plane semi-axis r c^b); 0.5 gives the through-plane >
+            in-plane tortuosity of real calendered cathodes (measured, docs/synthetic_line.md).
         cbd_neck_length_m: smoothing length [m] of the AM indicator that ranks pore voxels for
             wetting CBD (necks first, then films); 1.6 µm, calibrated so that the share of AM surface
             left bare at adhesion 1 matches the NREL "bridge" CBD volume (docs/synthetic_line.md).
@@ -164,6 +171,7 @@ class SyntheticLine:
         particle_radius_clip: float = 2.5,
         dry_porosity: float = 0.5,
         max_contact_overlap: float = 0.1,
+        particle_flattening: float = 0.5,
         cbd_neck_length_m: float = 1.6e-6,
         cbd_agglomerate_size_m: float = 1.5e-6,
         carbon_to_binder_weight_ratio: float = 1.0,
@@ -187,6 +195,8 @@ class SyntheticLine:
             raise ConfigError("dry_porosity", dry_porosity, "a porosity in (0, 1)")
         if not (0 <= max_contact_overlap < 0.5):
             raise ConfigError("max_contact_overlap", max_contact_overlap, "a fraction in [0, 0.5)")
+        if not (0 <= particle_flattening <= 1):
+            raise ConfigError("particle_flattening", particle_flattening, "an exponent in [0, 1]")
         if int(insertion_attempts) < 1:
             raise ConfigError("insertion_attempts", insertion_attempts, ">= 1")
         self.particle_radius_mean_m = float(particle_radius_mean_m)
@@ -194,6 +204,7 @@ class SyntheticLine:
         self.particle_radius_clip = float(particle_radius_clip)
         self.dry_porosity = float(dry_porosity)
         self.max_contact_overlap = float(max_contact_overlap)
+        self.particle_flattening = float(particle_flattening)
         self.cbd_neck_length_m = float(cbd_neck_length_m)
         self.cbd_agglomerate_size_m = float(cbd_agglomerate_size_m)
         self.carbon_to_binder_weight_ratio = float(carbon_to_binder_weight_ratio)
@@ -288,7 +299,9 @@ class SyntheticLine:
 
         compression = min(1.0, (1.0 - self.dry_porosity) / (1.0 - p["porosity"]))
         centres, radii = self._pack(rng, shape3, r_mean, p["particle_radius_cv"], target["active_material"], compression)
-        am, shift = _union_with_exact_count(centres, radii, shape3, k_am)
+        beta = self.particle_flattening
+        scales = (compression**beta, compression ** (-beta / 2), compression ** (-beta / 2))
+        am, shift = _union_with_exact_count(centres, radii, shape3, k_am, scales)
         vol = np.full(shape3, PORE, dtype=np.uint8)
         vol[am] = ACTIVE_MATERIAL
         self._place_cbd(vol, am, k_cbd, p["cbd_adhesion"], voxel, rng)
@@ -422,12 +435,17 @@ def _normalise_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
 
 
 def _union_with_exact_count(
-    centres: np.ndarray, radii: np.ndarray, shape3: tuple[int, int, int], k: int
+    centres: np.ndarray,
+    radii: np.ndarray,
+    shape3: tuple[int, int, int],
+    k: int,
+    scales: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> tuple[np.ndarray, float]:
     """Boolean mask of the union of spheres, grown/shrunk uniformly to exactly ``k`` voxels.
 
-    The level set f(x) = min_i(|x - c_i| - r_i) (distance to the nearest sphere surface, negative
-    inside) is evaluated on voxel centres within a padded box around each sphere; voxels outside
+    Particle i is the spheroid with semi-axes ``r_i * scales``; the level set
+    f(x) = min_i(|(x - c_i)/scales| - r_i) (distance to the nearest particle surface in the
+    unflattened frame, negative inside) is evaluated on voxel centres within a padded box around each sphere; voxels outside
     every box get pad + their Euclidean distance to the evaluated region. The ``k`` voxels with the
     smallest f are AM. Returns the mask and the level (growth in voxels) of the k-th voxel.
     """
@@ -441,14 +459,15 @@ def _union_with_exact_count(
     pad = 3.0
     f = np.full(shape3, np.inf, dtype=np.float32)
     axes = [np.arange(s, dtype=np.float32) + 0.5 for s in shape3]
+    sc = [np.float32(x) for x in scales]
     for c, r in zip(centres, radii):
-        lo = [max(int(math.floor(c[a] - r - pad)), 0) for a in range(3)]
-        hi = [min(int(math.ceil(c[a] + r + pad)) + 1, shape3[a]) for a in range(3)]
+        lo = [max(int(math.floor(c[a] - (r + pad) * scales[a])), 0) for a in range(3)]
+        hi = [min(int(math.ceil(c[a] + (r + pad) * scales[a])) + 1, shape3[a]) for a in range(3)]
         if any(h <= l for l, h in zip(lo, hi)):
             continue
-        d0 = (axes[0][lo[0]:hi[0]] - c[0]) ** 2
-        d1 = (axes[1][lo[1]:hi[1]] - c[1]) ** 2
-        d2 = (axes[2][lo[2]:hi[2]] - c[2]) ** 2
+        d0 = ((axes[0][lo[0]:hi[0]] - c[0]) / sc[0]) ** 2
+        d1 = ((axes[1][lo[1]:hi[1]] - c[1]) / sc[1]) ** 2
+        d2 = ((axes[2][lo[2]:hi[2]] - c[2]) / sc[2]) ** 2
         d = np.sqrt(d0[:, None, None] + d1[None, :, None] + d2[None, None, :]) - np.float32(r)
         sub = f[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
         np.minimum(sub, d, out=sub)
