@@ -57,18 +57,28 @@ def evals_to_within(c: np.ndarray, target: float, rel: float = 0.01) -> float:
 def efficiency(name: str, base: list[str], budget: int, seeds: int, n_initial: int, work: Path) -> dict:
     curves: dict[str, list[np.ndarray]] = {"qLogNEI": [], "sobol": []}
     seconds: dict[str, list[float]] = {"qLogNEI": [], "sobol": []}
+    failed = {"qLogNEI": 0, "sobol": 0}
+    total = {"qLogNEI": 0, "sobol": 0}
+    reasons: dict[str, int] = {}
     for seed in range(seeds):
         for method, opt in (("qLogNEI", ["optimiser=qlognei", f"optimiser.n_initial={n_initial}"]),
                             ("sobol", ["optimiser=sobol"])):
             trials = run_one(base + opt + [f"seed={seed}", f"campaign.budget.max_evaluations={budget}"],
                              work / f"{name}-{method}-{seed}.h5")
             fin = [t for t in trials if t.finished]
+            failed[method] += sum(t.status == "failed" for t in fin)
+            total[method] += len(fin)
+            for t in fin:
+                if t.status == "failed":
+                    key = (t.reason or "").split(" in ")[0][:90]
+                    reasons[key] = reasons.get(key, 0) + 1
             seconds[method].append(max(t.finished_unix for t in fin) - min(t.created_unix for t in trials))
             curves[method].append(curve(trials))
             log.info("%s %s seed %d: best %.4g in %.0f s", name, method, seed, np.nanmax(curves[method][-1]),
                      seconds[method][-1])
     best = max(np.nanmax(c) for cs in curves.values() for c in cs)
-    out = {"best": best, "budget": budget, "seeds": seeds, "n_initial": n_initial}
+    out = {"best": best, "budget": budget, "seeds": seeds, "n_initial": n_initial, "failed": failed, "total": total,
+           "reasons": reasons}
     for m, cs in curves.items():
         n = np.array([evals_to_within(c, best) for c in cs])
         final = np.array([np.nanmax(c) for c in cs])
@@ -189,14 +199,19 @@ def main() -> int:
                f"Best value found by any run: **{r['best']:.4g}**. Budget {r['budget']} evaluations, "
                f"{r['seeds']} seeds per method; qLogNEI starts with {r['n_initial']} Sobol points.", "",
                "| method | evaluations to within 1% of the best (per seed) | median | runs that got there | "
-               "final best (mean ± sd) | wall time per run [s] |", "|---|---|---|---|---|---|"]
+               "final best (mean ± sd over runs with a completed trial) | failed trials | wall time per run [s] |",
+               "|---|---|---|---|---|---|---|"]
         for m in ("qLogNEI", "sobol"):
             e = r[m]["evals"]
             got = np.isfinite(e)
             med = np.median(np.where(got, e, r["budget"] + 1))
             out.append(f"| {m} | {', '.join('>' + str(r['budget']) if not np.isfinite(v) else str(int(v)) for v in e)} | "
                        f"{'>' + str(r['budget']) if med > r['budget'] else int(med)} | {got.sum()}/{len(e)} | "
-                       f"{r[m]['final'].mean():.4g} ± {r[m]['final'].std(ddof=1):.2g} | {r[m]['seconds'].mean():.0f} |")
+                       f"{np.nanmean(r[m]['final']):.4g} ± {np.nanstd(r[m]['final'], ddof=1):.2g} | "
+                       f"{r['failed'][m]}/{r['total'][m]} | {r[m]['seconds'].mean():.0f} |")
+        if r["reasons"]:
+            out += ["", "Failure reasons: " + "; ".join(f"{k} ({v})" for k, v in
+                                                    sorted(r["reasons"].items(), key=lambda kv: -kv[1]))]
         mc = {m: r[m]["mean_curve"] for m in ("qLogNEI", "sobol")}
         marks = [k for k in (5, 10, 15, 20, 30, 40) if k <= r["budget"]]
         out += ["", "Mean best-so-far after k evaluations:", "", "| k | " + " | ".join(map(str, marks)) + " |",
