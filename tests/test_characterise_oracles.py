@@ -190,6 +190,15 @@ def test_ci_shrinks_as_cubes_are_added_and_stop_reasons():
     assert worst(9) < worst(6) < worst(3)
     met = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=0.5, max_cubes=9)
     assert met.stop_reason == "ci_target_met" and met.n_cubes < 9
+    # the target can watch a subset of metrics: porosity alone meets a target the others miss
+    c_por = _char(min_cubes=3, batch_cubes=3, ci_metrics=[M.POROSITY],
+                  bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    por_ci = M.MetricEstimate.from_values(M.POROSITY, capped[M.POROSITY].values[:3]).relative_ci95
+    assert worst(3) > 1.01 * por_ci  # so with every metric watched it would not stop at 3
+    only = c_por.characterise_adaptive(src, DX, seed=1, target_relative_ci=1.01 * por_ci, max_cubes=9)
+    assert only.stop_reason == "ci_target_met" and only.n_cubes == 3
+    with pytest.raises(ConfigError):
+        Characteriser(ci_metrics=["Porosity [%]"])
     # seeded: the same master seed draws the same first cubes
     np.testing.assert_array_equal(met[M.POROSITY].values[:3], capped[M.POROSITY].values[:3])
 
