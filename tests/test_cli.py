@@ -47,3 +47,11 @@ def test_process_sensitivity_table(capsys):
     row = next(line for line in sobol.splitlines() if line.lstrip("│ ").startswith("porosity"))
     s1, st = (float(v) for v in row.split("│")[2].split("/"))
     assert s1 == pytest.approx(1.0, abs=0.05) and st == pytest.approx(1.0, abs=0.05)  # porosity is all line load
+
+
+def test_bare_argument_maps_to_positional_key(capsys, tmp_path):
+    missing = tmp_path / "nowhere.h5"
+    assert main(["report", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "file" in err and "nowhere.h5" in err  # the bare path arrived as file=<path>
+    assert main(["process", "a_bare_word"]) == 2  # commands without POSITIONAL refuse bare words

@@ -2,7 +2,9 @@
 
 Sub-commands are discovered from :mod:`microdesign.commands`: every module there that defines
 ``NAME`` (the sub-command), ``HELP`` (one line), ``CONFIG_NAME`` (its root config in ``conf/``) and
-``run(cfg) -> int`` becomes ``microdesign NAME [overrides...]``. Command modules keep heavy imports
+``run(cfg) -> int`` becomes ``microdesign NAME [overrides...]``. A module may also define
+``POSITIONAL = "<key>"``: one bare argument (no ``=``) is then read as ``<key>=<argument>``
+(``microdesign report runs/x/campaign.h5``). Command modules keep heavy imports
 inside ``run`` so that ``--help`` stays fast.
 
 Usage::
@@ -108,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print_cfg = "--cfg" in rest
     overrides = [a for a in rest if a != "--cfg"]
+    positional_key = getattr(command.module, "POSITIONAL", None)
+    bare = [a for a in overrides if "=" not in a and not a.startswith("-")]
+    if positional_key and len(bare) == 1:
+        overrides = [f"{positional_key}={bare[0]}" if a == bare[0] else a for a in overrides]
     bad = [a for a in overrides if a.startswith("-")]
     if bad:
         print(f"microdesign {name}: unknown option(s) {bad}; overrides take the form key=value", file=sys.stderr)

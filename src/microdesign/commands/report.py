@@ -2,12 +2,14 @@
 microstructure slices and GP partial dependence (PNGs + report.md).
 
 Example:
-    microdesign report file=runs/campaign-20250101-120000/campaign.h5
+    microdesign report runs/campaign-20250101-120000/campaign.h5
+    microdesign report file=runs/campaign-20250101-120000/campaign.h5 dpi=200
 """
 
 NAME = "report"
-HELP = "plots and a Markdown report of a campaign file (file=<campaign.h5>)"
+HELP = "plots and a Markdown report of a campaign file: microdesign report <campaign.h5>"
 CONFIG_NAME = "report"
+POSITIONAL = "file"
 
 
 def run(cfg) -> int:
