@@ -5,7 +5,7 @@ a stack of 3D transposed convolutions (kernel 4, stride 2, padding 2; the last p
 latent field of spatial size ``l_z`` to a softmax over the phases. Conditioning follows the
 conditional-SliceGAN / "constant label channels" idea of Gayon-Lombardo et al. (npj Comput. Mater. 6
 (2020) 82): the normalised process parameters, each in [0, 1], are appended as constant channels to the
-input of every layer of the generator and to the input image of every critic. Both networks are
+latent field (optionally to the input of every generator layer) and to the input image of every critic. Both networks are
 fully convolutional, so a larger latent field gives a larger cube.
 
 Output size: with ``k`` layers and latent size ``l_z >= 3``, the cube side is ``2**k * (l_z - 2)``
