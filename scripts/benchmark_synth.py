@@ -160,7 +160,8 @@ def main() -> None:
         f"- command: `python scripts/benchmark_synth.py --cube {L} --seeds {args.seeds}"
         f"{' --no-tau' if args.no_tau else ''}{' --no-trends' if args.no_trends else ''}`",
         f"- synthetic line defaults: mean radius {line.particle_radius_mean_m * 1e6:.2f} um, cv "
-        f"{line.particle_radius_cv}, dry porosity {line.dry_porosity}, neck length "
+        f"{line.particle_radius_cv}, dry porosity {line.dry_porosity}, particle flattening "
+        f"{line.particle_flattening}, neck length "
         f"{line.cbd_neck_length_m * 1e6:.2f} um, agglomerate size {line.cbd_agglomerate_size_m * 1e6:.2f} um, "
         f"voxel {VOXEL * 1e6:.3f} um",
         "",
