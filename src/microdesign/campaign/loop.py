@@ -176,13 +176,20 @@ class Campaign:
         return ""
 
     # ------------------------------------------------------------------ proposing
-    def _propose(self) -> list[TrialRecord]:
+    def _observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X n x d, Y n x m, Yvar n x m)`` of the finished trials as the proposer sees them
+        (failed trials excluded or penalised per ``on_failure``). Subclasses with vector objectives
+        override this only."""
         done = self.finished
-        remaining = self.budget.max_evaluations - self.n_finished
-        q = max(1, min(self.q, remaining))
         values = [t.objective if t.objective is not None else _FAILED for t in done]
         mask, Y, Yvar = observations_for_model(values, self.on_failure, self.penalty)
         X = np.array([[t.inputs[n] for n in self.names] for t, m in zip(done, mask) if m], float).reshape(-1, len(self.names))
+        return X, Y, Yvar
+
+    def _propose(self) -> list[TrialRecord]:
+        remaining = self.budget.max_evaluations - self.n_finished
+        q = max(1, min(self.q, remaining))
+        X, Y, Yvar = self._observations()
         batch = 1 + max((t.batch for t in self.trials), default=-1)
         n_proposed = sum(1 for t in self.trials if t.method != "rerun")
         prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch))

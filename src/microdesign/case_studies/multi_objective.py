@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -185,8 +184,7 @@ def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m:
 
 
 def _campaign_class() -> type:
-    from microdesign.campaign.loop import Campaign, batch_seed, trial_seed
-    from microdesign.storage import TrialRecord
+    from microdesign.campaign.loop import Campaign
 
     class MultiObjectiveCampaign(Campaign):
         """:class:`~microdesign.campaign.loop.Campaign` whose proposer sees ``n x m`` observations.
@@ -200,29 +198,9 @@ def _campaign_class() -> type:
             super().__init__(*args, **kwargs)
             self.m = int(m)
 
-        def _propose(self) -> list[Any]:
-            remaining = self.budget.max_evaluations - self.n_finished
-            q = max(1, min(self.q, remaining))
+        def _observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             X, Y, Yvar, _ = multi_objective_observations(self.finished, self.names, self.m)
-            batch = 1 + max((t.batch for t in self.trials), default=-1)
-            n_proposed = sum(1 for t in self.trials if t.method != "rerun")
-            prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch))
-            self.propose_seconds.append(prop.seconds)
-            now = time.time()
-            start = 1 + max((t.index for t in self.trials), default=-1)
-            new = []
-            for k, x in enumerate(prop.X):
-                inputs = {n: float(v) for n, v in zip(self.names, x)}
-                if self.validate is not None:
-                    inputs = self.validate(inputs)
-                idx = start + k
-                new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
-                                       seed=trial_seed(self.seed, idx), created_unix=now,
-                                       timings={"propose": prop.seconds / len(prop.X)}))
-            self.store.write_trials(new)
-            self.trials.extend(new)
-            log.info("batch %d: %d candidate(s) by %s in %.2f s", batch, len(new), prop.method, prop.seconds)
-            return new
+            return X, Y, Yvar
 
     return MultiObjectiveCampaign
 
