@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from microdesign.case_studies.multi_objective import CellQuantities, vector_of
+from microdesign.objective.vector import CellQuantities, vector_of
 from microdesign.case_studies.stages import CachedCharacteriser, MultiPowerCellModel, SyntheticLineGenerator, power_key
 from microdesign.characterise.metrics import (
     AM_VOLUME_FRACTION,

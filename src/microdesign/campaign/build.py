@@ -196,7 +196,7 @@ def generator_identity(generator: Any) -> dict[str, str]:
 def open_campaign(setup: Setup, progress: Any = None) -> Any:
     """Create (or reopen for resume) the campaign file and the :class:`Campaign` over it."""
     from microdesign import __version__
-    from microdesign.campaign.loop import Campaign
+    from microdesign.campaign.loop import Campaign, MultiObjectiveCampaign
     from microdesign.storage import CampaignStore
 
     cfg, space = setup.cfg, setup.space
@@ -222,11 +222,14 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
     elif gen_id:
         store.set_attrs(**gen_id)
     obj = setup.objective
-    return Campaign(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
-                    q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
-                    penalty=getattr(obj, "penalty", None), n_initial=int(getattr(setup.proposer, "n_initial", 0)),
-                    trials=trials, on_resume_running=str(cfg.campaign.on_resume_running),
-                    validate=space.validate, progress=progress)
+    m = int(getattr(obj, "m", 1))
+    extra = {"m": m} if m > 1 else {}
+    cls = MultiObjectiveCampaign if m > 1 else Campaign
+    return cls(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
+               q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
+               penalty=getattr(obj, "penalty", None), n_initial=int(getattr(setup.proposer, "n_initial", 0)),
+               trials=trials, on_resume_running=str(cfg.campaign.on_resume_running),
+               validate=space.validate, progress=progress, **extra)
 
 
 def run_campaign(cfg: DictConfig) -> int:
@@ -235,9 +238,6 @@ def run_campaign(cfg: DictConfig) -> int:
 
     setup = validate(cfg)
     obj = setup.objective
-    if int(getattr(obj, "m", 1)) > 1:
-        raise ConfigError("objective", getattr(obj, "name", "?"),
-                          "a scalar objective (multi-objective experiments run with `microdesign case-study`)")
     display = RichDisplay(getattr(obj, "unit", ""), getattr(obj, "name", "objective"),
                           getattr(obj, "sign", 1.0)) if setup.cfg.campaign.progress else None
     campaign = open_campaign(setup, progress=display)
@@ -249,5 +249,5 @@ def run_campaign(cfg: DictConfig) -> int:
         from rich.console import Console
 
         Console().print(display.summary(campaign, str(setup.path)))
-    log.info("campaign file: %s  (report: microdesign report file=%s)", setup.path, setup.path)
+    log.info("campaign file: %s  (report: microdesign report %s)", setup.path, setup.path)
     return 0

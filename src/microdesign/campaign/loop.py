@@ -257,6 +257,27 @@ class Campaign:
         return self.stop_reason
 
 
+class MultiObjectiveCampaign(Campaign):
+    """:class:`Campaign` whose proposer sees ``n x m`` observations of a vector objective
+    (:class:`microdesign.objective.CellQuantities`; proposer
+    :class:`microdesign.optim.multi_objective.HypervolumeProposer`). Failed trials are excluded.
+
+    Args:
+        m: number of objectives.
+        *args, **kwargs: :class:`Campaign` arguments.
+    """
+
+    def __init__(self, *args, m: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.m = int(m)
+
+    def _observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from microdesign.objective.vector import multi_objective_observations
+
+        X, Y, Yvar, _ = multi_objective_observations(self.finished, self.names, self.m)
+        return X, Y, Yvar
+
+
 class _Failed:
     ok = False
     value = 0.0

@@ -2,7 +2,6 @@
 
 * :mod:`~microdesign.case_studies.stages` - stage adapters: the synthetic line as generator, a
   memoising characteriser, the half cell of case study 1, a cell discharged at several powers.
-* :mod:`~microdesign.case_studies.multi_objective` - vector objective and the multi-objective loop.
 * :mod:`~microdesign.case_studies.runner` - compose, run or resume each study's campaigns.
 * :mod:`~microdesign.case_studies.report` - Ragone sweeps, crossover power, Markdown + PNG reports.
 

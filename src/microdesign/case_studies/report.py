@@ -328,7 +328,7 @@ def _report_cs3(cfg, runs, out, stem, load) -> list[str]:
 
 
 def _report_pareto(cfg, runs, out, stem, load) -> list[str]:
-    from microdesign.case_studies.multi_objective import multi_objective_observations
+    from microdesign.objective.vector import multi_objective_observations
     from microdesign.optim.multi_objective import hypervolume, pareto_mask
 
     r = runs.get("pareto")

@@ -5,9 +5,8 @@ A study (``conf/case_study.yaml: studies.<name>``) is a list of campaigns, each
 replaced nodes (``profiles.<profile>.set``), with the evaluation budget of the profile. Campaign files
 go to ``<output_dir>/<profile>/<study>/<label>.h5``; an existing file is resumed (no completed
 evaluation is repeated), so a study killed half-way continues where it stopped. Single-objective
-campaigns run the shared loop (:func:`microdesign.campaign.build.open_campaign`); the Pareto study
-runs :class:`~microdesign.case_studies.multi_objective.MultiObjectiveCampaign` over the same store,
-evaluator and budgets.
+campaigns and the Pareto study both open through :func:`microdesign.campaign.build.open_campaign`,
+which runs :class:`~microdesign.campaign.loop.MultiObjectiveCampaign` for a vector objective.
 """
 
 from __future__ import annotations
@@ -131,12 +130,7 @@ def run_campaign(cfg: DictConfig, study: str, spec: Any) -> CampaignRun:
     if bool(cfg.run):
         c = campaign_config(cfg, study, spec)
         setup = validate(c)
-        if mo:
-            from microdesign.case_studies.multi_objective import open_multi_objective_campaign
-
-            campaign = open_multi_objective_campaign(setup, m=int(setup.objective.m))
-        else:
-            campaign = open_campaign(setup)
+        campaign = open_campaign(setup)  # the multi-objective loop where the objective is a vector
         log.info("case study %s / %s: %s (%d evaluations)", study, label, path, setup.budget.max_evaluations)
         try:
             campaign.run()

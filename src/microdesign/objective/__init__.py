@@ -1,5 +1,8 @@
-"""Objectives: a scalar to maximise from one cell result, with noise from the characterisation CI."""
+"""Objectives: a scalar (or a vector) to maximise from one cell result, with observation noise from
+the characterisation CI."""
 
 from microdesign.objective.scalar import CellQuantity, Objective, ObjectiveValue, observations_for_model
+from microdesign.objective.vector import CellQuantities, multi_objective_observations, vector_of
 
-__all__ = ["CellQuantity", "Objective", "ObjectiveValue", "observations_for_model"]
+__all__ = ["CellQuantities", "CellQuantity", "Objective", "ObjectiveValue", "multi_objective_observations",
+           "observations_for_model", "vector_of"]

@@ -1,4 +1,4 @@
-"""A vector objective and the multi-objective campaign (energy at a low and at a high power in one run).
+"""A vector objective: several cell quantities at once (e.g. energy at a low and at a high power).
 
 * :class:`CellQuantities` - several numbers of one :class:`~microdesign.cell.result.CellResult`
   (fields, or ``extra`` keys such as ``"Volumetric energy density at 200 W [W.h.L-1]"`` written by
@@ -6,9 +6,9 @@
   from the characterisation CI by first-order propagation (GUM §5.1.2 with correlated inputs,
   JCGM 100:2008; the same method as :class:`microdesign.objective.CellQuantity`, one re-simulation
   per metric shared by all objectives).
-* :class:`MultiObjectiveCampaign` - the shared :class:`microdesign.campaign.loop.Campaign` (store,
-  trial states, resume, budgets) with a proposal step that hands ``n x m`` observations to a
-  multi-objective proposer (:class:`microdesign.optim.multi_objective.HypervolumeProposer`).
+* :func:`multi_objective_observations` - the ``n x m`` history a multi-objective proposer
+  (:class:`microdesign.optim.multi_objective.HypervolumeProposer`) sees; used by
+  :class:`microdesign.campaign.loop.MultiObjectiveCampaign`.
 
 Storage: the campaign file stores one scalar objective per trial. The vector goes, losslessly, into
 the stored objective's ``sensitivities`` under the keys ``"objective[j] value"``,
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from microdesign.errors import ConfigError
-from microdesign.objective import ObjectiveValue
+from microdesign.objective.scalar import ObjectiveValue
 
 log = logging.getLogger(__name__)
 
@@ -181,42 +181,3 @@ def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m:
     d = len(names)
     return (np.array(X, float).reshape(-1, d), np.array(Y, float).reshape(-1, m),
             np.array(V, float).reshape(-1, m), idx)
-
-
-def _campaign_class() -> type:
-    from microdesign.campaign.loop import Campaign
-
-    class MultiObjectiveCampaign(Campaign):
-        """:class:`~microdesign.campaign.loop.Campaign` whose proposer sees ``n x m`` observations.
-
-        Args:
-            m: number of objectives (the objective's ``m``).
-            *args, **kwargs: :class:`~microdesign.campaign.loop.Campaign` arguments.
-        """
-
-        def __init__(self, *args: Any, m: int = 2, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.m = int(m)
-
-        def _observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            X, Y, Yvar, _ = multi_objective_observations(self.finished, self.names, self.m)
-            return X, Y, Yvar
-
-    return MultiObjectiveCampaign
-
-
-def open_multi_objective_campaign(setup: Any, m: int, progress: Any = None) -> Any:
-    """The shared :func:`microdesign.campaign.build.open_campaign`, with the multi-objective loop.
-
-    Args:
-        setup: a validated ``microdesign.campaign.build.Setup`` whose proposer takes ``n x m`` observations.
-        m: number of objectives.
-        progress: display callback.
-    """
-    from microdesign.campaign.build import open_campaign
-
-    base = open_campaign(setup, progress=progress)
-    cls = _campaign_class()
-    return cls(base.store, base.names, base.proposer, base.evaluator, base.budget, seed=base.seed, q=base.q,
-               on_failure="exclude", n_initial=base.n_initial, trials=base.trials,
-               on_resume_running=base.on_resume_running, validate=base.validate, progress=progress, m=m)
