@@ -339,7 +339,7 @@ class Characteriser:
                 collected.setdefault(k, []).append(v)
             est = {k: MetricEstimate.from_values(k, np.concatenate(v)) for k, v in collected.items()}
             watched = [e for k, e in est.items() if self.ci_metrics is None or k in self.ci_metrics]
-            worst = max(self._relative_ci(e) for e in watched) if watched else 0.0
+            worst = max(e.relative_ci95 for e in watched) if watched else 0.0
             log.info("adaptive characterisation: %d cubes, worst relative CI %.4f (target %.4f)", n, worst, target)
             if worst <= target:
                 stop = "ci_target_met"
@@ -354,16 +354,9 @@ class Characteriser:
         return self._summarise({k: np.concatenate(v) for k, v in collected.items()}, dx, L, stop)
 
     # -------------------------------------------------------------------------------- helpers
-    @staticmethod
-    def _relative_ci(e: MetricEstimate) -> float:
-        if e.ci95_half_width == 0.0:
-            return 0.0
-        return e.relative_ci95
-
     def _failed(self, reason: str, dx: float, L: int, n: int) -> MicrostructureMetrics:
-        m = MicrostructureMetrics.failed(reason=reason, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n)
-        object.__setattr__(m, "bulk_conductivity_S_m", dict(self.bulk_conductivity_S_m))
-        return m
+        return MicrostructureMetrics.failed(reason=reason, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n,
+                                            bulk_conductivity_S_m=self.bulk_conductivity_S_m)
 
     def _summarise(self, values: dict[str, np.ndarray], dx: float, L: int, stop: str) -> MicrostructureMetrics:
         est = {k: MetricEstimate.from_values(k, v) for k, v in values.items()}

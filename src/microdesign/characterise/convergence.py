@@ -59,10 +59,6 @@ class ConvergenceResult:
         return max(vals) if vals else float("inf")
 
 
-def _rel(e: MetricEstimate) -> float:
-    return 0.0 if e.ci95_half_width == 0.0 else e.relative_ci95
-
-
 def convergence_analysis(characteriser: Characteriser, source_for_size: Callable[[int], Callable[[int, int], np.ndarray]],
                          voxel_size_m: float, cube_sizes: Sequence[int], counts: Sequence[int],
                          target_relative_ci: float = 0.01, seed: int = 0) -> ConvergenceResult:
@@ -105,11 +101,11 @@ def convergence_analysis(characteriser: Characteriser, source_for_size: Callable
             worst = 0.0
             for k, v in values.items():
                 e = MetricEstimate.from_values(k, v[:n])
-                rows.append(ConvergenceRow(L, n, k, e.mean, e.std, e.ci95_half_width, _rel(e)))
-                worst = max(worst, _rel(e))
+                rows.append(ConvergenceRow(L, n, k, e.mean, e.std, e.ci95_half_width, e.relative_ci95))
+                worst = max(worst, e.relative_ci95)
             if worst <= target_relative_ci:
                 meeting.append((L, n))
-        worst_max = max(_rel(MetricEstimate.from_values(k, v)) for k, v in values.items())
+        worst_max = max(MetricEstimate.from_values(k, v).relative_ci95 for k, v in values.items())
         predicted[L] = int(np.ceil(ns[-1] * (worst_max / target_relative_ci) ** 2))
         log.info("cube size %d: worst relative CI %.4f with %d cubes (predicted %d cubes for %.3f)", L, worst_max,
                  ns[-1], predicted[L], target_relative_ci)

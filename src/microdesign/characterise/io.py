@@ -130,7 +130,7 @@ def metrics_to_dict(m: MicrostructureMetrics) -> dict[str, Any]:
         "bulk_conductivity_S_m": dict(m.bulk_conductivity_S_m),
         "metrics": {
             k: {"mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width,
-                "relative_ci95": e.relative_ci95 if e.ci95_half_width else 0.0, "values": e.values.tolist()}
+                "relative_ci95": e.relative_ci95, "values": e.values.tolist()}
             for k, e in m.estimates.items()
         },
     }

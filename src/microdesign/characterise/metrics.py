@@ -74,7 +74,10 @@ class MetricEstimate:
 
     @property
     def relative_ci95(self) -> float:
-        """CI half-width over |mean| (inf where the mean is 0)."""
+        """CI half-width over |mean|: 0 where the half-width is 0 (all cubes equal, e.g. no AM-CBD
+        interface anywhere), inf where the mean is 0 but the cubes differ."""
+        if self.ci95_half_width == 0.0:
+            return 0.0
         return self.ci95_half_width / abs(self.mean) if self.mean != 0 else float("inf")
 
 
@@ -92,6 +95,7 @@ class MicrostructureMetrics:
         status: ``"ok"`` or ``"failed"``.
         reason: why it failed (e.g. ``"pore network does not percolate through-plane"``), else None.
         bulk_conductivity_S_m: bulk conductivities used for the conductivity solve, phase name -> [S.m-1].
+        diagnostics: solver facts for the record (solver name, iterations, converged, timings).
     """
 
     estimates: dict[str, MetricEstimate]
@@ -102,6 +106,7 @@ class MicrostructureMetrics:
     status: str = "ok"
     reason: str | None = None
     bulk_conductivity_S_m: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, object] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> MetricEstimate:
         return self.estimates[key]
@@ -115,10 +120,13 @@ class MicrostructureMetrics:
         return {k: e.mean for k, e in self.estimates.items()}
 
     @classmethod
-    def failed(cls, reason: str, voxel_size_m: float, cube_size_voxels: int, n_cubes: int = 0) -> MicrostructureMetrics:
+    def failed(cls, reason: str, voxel_size_m: float, cube_size_voxels: int, n_cubes: int = 0,
+               bulk_conductivity_S_m: dict[str, float] | None = None,
+               diagnostics: dict[str, object] | None = None) -> MicrostructureMetrics:
         """A failed characterisation: no estimates, a reason."""
         return cls(estimates={}, voxel_size_m=voxel_size_m, cube_size_voxels=cube_size_voxels,
-                   n_cubes=n_cubes, stop_reason="failed", status="failed", reason=reason)
+                   n_cubes=n_cubes, stop_reason="failed", status="failed", reason=reason,
+                   bulk_conductivity_S_m=dict(bulk_conductivity_S_m or {}), diagnostics=dict(diagnostics or {}))
 
     @classmethod
     def from_means(cls, means: dict[str, float], voxel_size_m: float = 1e-7, cube_size_voxels: int = 0,
