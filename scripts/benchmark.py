@@ -34,6 +34,13 @@ never assert a time. Published reference points: TauFactor 2 solves 500³ in 26 
 """
 
 
+def _as_section(text: str) -> str:
+    """Demote every heading one level where a section starts at level 1 (each stage is a ``##``)."""
+    if not text.startswith("# "):
+        return text
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines()) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", nargs="*", default=None, help=f"stages to run (default: all of {ORDER} that exist)")
@@ -48,7 +55,7 @@ def main() -> int:
             print(f"running {script.name} ...", file=sys.stderr)
             subprocess.run([sys.executable, str(script)], check=True, cwd=REPO_ROOT)
     sections = sorted(SECTIONS_DIR.glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
-    out = HEADER + "\n".join(p.read_text() for p in sections)
+    out = HEADER + "\n".join(_as_section(p.read_text()) for p in sections)
     (REPO_ROOT / "docs" / "benchmarks.md").write_text(out)
     print(f"wrote docs/benchmarks.md from {[p.stem for p in sections]}", file=sys.stderr)
     return 0
