@@ -228,7 +228,8 @@ class Campaign:
             log.warning("trial %d failed: %s", done.index, done.reason)
         else:
             log.info("trial %d: %.4g (+- %.2g) in %.1f s", done.index, done.objective.raw_value,
-                     math.sqrt(done.objective.variance), sum(ev.timings.values()))
+                     math.sqrt(done.objective.variance),
+                     sum(v for k, v in ev.timings.items() if k != "cpu"))  # wall stages; "cpu" is process CPU time
         self._event("trial")
         return done
 
