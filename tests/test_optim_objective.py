@@ -49,7 +49,8 @@ def test_propagate_is_exact_for_linear_response_with_correlation():
 def test_central_and_none_and_minimize():
     m = _metrics()
     c = CellQuantity(noise="central").evaluate(_cell(m), m, _cell)
-    expect = sum((k * m[key].ci95_half_width / 1.959963984540054) ** 2 for k, key in
+    # the CI half-width is t(0.975, n-1) x standard error, so the central mode recovers (k SE)^2
+    expect = sum((k * m[key].std / math.sqrt(m[key].n)) ** 2 for k, key in
                  ((A, POROSITY), (B, TORTUOSITY_THROUGH_PLANE)))
     assert math.isclose(c.variance, expect, rel_tol=1e-6)
     n = CellQuantity(noise="none", fixed_variance=2.5, direction="minimize").evaluate(_cell(m), m, _cell)

@@ -127,5 +127,5 @@ def test_gp_failure_falls_back_to_sobol(monkeypatch):
     monkeypatch.setattr(p, "_model_based", boom)
     X = p.propose(None, None, None, 0, 4, seed=3).X
     prop = p.propose(X, _toy(X), None, n_proposed=4, q=2, seed=3)
-    assert prop.method == "sobol" and np.array_equal(prop.X, SobolProposer(s, seed=3).propose(
+    assert prop.method == "sobol-fallback" and np.array_equal(prop.X, SobolProposer(s, seed=3).propose(
         None, None, None, 4, 2, seed=0).X)

@@ -19,7 +19,7 @@ from microdesign.storage import CampaignStore, TrialRecord
 log = logging.getLogger(__name__)
 
 PHASE_COLOURS = ["#1b1b1b", "#9fb4c7", "#e07b39"]  # pore, active material, CBD
-METHOD_COLOURS = {"sobol": "#4c72b0", "qLogNEI": "#dd8452", "rerun": "#55a868"}
+METHOD_COLOURS = {"sobol": "#4c72b0", "qLogNEI": "#dd8452", "rerun": "#55a868", "sobol-fallback": "#8172b3"}
 
 
 def _sign(head: dict[str, Any]) -> float:

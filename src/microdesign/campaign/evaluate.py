@@ -192,7 +192,10 @@ class TrialEvaluator:
         # objective (+ re-simulations for its noise)
         t0 = time.perf_counter()
         try:
-            obj = self.objective.evaluate(cell, metrics, resimulate=lambda m: self.cell.simulate(m, thick))
+            # the thickness follows the perturbed metrics (h = ML/(PD·100), PD from the measured fractions),
+            # so the noise includes the thickness route of each metric, not only its direct one
+            obj = self.objective.evaluate(cell, metrics,
+                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)))
         except Exception as exc:  # noqa: BLE001
             timings["objective"] = time.perf_counter() - t0
             return result("failed", _reason("objective", exc), metrics=metrics, cell=cell, cathode_thickness_m=thick)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
+from scipy import stats
 
 from microdesign.errors import ConfigError
 
@@ -77,7 +78,7 @@ class Objective(Protocol):
         """Objective (and its noise) of one cell result computed from ``metrics``."""
 
 
-_T95 = 1.959963984540054  # two-sided 95% normal quantile
+_T95 = 1.959963984540054  # two-sided 95% normal quantile (single-cube fallback)
 
 
 def _perturbed(metrics: Any, key: str, new_mean: float) -> Any:
@@ -214,7 +215,9 @@ class CellQuantity:
                 log.warning("objective noise: re-simulation at mean +- CI failed for %r; left out", k)
                 continue
             sens[k] = (hi - lo) / (2 * e.ci95_half_width)
-            var += ((hi - lo) / (2 * _T95)) ** 2
+            # the half-width is Student t (n - 1 dof) x standard error: divide by the same quantile
+            t95 = float(stats.t.ppf(0.975, e.n - 1)) if e.n > 1 else _T95
+            var += ((hi - lo) / (2 * t95)) ** 2
         return var, sens
 
     @staticmethod

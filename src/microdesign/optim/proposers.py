@@ -216,7 +216,8 @@ class BotorchProposer:
         except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
             log.warning("GP proposal failed (%s: %s); proposing Sobol points instead", type(exc).__name__, exc)
             Z = sobol_points(self.space, n_proposed, q, s)
-            return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
+            # recorded as its own method so the campaign file tells a model failure from the initial design
+            return Proposal(self.space.from_free_unit(Z), "sobol-fallback", None, time.perf_counter() - t0)
         finally:
             torch.set_num_threads(previous)
         return Proposal(self.space.from_free_unit(cand), "qLogNEI", value, time.perf_counter() - t0)

@@ -57,7 +57,8 @@ class TrialRecord:
         index: trial number, 0-based, unique in the campaign.
         batch: proposal batch it belongs to.
         status: one of :data:`STATUSES`.
-        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"rerun"``).
+        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"rerun"``, ``"sobol-fallback"`` where the
+            GP proposal failed; the reason is in the log).
         inputs: parameter name -> physical value (all parameters, fixed included).
         seed: seed of its generator / characterisation draws.
         reason: why it failed or was abandoned, else None.
