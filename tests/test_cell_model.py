@@ -178,3 +178,13 @@ def test_other_formats_simulate_and_21700_is_an_lg_m50(option, low, high, chen_m
     assert res.cell_format == m.cell_format.name
     assert low < res.capacity_Ah < high
     assert res.volumetric_energy_density_Wh_L == pytest.approx(res.energy_Wh / m.cell_format.volume_L)
+
+
+def test_area_override_rescales_the_area_proportional_masses(model, chen_metrics):
+    """Overriding the electrode area keeps Wh/kg consistent: coatings, foils, separators and
+    electrolyte scale with area; housing and hardware keep the format's mass."""
+    full = model.design(chen_metrics, CHEN_L).geometry
+    half = model.design(chen_metrics, CHEN_L, electrode_area_m2=full.electrode_area_m2 / 2).geometry
+    for key, mass in full.mass_breakdown_kg.items():
+        expect = mass if key in ("housing", "hardware") else mass / 2
+        assert half.mass_breakdown_kg[key] == pytest.approx(expect, rel=1e-12), key

@@ -273,7 +273,8 @@ class CellModel:
                                jelly_roll_length_m=electrode_area_m2 / (2 * self.cell_format.electrode_height_m),
                                electrode_height_m=self.cell_format.electrode_height_m,
                                electrode_area_m2=electrode_area_m2, n_turns=geo.n_turns, volume_L=geo.volume_L,
-                               mass_breakdown_kg=geo.mass_breakdown_kg)
+                               mass_breakdown_kg=_rescale_area_masses(geo.mass_breakdown_kg,
+                                                                      electrode_area_m2 / geo.electrode_area_m2))
         nominal = chem.initial_capacity_Ah_m2(cathode.am_volume_fraction, cathode_thickness_m) * geo.electrode_area_m2
         am_mass = cathode.am_volume_fraction * self.materials.cathode_am_density_kg_m3 * cathode_thickness_m \
             * geo.electrode_area_m2
@@ -604,3 +605,14 @@ def build_cell_model(cfg: Any) -> CellModel:
         if isinstance(cause, ConfigError):
             raise cause from exc
         raise
+
+
+#: Mass entries of :func:`~microdesign.cell.geometry.cell_geometry` that do not scale with electrode area.
+_FIXED_MASSES = ("housing", "hardware")
+
+
+def _rescale_area_masses(breakdown: dict[str, float], factor: float) -> dict[str, float]:
+    """Scale every area-proportional mass (coatings, foils, separators, electrolyte) by ``factor``, so
+    that specific energy stays consistent when a study overrides the electrode area; the housing and
+    hardware keep the format's mass (the can volume also stays the format's)."""
+    return {k: (v if k in _FIXED_MASSES else v * factor) for k, v in breakdown.items()}
