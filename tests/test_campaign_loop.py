@@ -123,6 +123,45 @@ def test_noise_is_the_propagated_ci(tmp_path):
     assert math.isclose(math.sqrt(t.objective.variance) / t.objective.raw_value, 0.003, rel_tol=0.9)
 
 
+@pytest.mark.parametrize("own_thickness", [False, True])
+def test_noise_resimulations_use_the_thickness_of_the_perturbed_metrics(own_thickness):
+    """At a fixed mass loading, a perturbed AM fraction changes the press density, hence the thickness
+    (h = ML/(PD 100)); every re-simulation must get that thickness, with the cell's own method or without it."""
+    from microdesign.campaign.evaluate import TrialEvaluator
+    from microdesign.campaign.stubs import StubCell, StubCharacteriser, StubGenerator
+    from microdesign.characterise.metrics import AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION
+    from microdesign.objective import CellQuantity
+    from microdesign.process.linked import thickness_m
+
+    from microdesign.process.formulation import default_cbd_density_g_cm3
+
+    rho_am, rho_cbd = (5.0, 2.0) if own_thickness else (4.75, default_cbd_density_g_cm3())
+
+    class Recording(StubCell):
+        def simulate(self, metrics, cathode_thickness_m, protocol=None):
+            self.calls.append((metrics[AM_VOLUME_FRACTION].mean, metrics[CBD_VOLUME_FRACTION].mean, cathode_thickness_m))
+            return super().simulate(metrics, cathode_thickness_m, protocol)
+
+    if own_thickness:
+        def own(self, metrics, ml):
+            return thickness_m(ml, metrics[AM_VOLUME_FRACTION].mean * rho_am + metrics[CBD_VOLUME_FRACTION].mean * rho_cbd)
+
+        Recording.cathode_thickness_from_mass_loading = own
+    cell = Recording()
+    cell.calls = []
+    ev = TrialEvaluator(StubGenerator(), StubCharacteriser(), cell, CellQuantity(metrics=[AM_VOLUME_FRACTION]),
+                        ["am_weight_fraction", "porosity", "cbd_adhesion"], cube_size_voxels=16, n_cubes=4,
+                        adaptive=False)
+    inputs = {"am_weight_fraction": 0.94, "porosity": 0.35, "cbd_adhesion": 0.5, "mass_loading_mg_cm2": 25.0}
+    e = ev.evaluate(inputs, seed=1)
+    assert e.status == "completed" and len(cell.calls) == 2  # the design, then one step of AM fraction
+    (x0, c0, h0), (x1, c1, h1) = cell.calls
+    assert x1 != x0 and c1 == c0
+    for x, c, h in cell.calls:
+        assert h == pytest.approx(thickness_m(25.0, x * rho_am + c * rho_cbd), rel=1e-12)
+    assert h1 != pytest.approx(h0, rel=1e-6)  # the thickness route is in the noise, not only the direct one
+
+
 def test_resume_extends_the_budget_and_keeps_the_stored_config(tmp_path):
     path = tmp_path / "r.h5"
     _, first = _run(tmp_path, "optimiser=sobol", "campaign.budget.max_evaluations=3", "seed=4", name="r.h5")

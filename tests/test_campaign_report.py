@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microdesign.analysis import best_trace, partial_dependence, write_report
+from microdesign.analysis import best_trace, partial_dependence
 from microdesign.cli import main
 from microdesign.objective import ObjectiveValue
 from microdesign.storage import CampaignStore, TrialRecord
@@ -23,9 +23,13 @@ def _file(tmp_path, n=14):
         a, m = rng.uniform(0, 1), rng.uniform(10, 40)
         f = 500 + 100 * a - 2 * abs(m - 25)
         status = "failed" if i == 3 else "completed"
-        trials.append(TrialRecord(index=i, batch=i, status=status, method="sobol" if i < 6 else "qLogNEI",
+        method = "sobol" if i < 6 else ("sobol-fallback" if i == 7 else "qLogNEI")
+        trials.append(TrialRecord(index=i, batch=i, status=status, method=method,
                                   inputs={"a": a, "b": 0.5, "m": m}, seed=i, reason="cell: x" if i == 3 else None,
-                                  objective=None if i == 3 else ObjectiveValue("ok", f, f, 1.0),
+                                  note="GPFitError: no fit" if i == 7 else None,
+                                  objective=None if i == 3 else ObjectiveValue(
+                                      "ok", f, f, 1.0, noise_left_out={"Porosity": "re-simulation raised E: y"}
+                                      if i == 8 else {}),
                                   timings={"cell": 0.1}, volume=rng.integers(0, 3, (8, 8, 8), dtype=np.uint8),
                                   voxel_size_m=4e-7, finished_unix=100.0 + i))
     with CampaignStore(path, writer=True) as s:
@@ -57,4 +61,5 @@ def test_report_command_writes_figures_and_markdown(tmp_path):
     best = max((t for t in trials if t.objective), key=lambda t: t.objective.value)
     assert f"Trial {best.index} " in md and f"{best.objective.raw_value:.4g}" in md
     assert "| 3 | failed | cell: x |" in md
+    assert "| 7 | GPFitError: no fit |" in md and "| 8 | Porosity | re-simulation raised E: y |" in md
     assert main(["report", f"file={tmp_path / 'missing.h5'}"]) == 2

@@ -28,7 +28,8 @@ def _trial(i: int, status: str = "completed") -> TrialRecord:
         voxel_size_m=4e-7, cube_size_voxels=16, n_cubes=5, stop_reason="cap_reached")
     return TrialRecord(index=i, batch=i // 2, status=status, method="sobol", inputs={"a": i / 10, "b": 20.0 + i},
                        seed=1000 + i, metrics=metrics,
-                       objective=ObjectiveValue("ok", 600.0 + i, 600.0 + i, 4.0, None, {POROSITY: -120.0}),
+                       objective=ObjectiveValue("ok", 600.0 + i, 600.0 + i, 4.0, None, {POROSITY: -120.0},
+                                                {TORTUOSITY_THROUGH_PLANE: "re-simulation raised RuntimeError: x"}),
                        timings={"generator": 0.1, "characterise": 0.2}, volume=rng.integers(0, 3, (16, 16, 16), dtype=np.uint8),
                        voxel_size_m=4e-7, created_unix=1.0, started_unix=2.0, finished_unix=3.0)
 
@@ -41,7 +42,8 @@ def test_round_trip(tmp_path):
         s.create("a: 1\n", "0.1.0", 7, SPACE, OBJ)
         t = _trial(3).with_(cell=CellResult(status="ok", energy_Wh=80.0, volumetric_energy_density_Wh_L=601.5,
                                             extra={"N/P ratio": 1.1}))
-        s.write_trials([t, _trial(4, "failed").with_(reason="pore network does not percolate", cell=None)])
+        s.write_trials([t, _trial(4, "failed").with_(reason="pore network does not percolate", cell=None,
+                                                     method="sobol-fallback", note="GPFitError: no fit")])
         with pytest.raises(FileExistsError):
             s.create("", "", 0, SPACE, OBJ)
     head, trials = CampaignStore(path).load()
@@ -53,7 +55,9 @@ def test_round_trip(tmp_path):
     assert np.array_equal(a.metrics[TORTUOSITY_THROUGH_PLANE].values, t.metrics[TORTUOSITY_THROUGH_PLANE].values)
     assert a.cell.volumetric_energy_density_Wh_L == 601.5 and a.cell.extra == {"N/P ratio": 1.1}
     assert a.objective.variance == 4.0 and a.objective.sensitivities == {POROSITY: -120.0}
+    assert a.objective.noise_left_out == {TORTUOSITY_THROUGH_PLANE: "re-simulation raised RuntimeError: x"}
     assert b.status == "failed" and b.reason == "pore network does not percolate" and b.cell is None
+    assert a.note is None and b.method == "sobol-fallback" and b.note == "GPFitError: no fit"
 
 
 def test_single_writer(tmp_path):

@@ -69,6 +69,42 @@ def test_failed_cell_and_failed_resimulation():
 
     v = CellQuantity().evaluate(_cell(m), m, flaky)
     assert v.ok and set(v.sensitivities) == {POROSITY}  # the failing metric is left out, no exception
+    # ... and the record says which metric and why, for both steps tried
+    assert set(v.noise_left_out) == {TORTUOSITY_THROUGH_PLANE}
+    assert v.noise_left_out[TORTUOSITY_THROUGH_PLANE].count("RuntimeError: solver failed") == 2
+    # the variance is then porosity's share only: A^2 s_eps^2
+    e = m[POROSITY]
+    assert v.variance == pytest.approx(A ** 2 * e.std ** 2 / e.n, rel=1e-9)
+
+    def failed_cell(mm):  # a re-simulation that returns a failed result (no exception)
+        if mm[POROSITY].mean != m[POROSITY].mean:
+            return CellResult.failed("cut-off at t = 0")
+        return _cell(mm)
+
+    for mode in ("propagate", "central"):
+        v = CellQuantity(noise=mode).evaluate(_cell(m), m, failed_cell)
+        assert v.ok and set(v.noise_left_out) == {POROSITY} and "cut-off at t = 0" in v.noise_left_out[POROSITY]
+        assert set(v.sensitivities) == {TORTUOSITY_THROUGH_PLANE}
+    assert CellQuantity().evaluate(_cell(m), m, _cell).noise_left_out == {}
+
+
+def test_vector_objective_records_a_failed_resimulation():
+    from microdesign.objective import CellQuantities
+
+    m = _metrics()
+
+    def two(mm):
+        if mm[TORTUOSITY_THROUGH_PLANE].mean != m[TORTUOSITY_THROUGH_PLANE].mean:
+            raise RuntimeError("solver failed")
+        c = _cell(mm)
+        return CellResult(status="ok", volumetric_energy_density_Wh_L=c.volumetric_energy_density_Wh_L,
+                          specific_energy_Wh_kg=0.5 * c.volumetric_energy_density_Wh_L)
+
+    obj = CellQuantities([{"quantity": "volumetric_energy_density_Wh_L"}, {"quantity": "specific_energy_Wh_kg"}])
+    v = obj.evaluate(two(m), m, two)
+    assert v.ok and set(v.noise_left_out) == {TORTUOSITY_THROUGH_PLANE}
+    e = m[POROSITY]
+    assert v.variance == pytest.approx(A ** 2 * e.std ** 2 / e.n, rel=1e-9)  # objective 0 from porosity only
 
 
 def test_observations_for_model_policies():

@@ -129,3 +129,25 @@ def test_gp_failure_falls_back_to_sobol(monkeypatch):
     prop = p.propose(X, _toy(X), None, n_proposed=4, q=2, seed=3)
     assert prop.method == "sobol-fallback" and np.array_equal(prop.X, SobolProposer(s, seed=3).propose(
         None, None, None, 4, 2, seed=0).X)
+
+
+def test_failed_gp_fit_is_a_recorded_sobol_fallback_not_a_model_on_prior_hyperparameters(monkeypatch):
+    import botorch.fit
+
+    from microdesign.optim import GPFitError
+    from microdesign.optim.multi_objective import HypervolumeProposer
+
+    def fails(*a, **k):
+        raise RuntimeError("all restarts failed")
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", fails)
+    s = _space()
+    X = SobolProposer(s, seed=1).propose(None, None, None, 0, 6, seed=0).X
+    Z = s.to_free_unit(X)
+    with pytest.raises(GPFitError, match="all restarts failed"):
+        fit_gp(Z, torch.as_tensor(_toy(X), dtype=torch.float64).unsqueeze(-1), None)
+    prop = BotorchProposer(s, n_initial=2).propose(X, _toy(X), None, n_proposed=6, q=1, seed=3)
+    assert prop.method == "sobol-fallback" and "GPFitError" in prop.note and "all restarts failed" in prop.note
+    Y2 = np.stack([_toy(X), -_toy(X) ** 2], 1)
+    prop = HypervolumeProposer(s, ref_point=[-10.0, -100.0], n_initial=2).propose(X, Y2, None, 6, 1, seed=3)
+    assert prop.method == "sobol-fallback" and "GPFitError" in prop.note

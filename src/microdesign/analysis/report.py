@@ -253,6 +253,18 @@ def _markdown(head: dict[str, Any], trials: list[TrialRecord], best: TrialRecord
         lines += ["## Failed and abandoned trials", "", "| trial | status | reason |", "|---|---|---|"]
         lines += [f"| {t.index} | {t.status} | {(t.reason or '').replace('|', '/')} |" for t in failed]
         lines.append("")
+    fallback = [t for t in trials if t.note]
+    if fallback:
+        lines += ["## Proposals that fell back to Sobol", "", "| trial | why |", "|---|---|"]
+        lines += [f"| {t.index} | {t.note.replace('|', '/')} |" for t in fallback]
+        lines.append("")
+    partial = [(t.index, k, why) for t in trials if t.objective is not None
+               for k, why in (getattr(t.objective, "noise_left_out", None) or {}).items()]
+    if partial:
+        lines += ["## Metrics left out of the objective noise (failed re-simulation)", "",
+                  "| trial | metric | why |", "|---|---|---|"]
+        lines += [f"| {i} | {k} | {why.replace('|', '/')} |" for i, k, why in partial]
+        lines.append("")
     lines += ["## Figures", ""]
     for f, caption in figs:
         lines += [f"### {caption}", "", f"![{caption}]({f})", ""]

@@ -85,24 +85,27 @@ class TrialEvaluator:
         max_cubes: adaptive cap; None: the characteriser's own.
         mass_loading_name: design parameter holding the mass loading [mg.cm-2].
         cathode_thickness_m: used when there is no mass-loading parameter [m].
-        am_density_g_cm3, cbd_density_g_cm3: material densities for the thickness fallback
-            (NMC811 4.75, CBD 1.84 g.cm-3; Formulation defaults) when the cell model has no
-            ``cathode_thickness_from_mass_loading``.
+        am_density_g_cm3, cbd_density_g_cm3: material densities [g.cm-3] for the thickness fallback
+            when the cell model has no ``cathode_thickness_from_mass_loading`` (None: the defaults of
+            :class:`~microdesign.process.formulation.Formulation`, NMC811 4.75 and CBD 1.838).
     """
 
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
                  objective: Any, microstructure_names: Sequence[str], cube_size_voxels: int = 32,
                  n_cubes: int = 4, adaptive: bool = True, target_relative_ci: float | None = None,
                  max_cubes: int | None = None, mass_loading_name: str = "mass_loading_mg_cm2",
-                 cathode_thickness_m: float | None = None, am_density_g_cm3: float = 4.75,
-                 cbd_density_g_cm3: float = 1.838):
+                 cathode_thickness_m: float | None = None, am_density_g_cm3: float | None = None,
+                 cbd_density_g_cm3: float | None = None):
+        from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
+
         self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
         self.microstructure_names = tuple(microstructure_names)
         self.cube_size_voxels, self.n_cubes, self.adaptive = int(cube_size_voxels), int(n_cubes), bool(adaptive)
         self.target_relative_ci, self.max_cubes = target_relative_ci, max_cubes
         self.mass_loading_name = mass_loading_name
         self.fixed_thickness_m = cathode_thickness_m
-        self.am_density_g_cm3, self.cbd_density_g_cm3 = float(am_density_g_cm3), float(cbd_density_g_cm3)
+        self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
+        self.cbd_density_g_cm3 = default_cbd_density_g_cm3() if cbd_density_g_cm3 is None else float(cbd_density_g_cm3)
 
     # ------------------------------------------------------------------ thickness
     def thickness_m(self, inputs: Mapping[str, float], metrics: Any) -> float:

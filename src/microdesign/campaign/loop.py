@@ -204,7 +204,7 @@ class Campaign:
             idx = start + k
             new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
                                    seed=trial_seed(self.seed, idx), created_unix=now,
-                                   timings={"propose": prop.seconds / len(prop.X)}))
+                                   timings={"propose": prop.seconds / len(prop.X)}, note=prop.note))
         self.store.write_trials(new)
         self.trials.extend(new)
         log.info("batch %d: %d candidate(s) by %s in %.2f s", batch, len(new), prop.method, prop.seconds)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from microdesign.cell.formats import CellFormat
 from microdesign.errors import require
+from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ class Materials:
     """Densities [kg.m-3] and fractions that the cell mass needs.
 
     Attributes:
-        cathode_am_density_kg_m3: cathode active material (NMC811 crystallographic density).
-        cathode_cbd_density_kg_m3: carbon-binder domain solid density.
+        cathode_am_density_kg_m3: cathode active material (NMC811 crystallographic density, 4750; the
+            `process.formulation` default and its source).
+        cathode_cbd_density_kg_m3: carbon-binder domain solid density (C65 + PVDF 1:1 by weight, 1838;
+            `Formulation.cbd_density_g_cm3`).
         anode_am_density_kg_m3: graphite.
         anode_binder_density_kg_m3: anode binder/additive (the volume 1 - porosity - AM fraction).
         positive_current_collector_density_kg_m3: aluminium.
@@ -78,8 +81,8 @@ class Materials:
         electrolyte_excess: extra electrolyte over the pore volume, as a fraction of it.
     """
 
-    cathode_am_density_kg_m3: float = 4750.0
-    cathode_cbd_density_kg_m3: float = 1840.0
+    cathode_am_density_kg_m3: float = 1000.0 * NMC811_DENSITY_G_CM3
+    cathode_cbd_density_kg_m3: float = 1000.0 * default_cbd_density_g_cm3()
     anode_am_density_kg_m3: float = 2260.0
     anode_binder_density_kg_m3: float = 1780.0
     positive_current_collector_density_kg_m3: float = 2700.0

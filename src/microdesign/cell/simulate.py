@@ -26,7 +26,6 @@ import numpy as np
 from microdesign.cell.formats import CellFormat
 from microdesign.cell.geometry import CellGeometry, Materials, Stack, VolumeFractions, cell_geometry
 from microdesign.cell.parameters import (
-    NEG_THICKNESS,
     BaseChemistry,
     CathodeStructure,
     base_chemistry,
@@ -341,8 +340,6 @@ class CellModel:
     def _run(self, design: _Design, drive: str, value: float, t_end_s: float, protocol: str,
              **labels: float) -> tuple[CellResult, Any]:
         """One discharge; failures become failed results. Returns (result, pybamm solution or None)."""
-        import pybamm
-
         known = {**self._known(design), "protocol": protocol, **labels}
         try:
             sim = self.simulation(design, drive)

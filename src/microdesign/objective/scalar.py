@@ -16,25 +16,27 @@ characterised cubes leaves in the metrics (DESIGN.md §3.3), carried through the
 * ``"none"``: a fixed variance (``fixed_variance``, default 0).
 
 Failures: a failed cell result or a failed re-simulation never raises; the objective is then
-``failed`` (cell) or the noise falls back to the remaining metrics (re-simulation, logged).
+``failed`` (cell) or the noise falls back to the remaining metrics (re-simulation), and the metrics
+left out are recorded with the reason in :attr:`ObjectiveValue.noise_left_out`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from scipy import stats
 
 from microdesign.errors import ConfigError
+from microdesign.objective import noise
+from microdesign.objective.noise import Resimulate
 
 log = logging.getLogger(__name__)
 
-Resimulate = Callable[[Any], Any]  # MicrostructureMetrics -> CellResult
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class ObjectiveValue:
         variance: observation noise variance of ``value`` [unit²] (>= 0, finite).
         reason: why it failed, else None.
         sensitivities: metric key -> ∂raw/∂metric used for the noise (propagate/central), for the record.
+        noise_left_out: metric key -> why its CI is missing from ``variance`` (its re-simulation
+            failed); the variance then understates the noise, and the campaign file says so.
     """
 
     status: str
@@ -57,6 +61,7 @@ class ObjectiveValue:
     variance: float = 0.0
     reason: str | None = None
     sensitivities: dict[str, float] = field(default_factory=dict)
+    noise_left_out: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -79,14 +84,6 @@ class Objective(Protocol):
 
 
 _T95 = 1.959963984540054  # two-sided 95% normal quantile (single-cube fallback)
-
-
-def _perturbed(metrics: Any, key: str, new_mean: float) -> Any:
-    """A copy of ``metrics`` with one metric's mean moved to ``new_mean`` (values shifted alike)."""
-    est = metrics.estimates[key]
-    shift = new_mean - est.mean
-    new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + shift)
-    return replace(metrics, estimates={**metrics.estimates, key: new})
 
 
 class CellQuantity:
@@ -170,73 +167,37 @@ class CellQuantity:
         if f0 is None:
             reason = getattr(cell, "reason", None) or f"{self.quantity} is not a finite number"
             return ObjectiveValue.failed(f"cell: {reason}")
-        variance, sens = self.fixed_variance, {}
+        variance, sens, left_out = self.fixed_variance, {}, {}
         if self.noise != "none" and resimulate is not None and metrics is not None:
-            variance, sens = self._noise(f0, metrics, resimulate)
-        return ObjectiveValue("ok", self.sign * f0, f0, float(variance), None, sens)
+            variance, sens, left_out = self._noise(f0, metrics, resimulate)
+        return ObjectiveValue("ok", self.sign * f0, f0, float(variance), None, sens, left_out)
 
     # ------------------------------------------------------------------ noise
-    def _keys(self, metrics: Any) -> list[str]:
-        keys = self.metrics if self.metrics is not None else list(metrics.estimates)
-        out = []
-        for k in keys:
-            e = metrics.estimates.get(k)
-            if e is not None and e.n > 1 and math.isfinite(e.ci95_half_width) and e.ci95_half_width > 0:
-                out.append(k)
-        return out
-
-    def _noise(self, f0: float, metrics: Any, resimulate: Resimulate) -> tuple[float, dict[str, float]]:
-        keys = self._keys(metrics)
-        sens: dict[str, float] = {}
+    def _noise(self, f0: float, metrics: Any, resimulate: Resimulate) -> tuple[float, dict[str, float], dict[str, str]]:
+        """``(variance, sensitivities, left_out)`` by the configured method (module docstring)."""
+        keys = noise.noisy_keys(metrics, self.metrics)
         if self.noise == "propagate":
-            for k in keys:
-                e = metrics.estimates[k]
-                h = e.std / math.sqrt(e.n)
-                for step in (h, -h):
-                    f1 = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean + step)))
-                    if f1 is not None:
-                        sens[k] = (f1 - f0) / step
-                        break
-                else:
-                    log.warning("objective noise: re-simulation failed both ways for %r; left out", k)
+            sens, left_out = noise.forward_differences(f0, metrics, keys, resimulate, self._read)
+            if not sens:
+                return self.fixed_variance, sens, left_out
             used = list(sens)
-            if not used:
-                return self.fixed_variance, sens
             g = np.array([sens[k] for k in used])
-            C = self._mean_covariance(metrics, used)
-            return max(float(g @ C @ g), 0.0), sens
+            return max(float(g @ noise.mean_covariance(metrics, used) @ g), 0.0), sens, left_out
         # central: mean +- CI95 per metric, uncorrelated
-        var = 0.0
+        var, sens, left_out = 0.0, {}, {}
         for k in keys:
             e = metrics.estimates[k]
-            hi = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean + e.ci95_half_width)))
-            lo = self._read(self._safe(resimulate, _perturbed(metrics, k, e.mean - e.ci95_half_width)))
+            hi, why_hi = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean + e.ci95_half_width))
+            lo, why_lo = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean - e.ci95_half_width))
             if hi is None or lo is None:
-                log.warning("objective noise: re-simulation at mean +- CI failed for %r; left out", k)
+                left_out[k] = "; ".join(f"{side} CI95: {why}" for side, why in (("+", why_hi), ("-", why_lo)) if why)
+                log.warning("objective noise: %r left out (%s)", k, left_out[k])
                 continue
             sens[k] = (hi - lo) / (2 * e.ci95_half_width)
             # the half-width is Student t (n - 1 dof) x standard error: divide by the same quantile
             t95 = float(stats.t.ppf(0.975, e.n - 1)) if e.n > 1 else _T95
             var += ((hi - lo) / (2 * t95)) ** 2
-        return var, sens
-
-    @staticmethod
-    def _safe(resimulate: Resimulate, m: Any) -> Any:
-        try:
-            return resimulate(m)
-        except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
-            log.warning("objective noise: re-simulation raised %s: %s", type(exc).__name__, exc)
-            return None
-
-    @staticmethod
-    def _mean_covariance(metrics: Any, keys: list[str]) -> np.ndarray:
-        """Covariance of the metric means ``k x k``: paired per-cube sample covariance / n, else diagonal."""
-        vals = [np.asarray(metrics.estimates[k].values, float) for k in keys]
-        n = vals[0].size
-        if all(v.size == n for v in vals) and n > 1:
-            C = np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
-            return C
-        return np.diag([metrics.estimates[k].std ** 2 / metrics.estimates[k].n for k in keys])
+        return var, sens, left_out
 
 
 def observations_for_model(values: Sequence[ObjectiveValue], on_failure: str = "exclude",

@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from microdesign.errors import ConfigError
+from microdesign.objective import noise
 from microdesign.objective.scalar import ObjectiveValue
 
 log = logging.getLogger(__name__)
@@ -115,53 +115,28 @@ class CellQuantities:
             return ObjectiveValue.failed(f"cell: {getattr(cell, 'reason', None) or 'an objective is missing or not finite'}")
         var = np.zeros(self.m)
         sens: dict[str, float] = {}
+        left_out: dict[str, str] = {}
         if self.noise == "propagate" and resimulate is not None and metrics is not None:
-            var, sens = self._noise(f0, metrics, resimulate)
+            var, sens, left_out = self._noise(f0, metrics, resimulate)
         packed = dict(sens)
         for j in range(self.m):
             packed[_vkey(j, "value")] = float(self.signs[j] * f0[j])
             packed[_vkey(j, "raw value")] = float(f0[j])
             packed[_vkey(j, "variance")] = float(var[j])
-        return ObjectiveValue("ok", float(self.signs[0] * f0[0]), float(f0[0]), float(var[0]), None, packed)
+        return ObjectiveValue("ok", float(self.signs[0] * f0[0]), float(f0[0]), float(var[0]), None, packed, left_out)
 
-    def _noise(self, f0: np.ndarray, metrics: Any, resimulate: Callable[[Any], Any]) -> tuple[np.ndarray, dict]:
-        keys = []
-        for k in (self.metrics if self.metrics is not None else list(metrics.estimates)):
-            e = metrics.estimates.get(k)
-            if e is not None and e.n > 1 and math.isfinite(e.ci95_half_width) and e.ci95_half_width > 0:
-                keys.append(k)
-        grads, used = [], []
-        for k in keys:
-            e = metrics.estimates[k]
-            h = e.std / math.sqrt(e.n)
-            for step in (h, -h):
-                try:
-                    f1 = self.read(resimulate(_perturbed(metrics, k, e.mean + step)))
-                except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
-                    log.warning("vector objective noise: re-simulation raised %s: %s", type(exc).__name__, exc)
-                    f1 = None
-                if f1 is not None:
-                    grads.append((f1 - f0) / step)
-                    used.append(k)
-                    break
-        if not used:
-            return np.zeros(self.m), {}
-        G = np.stack(grads)  # k x m
-        vals = [np.asarray(metrics.estimates[k].values, float) for k in used]
-        n = vals[0].size
-        if all(v.size == n for v in vals) and n > 1:
-            C = np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
-        else:
-            C = np.diag([metrics.estimates[k].std ** 2 / metrics.estimates[k].n for k in used])
+    def _noise(self, f0: np.ndarray, metrics: Any, resimulate: Callable[[Any], Any]
+               ) -> tuple[np.ndarray, dict[str, float], dict[str, str]]:
+        """``(variances m, sensitivities of objective 0, left_out)``: one re-simulation per metric for all objectives."""
+        keys = noise.noisy_keys(metrics, self.metrics)
+        grads, left_out = noise.forward_differences(f0, metrics, keys, resimulate, self.read)
+        if not grads:
+            return np.zeros(self.m), {}, left_out
+        used = list(grads)
+        G = np.stack([grads[k] for k in used])  # k x m
+        C = noise.mean_covariance(metrics, used)
         var = np.maximum(np.einsum("km,kl,lm->m", G, C, G), 0.0)
-        return var, {k: float(G[i, 0]) for i, k in enumerate(used)}
-
-
-def _perturbed(metrics: Any, key: str, new_mean: float) -> Any:
-    """A copy of ``metrics`` with one metric's mean (and per-cube values) shifted to ``new_mean``."""
-    est = metrics.estimates[key]
-    new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + (new_mean - est.mean))
-    return replace(metrics, estimates={**metrics.estimates, key: new})
+        return var, {k: float(G[i, 0]) for i, k in enumerate(used)}, left_out
 
 
 def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m: int

@@ -6,10 +6,11 @@ linear constraints); :class:`BotorchProposer` (Sobol initial design, then ``Sing
 ``q x d`` designs.
 """
 
-from microdesign.optim.proposers import BotorchProposer, Proposal, Proposer, SobolProposer, fit_gp, sobol_points
+from microdesign.optim.proposers import (BotorchProposer, GPFitError, Proposal, Proposer, SobolProposer, fit_gp,
+                                        sobol_points)
 from microdesign.optim.space import DTYPE, LinearConstraint, SearchSpace
 
-__all__ = ["DTYPE", "BotorchProposer", "LinearConstraint", "Proposal", "Proposer", "SearchSpace", "SobolProposer",
+__all__ = ["DTYPE", "BotorchProposer", "GPFitError", "LinearConstraint", "Proposal", "Proposer", "SearchSpace", "SobolProposer",
            "fit_gp", "sobol_points"]
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from microdesign.errors import ConfigError
-from microdesign.optim.proposers import Proposal, fit_gp, sobol_points
+from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, sobol_points
 from microdesign.optim.space import DTYPE, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,12 @@ class HypervolumeProposer:
         if n_proposed < self.n_initial or flat:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
+        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed), "qLogNEHVI",
+                                    n_proposed, q, s, t0)
 
+    def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
+                     seed: int) -> tuple[torch.Tensor, float]:
+        """Per-objective GPs + qLogNEHVI + optimize_acqf; returns (``q x d_free`` unit-cube candidates, value)."""
         from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
         from botorch.models import ModelListGP
         from botorch.optim import optimize_acqf
@@ -158,4 +163,4 @@ class HypervolumeProposer:
                                             raw_samples=self.raw_samples, inequality_constraints=cons,
                                             options={"maxiter": self.maxiter, "batch_limit": 4}, sequential=True)
         value = float(value.sum()) if value.numel() > 1 else float(value)
-        return Proposal(self.space.from_free_unit(cand.detach()), "qLogNEHVI", value, time.perf_counter() - t0)
+        return cand.detach(), value

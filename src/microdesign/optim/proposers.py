@@ -18,7 +18,9 @@ is maximised.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,15 +39,22 @@ class Proposal:
 
     Attributes:
         X: physical designs, shape ``q x d`` (design-space order, fixed parameters filled in).
-        method: how they were chosen (``"sobol"`` or ``"qLogNEI"``).
+        method: how they were chosen (``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, or
+            ``"sobol-fallback"`` where the model-based proposal failed).
         acquisition_value: value of the acquisition function at the batch (None for Sobol).
         seconds: wall time spent proposing [s].
+        note: why a fallback was used (exception type and message), else None; stored with the trial.
     """
 
     X: np.ndarray
     method: str
     acquisition_value: float | None = None
     seconds: float = 0.0
+    note: str | None = None
+
+
+class GPFitError(RuntimeError):
+    """The GP hyperparameter fit failed (BoTorch's ``fit_gpytorch_mll`` gave up after its retries)."""
 
 
 class Proposer(Protocol):
@@ -111,8 +120,6 @@ class SobolProposer:
         self.space, self.q, self.seed = space, int(q), seed
 
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int) -> Proposal:
-        import time
-
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
         Z = sobol_points(self.space, n_proposed, q, s)
@@ -131,6 +138,10 @@ def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_nois
 
     Returns:
         The fitted model (eval mode).
+
+    Raises:
+        GPFitError: the marginal-likelihood fit failed; a model on its prior hyperparameters is not
+            returned, because it would steer the campaign without having seen the data.
     """
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -149,10 +160,46 @@ def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_nois
         warnings.simplefilter("ignore")
         try:
             fit_gpytorch_mll(mll)
-        except Exception as exc:  # noqa: BLE001 - keep the (prior) hyperparameters; the loop must go on
-            log.warning("GP hyperparameter fit failed (%s); using the initial hyperparameters", exc)
+        except Exception as exc:  # noqa: BLE001 - any fit failure becomes one error type
+            raise GPFitError(f"GP hyperparameter fit failed on {Z.shape[0]} observations: "
+                             f"{type(exc).__name__}: {exc}") from exc
     model.eval()
     return model
+
+
+def model_based_or_sobol(space: SearchSpace, model_based: Callable[[], tuple[torch.Tensor, float]], method: str,
+                         n_proposed: int, q: int, seed: int, t0: float, threads: int | None = None) -> Proposal:
+    """Run a model-based proposal; if it raises, propose the next Sobol points instead.
+
+    Numerical trouble (a failed GP fit, a singular kernel matrix, an acquisition optimisation error)
+    must not stop a campaign, and must not pass unnoticed either: the fallback batch is labelled
+    ``"sobol-fallback"`` and carries the exception in :attr:`Proposal.note`, which the campaign
+    stores with each trial.
+
+    Args:
+        space: the search space.
+        model_based: returns ``(q x d_free`` unit-cube candidates, acquisition value)``.
+        method: the label of a successful proposal (``"qLogNEI"``, ``"qLogNEHVI"``).
+        n_proposed, q, seed: position in the Sobol sequence, batch size and Sobol seed of the fallback.
+        t0: ``time.perf_counter()`` at the start of the proposal.
+        threads: torch CPU threads during the model-based proposal (restored afterwards); None: unchanged.
+
+    Returns:
+        The :class:`Proposal`.
+    """
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        cand, value = model_based()
+    except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
+        note = f"{type(exc).__name__}: {exc}"
+        log.warning("%s proposal failed (%s); proposing Sobol points instead", method, note)
+        Z = sobol_points(space, n_proposed, q, seed)
+        return Proposal(space.from_free_unit(Z), "sobol-fallback", None, time.perf_counter() - t0, note)
+    finally:
+        torch.set_num_threads(previous)
+    return Proposal(space.from_free_unit(cand), method, value, time.perf_counter() - t0)
 
 
 class BotorchProposer:
@@ -198,8 +245,6 @@ class BotorchProposer:
         self.threads = None if threads is None else int(threads)
 
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int) -> Proposal:
-        import time
-
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
         X = np.zeros((0, self.space.d)) if X is None else np.asarray(X, dtype=np.float64).reshape(-1, self.space.d)
@@ -207,20 +252,8 @@ class BotorchProposer:
         if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
-
-        previous = torch.get_num_threads()
-        try:
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
-            cand, value = self._model_based(X, Y, Yvar, q, seed)
-        except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
-            log.warning("GP proposal failed (%s: %s); proposing Sobol points instead", type(exc).__name__, exc)
-            Z = sobol_points(self.space, n_proposed, q, s)
-            # recorded as its own method so the campaign file tells a model failure from the initial design
-            return Proposal(self.space.from_free_unit(Z), "sobol-fallback", None, time.perf_counter() - t0)
-        finally:
-            torch.set_num_threads(previous)
-        return Proposal(self.space.from_free_unit(cand), "qLogNEI", value, time.perf_counter() - t0)
+        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed), self.name,
+                                    n_proposed, q, s, t0, self.threads)
 
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
                      seed: int) -> tuple[torch.Tensor, float]:

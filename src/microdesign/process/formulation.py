@@ -34,6 +34,11 @@ COMPONENTS = ("active_material", "conductive_additive", "binder")
 
 _SUM_TOLERANCE = 1e-6
 
+# default densities [g.cm-3], sources in the module docstring
+NMC811_DENSITY_G_CM3 = 4.75
+C65_DENSITY_G_CM3 = 1.9
+PVDF_DENSITY_G_CM3 = 1.78
+
 
 @dataclass(frozen=True)
 class Formulation:
@@ -57,9 +62,9 @@ class Formulation:
     am_weight_fraction: ArrayLike = 0.96
     conductive_additive_weight_fraction: ArrayLike = 0.02
     binder_weight_fraction: ArrayLike = 0.02
-    am_density_g_cm3: ArrayLike = 4.75
-    conductive_additive_density_g_cm3: ArrayLike = 1.9
-    binder_density_g_cm3: ArrayLike = 1.78
+    am_density_g_cm3: ArrayLike = NMC811_DENSITY_G_CM3
+    conductive_additive_density_g_cm3: ArrayLike = C65_DENSITY_G_CM3
+    binder_density_g_cm3: ArrayLike = PVDF_DENSITY_G_CM3
     solvent_density_g_cm3: ArrayLike = 1.028
     solids_content: ArrayLike = 0.65
 
@@ -124,6 +129,17 @@ class Formulation:
         return 1.0 / (self.solids_content * solids_specific_volume
                       + (1.0 - self.solids_content) / np.asarray(self.solvent_density_g_cm3, dtype=float))
 
+    @property
+    def cbd_density_g_cm3(self) -> ArrayLike:
+        """Density of the carbon-binder domain, ρ_CBD = (ω_CA + ω_PB)/(ω_CA/ρ_CA + ω_PB/ρ_PB) [g.cm-3].
+
+        The mass-weighted harmonic mean of its two solids (no nano-porosity); 1.838 for the default
+        C65 (1.9) and PVDF (1.78) at 1:1 by weight.
+        """
+        v = self._specific_volumes()
+        return ((self.conductive_additive_weight_fraction + self.binder_weight_fraction)
+                / (v["conductive_additive"] + v["binder"]))
+
     def solid_volume_shares(self) -> dict[str, ArrayLike]:
         """s_i = (ω_i/ρ_i)/Σ_j(ω_j/ρ_j): each component's share of the solid volume (sums to 1)."""
         v = self._specific_volumes()
@@ -150,3 +166,8 @@ class Formulation:
         if np.ndim(porosity) == 0 and np.ndim(self.am_weight_fraction) == 0:
             out = {k: float(v) for k, v in out.items()}
         return out
+
+
+def default_cbd_density_g_cm3() -> float:
+    """ρ_CBD [g.cm-3] of the default formulation (C65 1.9 and PVDF 1.78 g.cm-3 at 1:1 by weight): 1.838."""
+    return float(Formulation().cbd_density_g_cm3)

@@ -7,10 +7,11 @@ Layout (``format = "microdesign-campaign"``, ``format_version = 1``)::
                                   objective_unit, direction
     /space                 attrs: names, units, lower, upper, fixed_names, fixed_values
     /trials/000017         attrs: index, batch, status, method, seed, reason, rerun_of,
-                                  created_unix, started_unix, finished_unix
+                                  created_unix, started_unix, finished_unix, note
         inputs             attrs: parameter name -> physical value
         timings            attrs: stage -> seconds
-        objective          attrs: status, value, raw_value, variance, reason; sensitivities/ attrs
+        objective          attrs: status, value, raw_value, variance, reason; sensitivities/ attrs;
+                           noise_left_out/ attrs: metric key -> why it is missing from the noise
         metrics            attrs: status, reason, voxel_size_m, cube_size_voxels, n_cubes, stop_reason
             <metric key>   dataset: per-cube values; attrs mean, std, ci95_half_width
         cell               attrs: every CellResult field; extra/ attrs
@@ -57,8 +58,8 @@ class TrialRecord:
         index: trial number, 0-based, unique in the campaign.
         batch: proposal batch it belongs to.
         status: one of :data:`STATUSES`.
-        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"rerun"``, ``"sobol-fallback"`` where the
-            GP proposal failed; the reason is in the log).
+        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"rerun"``, or
+            ``"sobol-fallback"`` where the model-based proposal failed; ``note`` says why).
         inputs: parameter name -> physical value (all parameters, fixed included).
         seed: seed of its generator / characterisation draws.
         reason: why it failed or was abandoned, else None.
@@ -70,6 +71,7 @@ class TrialRecord:
         volume: one representative cube ``L x L x L`` uint8 (None if none).
         voxel_size_m: voxel size of ``volume`` [m].
         created_unix, started_unix, finished_unix: wall-clock times [s since epoch] (0 if not yet).
+        note: why its proposal fell back to Sobol (the proposer's exception), else None.
     """
 
     index: int
@@ -89,6 +91,7 @@ class TrialRecord:
     created_unix: float = 0.0
     started_unix: float = 0.0
     finished_unix: float = 0.0
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -269,7 +272,7 @@ class CampaignStore:
         _set_attrs(g, {"index": t.index, "batch": t.batch, "status": t.status, "method": t.method, "seed": t.seed,
                        "reason": t.reason or "", "rerun_of": -1 if t.rerun_of is None else t.rerun_of,
                        "created_unix": t.created_unix, "started_unix": t.started_unix,
-                       "finished_unix": t.finished_unix})
+                       "finished_unix": t.finished_unix, "note": t.note or ""})
         _set_attrs(g.create_group("inputs"), dict(t.inputs))
         _set_attrs(g.create_group("timings"), dict(t.timings))
         if t.objective is not None:
@@ -278,6 +281,7 @@ class CampaignStore:
             _set_attrs(o, {"status": ob.status, "value": ob.value, "raw_value": ob.raw_value,
                            "variance": ob.variance, "reason": ob.reason or ""})
             _set_attrs(o.create_group("sensitivities"), dict(ob.sensitivities))
+            _set_attrs(o.create_group("noise_left_out"), dict(getattr(ob, "noise_left_out", None) or {}))
         if t.metrics is not None:
             m = t.metrics
             mg = g.create_group("metrics")
@@ -355,7 +359,9 @@ class CampaignStore:
             o = _attrs(g["objective"])
             objective = ObjectiveValue(status=o["status"], value=o.get("value", 0.0), raw_value=o.get("raw_value", 0.0),
                                        variance=o.get("variance", 0.0), reason=o.get("reason") or None,
-                                       sensitivities=_attrs(g["objective/sensitivities"]))
+                                       sensitivities=_attrs(g["objective/sensitivities"]),
+                                       noise_left_out=(_attrs(g["objective/noise_left_out"])
+                                                       if "noise_left_out" in g["objective"] else {}))
         if "metrics" in g:
             mg = g["metrics"]
             ma = _attrs(mg)
@@ -396,4 +402,5 @@ class CampaignStore:
                            metrics=metrics, cell=cell, objective=objective,
                            timings={k: float(v) for k, v in _attrs(g["timings"]).items()}, volume=vol,
                            voxel_size_m=vsize, created_unix=a.get("created_unix", 0.0),
-                           started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0))
+                           started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0),
+                           note=a.get("note") or None)
