@@ -12,10 +12,16 @@ metric's relative CI half-width meets the target or the cap is reached (Kench et
 Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network
 or the solid network of some cube does not span axis 0, a solve returned a non-finite or
 non-positive value, or (with ``require_convergence``) a solver hit its iteration limit.
+
+Voxel work (volume fractions, face counting, percolation check, solve set-up) runs with numpy /
+scipy on the host, or with torch on the solve's device (``voxel_ops``; by default on the device when
+it is CUDA, where host work would dominate): identical results. :attr:`Characteriser.timings_s`
+holds the per-stage wall seconds of the last :meth:`Characteriser.measure`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -37,7 +43,7 @@ from microdesign.characterise.metrics import (
     MicrostructureMetrics,
 )
 from microdesign.characterise.surface import METHODS as SSA_METHODS
-from microdesign.characterise.surface import interface_ssa
+from microdesign.characterise.surface import face_counting_ssa, interface_face_counts_torch, interface_ssa
 from microdesign.errors import ConfigError, require
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
@@ -52,6 +58,37 @@ log = logging.getLogger(__name__)
 DEFAULT_BULK_CONDUCTIVITY_S_M: dict[str, float] = {"active_material": 0.18, "cbd": 760.0}
 
 SOLVERS = ("mgcg", "taufactor")
+
+
+class _StageClock:
+    """Context factory adding each block's wall seconds to ``store[stage]`` (CUDA synchronised first)."""
+
+    def __init__(self, store: dict[str, float], cuda_device: str | None):
+        self.store, self.cuda_device = store, cuda_device
+
+    def _sync(self) -> None:
+        if self.cuda_device is not None and self.cuda_device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize(self.cuda_device)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        self._sync()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.store[stage] = self.store.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def _swap_contiguous(a, i: int, j: int):
+    """``a`` with axes ``i`` and ``j`` swapped, contiguous (numpy array or torch tensor)."""
+    if isinstance(a, np.ndarray):
+        return np.ascontiguousarray(np.swapaxes(a, i, j))
+    return a.transpose(i, j).contiguous()
+VOXEL_OPS = ("auto", "host", "device")
 
 
 class Characteriser:
@@ -89,6 +126,15 @@ class Characteriser:
             the other metrics (CBD percolation), so it alone can force the cap.
         threads: torch CPU threads during the solves (restored afterwards); None keeps torch's
             setting. 1 is fastest on a small, shared CPU (no thread barriers per array operation).
+        voxel_ops: where the voxel work runs: ``"host"`` (numpy, scipy percolation labelling),
+            ``"device"`` (torch on ``device``: the cubes are copied there once), or ``"auto"``
+            (default: device when ``device`` is CUDA, host otherwise). Same results; marching-cubes
+            areas and TauFactor's solves always take host arrays.
+
+    Attributes:
+        timings_s: wall seconds per stage of the last :meth:`measure` (``host_prep``, ``transfer``,
+            ``fractions_surfaces``, ``tortuosity``, ``conductivity``), the device synchronised at
+            each stage end.
 
     Raises:
         ConfigError: any argument out of range (at construction, before any solve).
@@ -102,7 +148,7 @@ class Characteriser:
                  surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
                  target_relative_ci: float = 0.01, max_cubes: int = 39, min_cubes: int = 4,
                  batch_cubes: int = 4, threads: int | None = None, criterion: str = "energy",
-                 ci_metrics: list[str] | None = None):
+                 ci_metrics: list[str] | None = None, voxel_ops: str = "auto"):
         require(solver in SOLVERS, "solver", solver, f"one of {SOLVERS}")
         self.device = transport.resolve_device(device)
         require(0 < conv_crit < 1, "conv_crit", conv_crit, "a number in (0, 1)")
@@ -153,6 +199,16 @@ class Characteriser:
             require(len(ci_metrics) > 0 and set(ci_metrics) <= known, "ci_metrics", ci_metrics,
                     f"None or a non-empty list of metric keys among {sorted(known)}")
         self.ci_metrics = ci_metrics
+        require(voxel_ops in VOXEL_OPS, "voxel_ops", voxel_ops, f"one of {VOXEL_OPS}")
+        self.voxel_ops = voxel_ops
+        self.timings_s: dict[str, float] = {}
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the voxel work runs in torch on :attr:`device` (see ``voxel_ops``)."""
+        if self.voxel_ops == "auto":
+            return self.device.startswith("cuda")
+        return self.voxel_ops == "device"
 
     # ------------------------------------------------------------------------------ validation
     @staticmethod
@@ -166,7 +222,8 @@ class Characteriser:
             raise ConfigError("volumes", v.shape, "cubes n x L x L x L with L >= 3")
         if v.dtype != np.uint8:
             raise ConfigError("volumes.dtype", str(v.dtype), "uint8 phase labels")
-        bad = np.setdiff1d(np.unique(v), [PORE, ACTIVE_MATERIAL, CBD])
+        bad = np.setdiff1d(np.unique(v), [PORE, ACTIVE_MATERIAL, CBD]) if v.max() > max(PORE, ACTIVE_MATERIAL, CBD) \
+            else np.zeros(0)  # uint8: labels beyond {0, 1, 2} exist iff the maximum exceeds 2 (np.unique sorts)
         if bad.size:
             raise ConfigError("volumes", f"labels {bad.tolist()}", "labels 0 pore, 1 AM, 2 CBD only")
         return v
@@ -219,23 +276,20 @@ class Characteriser:
         Raises:
             ConfigError: bad shape, dtype, labels or voxel size.
         """
-        cubes = self._as_cubes(volumes)
-        dx = self._check_voxel(voxel_size_m)
-        n = cubes.shape[0]
-        flat = cubes.reshape(n, -1)
-        values: dict[str, np.ndarray] = {
-            POROSITY: (flat == PORE).mean(1),
-            AM_VOLUME_FRACTION: (flat == ACTIVE_MATERIAL).mean(1),
-            CBD_VOLUME_FRACTION: (flat == CBD).mean(1),
-        }
-        ssa = [interface_ssa(c, dx, method=self.surface_area["method"],
-                             isotropic_correction=bool(self.surface_area["isotropic_correction"]),
-                             smoothing=bool(self.surface_area["smoothing"])) for c in cubes]
-        values[SSA_AM_PORE] = np.array([s["am_pore"] for s in ssa])
-        values[SSA_AM_CBD] = np.array([s["am_cbd"] for s in ssa])
+        self.timings_s = {}
+        clock = _StageClock(self.timings_s, self.device if self.on_device else None)
+        with clock("host_prep"):
+            cubes = self._as_cubes(volumes)
+            dx = self._check_voxel(voxel_size_m)
+            n = cubes.shape[0]
+        with clock("transfer"):
+            vol = self._to_device(cubes) if self.on_device else cubes
+        with clock("fractions_surfaces"):
+            values = self._fractions_and_surfaces(cubes, vol, dx)
 
-        pore = cubes == PORE
-        r = self._tortuosity(pore)
+        pore = vol == PORE
+        with clock("tortuosity"):
+            r = self._tortuosity(pore)
         reason = self._check(r, n, "pore network", "through-plane (axis 0)")
         if reason:
             return values, reason
@@ -244,18 +298,56 @@ class Characteriser:
             taus = []
             for axis in (1, 2):
                 # cube axis `axis` becomes the transport axis 0 (array axis 1)
-                ri = self._tortuosity(np.ascontiguousarray(np.swapaxes(pore, 1, axis + 1)))
+                with clock("tortuosity"):
+                    ri = self._tortuosity(_swap_contiguous(pore, 1, axis + 1))
                 reason = self._check(ri, n, "pore network", f"in-plane (axis {axis})")
                 if reason:
                     return values, reason
                 taus.append(ri.tau)
             values[TORTUOSITY_IN_PLANE] = 0.5 * (taus[0] + taus[1])
-        rc = self._conductivity(cubes)
+        with clock("conductivity"):
+            rc = self._conductivity(vol)
         reason = self._check(rc, n, "solid (AM + CBD) network", "through-plane (axis 0)")
         if reason:
             return values, reason
         values[CONDUCTIVITY_SOLID] = rc.d_eff
         return values, None
+
+    def _to_device(self, cubes: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(cubes)).to(self.device)
+
+    def _fractions_and_surfaces(self, cubes: np.ndarray, vol, dx: float) -> dict[str, np.ndarray]:
+        """Volume fractions and interface SSAs per cube; ``vol`` is ``cubes`` or its device copy."""
+        n = cubes.shape[0]
+        sa = self.surface_area
+        if self.on_device:
+            import torch
+
+            flat = vol.reshape(n, -1)
+            per = flat.shape[1]
+            counts = {p: (flat == p).sum(1, dtype=torch.float64) for p in (PORE, ACTIVE_MATERIAL, CBD)}
+            values = {POROSITY: counts[PORE], AM_VOLUME_FRACTION: counts[ACTIVE_MATERIAL],
+                      CBD_VOLUME_FRACTION: counts[CBD]}
+            values = {k: (v / per).cpu().numpy() for k, v in values.items()}
+        else:
+            flat = cubes.reshape(n, -1)
+            values = {
+                POROSITY: (flat == PORE).mean(1),
+                AM_VOLUME_FRACTION: (flat == ACTIVE_MATERIAL).mean(1),
+                CBD_VOLUME_FRACTION: (flat == CBD).mean(1),
+            }
+        if self.on_device and sa["method"] == "face_counting":
+            for key, other in ((SSA_AM_PORE, PORE), (SSA_AM_CBD, CBD)):
+                counts = interface_face_counts_torch(vol, ACTIVE_MATERIAL, other).cpu().numpy()
+                values[key] = face_counting_ssa(counts, cubes[0].size, dx, bool(sa["isotropic_correction"]))
+            return values
+        ssa = [interface_ssa(c, dx, method=sa["method"], isotropic_correction=bool(sa["isotropic_correction"]),
+                             smoothing=bool(sa["smoothing"])) for c in cubes]
+        values[SSA_AM_PORE] = np.array([s["am_pore"] for s in ssa])
+        values[SSA_AM_CBD] = np.array([s["am_cbd"] for s in ssa])
+        return values
 
     def _check(self, r: transport.TransportResult, n: int, what: str, direction: str) -> str | None:
         if not r.percolating.all():

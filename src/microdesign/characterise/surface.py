@@ -16,6 +16,10 @@ Two methods, chosen in config (``surface_area.method``):
   ``S_AM = A_AM-pore + A_AM-CBD`` etc., so ``A_AM-pore = (S_AM + S_pore - S_CBD) / 2``. Slower.
 
 Only interfaces *inside* the cube count (the cube's own faces are not surfaces).
+
+Face counting has a host version (numpy, one cube: :func:`interface_face_counts`) and a batched
+torch version on the cubes' device (:func:`interface_face_counts_torch`, the GPU path); they give
+identical counts, and :func:`face_counting_ssa` turns either into the same [m-1] values.
 """
 
 from __future__ import annotations
@@ -38,10 +42,32 @@ def interface_face_counts(volume: np.ndarray, a: int, b: int) -> int:
     return total
 
 
+def interface_face_counts_torch(volumes, a: int, b: int):
+    """Batched :func:`interface_face_counts` on the volumes' device: ``n x X x Y x Z`` tensor -> int64 tensor ``n``."""
+    is_a, is_b = volumes == a, volumes == b
+    total = 0
+    for dim in (1, 2, 3):
+        m = volumes.shape[dim] - 1
+        lo_a, hi_a = is_a.narrow(dim, 0, m), is_a.narrow(dim, 1, m)
+        lo_b, hi_b = is_b.narrow(dim, 0, m), is_b.narrow(dim, 1, m)
+        total = total + ((lo_a & hi_b) | (lo_b & hi_a)).sum((1, 2, 3))
+    return total
+
+
+def face_counting_ssa(count, n_voxels: int, voxel_size_m: float, isotropic_correction: bool = True):
+    """Specific surface area [m-1] from an interface face count: ``count * dx^2 / (n_voxels dx^3)``.
+
+    With ``isotropic_correction`` the count is multiplied by 2/3 (module docstring). ``count`` may be an
+    int or an integer array (one count per cube).
+    """
+    factor = 2.0 / 3.0 if isotropic_correction else 1.0
+    return count * (factor / (n_voxels * voxel_size_m))
+
+
 def _marching_cubes_phase_areas(volume: np.ndarray, voxel_size_m: float, smoothing: bool) -> dict[int, float]:
     from taufactor.metrics import specific_surface_area
 
-    from microdesign.characterise.transport import quiet
+    from microdesign.characterise.taufactor_backend import quiet
 
     out = {}
     for lab in (PORE, ACTIVE_MATERIAL, CBD):
@@ -76,10 +102,9 @@ def interface_ssa(volume: np.ndarray, voxel_size_m: float, method: str = "face_c
         raise ConfigError("surface_area.method", method, f"one of {METHODS}")
     n_vox = volume.size
     if method == "face_counting":
-        factor = 2.0 / 3.0 if isotropic_correction else 1.0
-        per = factor / (n_vox * voxel_size_m)
-        return {"am_pore": interface_face_counts(volume, ACTIVE_MATERIAL, PORE) * per,
-                "am_cbd": interface_face_counts(volume, ACTIVE_MATERIAL, CBD) * per}
+        return {k: face_counting_ssa(interface_face_counts(volume, ACTIVE_MATERIAL, other), n_vox, voxel_size_m,
+                                     isotropic_correction)
+                for k, other in (("am_pore", PORE), ("am_cbd", CBD))}
     s = _marching_cubes_phase_areas(volume, voxel_size_m, smoothing)
     am_pore = 0.5 * (s[ACTIVE_MATERIAL] + s[PORE] - s[CBD])
     am_cbd = 0.5 * (s[ACTIVE_MATERIAL] + s[CBD] - s[PORE])

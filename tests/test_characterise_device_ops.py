@@ -1,0 +1,120 @@
+"""The torch voxel work of the GPU path (percolation, face counting, set-up) equals the host path exactly.
+
+Run on CPU tensors: the same torch code runs on CUDA in the GPU path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microdesign.characterise import Characteriser
+from microdesign.characterise.connectivity import spanning_mask, spanning_masks, spanning_masks_torch
+from microdesign.characterise.surface import interface_face_counts, interface_face_counts_torch
+from microdesign.characterise.testing import random_three_phase, straight_channels
+from microdesign.errors import ConfigError
+from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
+
+DX = 0.4e-6
+
+
+def _host(masks: np.ndarray, axis: int) -> np.ndarray:
+    return np.stack([spanning_mask(m, axis) for m in masks])
+
+
+# site percolation threshold of the simple cubic lattice (6-connectivity): p_c = 0.3116
+@pytest.mark.parametrize("p", [0.2, 0.29, 0.31, 0.3116, 0.32, 0.35, 0.5, 0.8])
+def test_torch_spanning_equals_scipy_on_uncorrelated_fields_near_the_threshold(p):
+    rng = np.random.default_rng(int(p * 1e4))
+    masks = rng.random((6, 20, 20, 20)) < p
+    for axis in (0, 1, 2):
+        expect = _host(masks, axis)
+        got = spanning_masks_torch(torch.from_numpy(masks), axis).numpy()
+        np.testing.assert_array_equal(got, expect)
+
+
+@pytest.mark.parametrize("porosity", [0.12, 0.18, 0.25, 0.4])
+def test_torch_spanning_equals_scipy_on_correlated_tortuous_fields(porosity):
+    # correlated fields near their (lower) threshold give long winding clusters: many fill steps
+    masks = np.stack([random_three_phase((24, 18, 21), porosity=porosity, correlation_voxels=1.5, seed=s) == PORE
+                      for s in range(4)])
+    for axis in (0, 1, 2):
+        np.testing.assert_array_equal(spanning_masks_torch(torch.from_numpy(masks), axis).numpy(), _host(masks, axis))
+
+
+def test_torch_spanning_follows_a_winding_path_and_uses_6_connectivity():
+    L = 12
+    rng = np.random.default_rng(5)
+    walk = np.zeros((L, L, L), dtype=bool)  # a 6-connected random walk from face 0 to face L-1: many turns
+    p = np.array([0, L // 2, L // 2])
+    walk[tuple(p)] = True
+    while p[0] < L - 1:
+        d = rng.integers(3)
+        p[d] = np.clip(p[d] + rng.choice([-1, 1]), 0, L - 1)
+        walk[tuple(p)] = True
+    cut = walk.copy()
+    cut[L // 2] = False  # no path left across the middle layer
+    diag = np.zeros((4, 4, 4), dtype=bool)
+    diag[0, 0, 0] = diag[1, 1, 0] = diag[2, 1, 1] = diag[3, 2, 1] = True  # edge-connected only: no spanning
+    assert spanning_mask(walk).sum() == walk.sum()
+    for m in (walk, cut, diag, np.zeros((5, 5, 5), bool), np.ones((5, 5, 5), bool)):
+        np.testing.assert_array_equal(spanning_masks_torch(torch.from_numpy(m[None]))[0].numpy(), spanning_mask(m))
+    assert not spanning_masks_torch(torch.from_numpy(diag[None])).any()
+
+
+def test_spanning_masks_dispatches_on_array_type():
+    masks = np.stack([random_three_phase(12, seed=s) == PORE for s in range(3)])
+    host = spanning_masks(masks)
+    dev = spanning_masks(torch.from_numpy(masks))
+    assert isinstance(host, np.ndarray) and torch.is_tensor(dev)
+    np.testing.assert_array_equal(dev.numpy(), host)
+
+
+def test_torch_face_counts_equal_numpy():
+    vols = np.stack([random_three_phase((14, 16, 15), porosity=0.35, cbd_fraction=0.15, seed=s) for s in range(5)])
+    t = torch.from_numpy(vols)
+    for a, b in ((ACTIVE_MATERIAL, PORE), (ACTIVE_MATERIAL, CBD), (PORE, CBD)):
+        got = interface_face_counts_torch(t, a, b).numpy()
+        np.testing.assert_array_equal(got, [interface_face_counts(v, a, b) for v in vols])
+
+
+@pytest.mark.parametrize("solver", ["mgcg", "taufactor"])
+def test_characteriser_device_path_gives_identical_metrics(solver):
+    cubes = np.stack([random_three_phase(16, porosity=0.42, cbd_fraction=0.12, correlation_voxels=1.5, seed=s)
+                      for s in range(3)])
+    kw = dict(solver=solver, threads=1, min_cubes=2, in_plane=(solver == "mgcg"), batch=True,
+              bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    host, dev = Characteriser(voxel_ops="host", **kw), Characteriser(voxel_ops="device", **kw)
+    assert not host.on_device and dev.on_device and not Characteriser().on_device  # auto: host on a CPU
+    (vh, rh), (vd, rd) = host.measure(cubes, DX), dev.measure(cubes, DX)
+    assert rh is None and rd is None, (rh, rd)
+    assert set(vh) == set(vd)
+    for k in vh:
+        np.testing.assert_array_equal(vd[k], vh[k], err_msg=k)
+    assert set(dev.timings_s) == {"host_prep", "transfer", "fractions_surfaces", "tortuosity", "conductivity"}
+    assert all(t >= 0 for t in dev.timings_s.values())
+
+
+def test_device_path_reports_non_percolation_like_the_host_path():
+    v = straight_channels(L=16)
+    v[8] = ACTIVE_MATERIAL
+    for ops in ("host", "device"):
+        m = Characteriser(voxel_ops=ops, threads=1, min_cubes=2).characterise(v, DX)
+        assert m.status == "failed" and "pore network does not percolate through-plane" in m.reason
+    with pytest.raises(ConfigError):
+        Characteriser(voxel_ops="gpu")
+
+
+def test_gpu_target_benchmark_fails_clearly_without_cuda(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the no-CUDA refusal cannot be exercised")
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_characterise.py"
+    spec = importlib.util.spec_from_file_location("benchmark_characterise", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--gpu-target"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
