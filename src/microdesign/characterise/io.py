@@ -1,6 +1,7 @@
 """Reading labelled volumes, building cube sources from config, writing results.
 
-Used by the ``characterise`` and ``convergence`` commands; the source config is::
+Used by the ``characterise`` and ``convergence`` commands (:func:`command_cube_sources`) and the
+characterisation benchmark; the source config is::
 
     source:
       kind: tiff | npy | synthetic
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +79,21 @@ def load_volume(path: str | Path, labels: Mapping[Any, int] | None = None) -> np
     return map_labels(raw, labels)
 
 
-def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: Any = None
-                            ) -> tuple[Callable[[int, int], np.ndarray], float]:
-    """Cube source ``(n_cubes, seed) -> n x L x L x L`` and the voxel size [m] from a source config.
+def cube_sources_from_config(source: Mapping[str, Any], cube_sizes: Sequence[int], synth: Any = None
+                             ) -> tuple[dict[int, Callable[[int, int], np.ndarray]], float]:
+    """Cube sources ``(n_cubes, seed) -> n x L x L x L`` for every cube size, and the voxel size [m].
+
+    Everything is validated, and a file read once, before any cube is drawn.
 
     Args:
         source: the ``source`` config (see module docstring).
-        cube_size: cube side L [voxels].
+        cube_sizes: cube sides L [voxels].
         synth: a :class:`microdesign.synth.SyntheticLine` (required for ``kind: synthetic``).
+
+    Returns:
+        ``({L: source}, voxel_size_m)``; a synthetic source draws cube ``k`` of a call with seed
+        ``seed + k`` (so ``source(1, seed + k)[0] == source(n, seed)[k]``); a file source draws
+        seeded sub-cubes (:class:`SubcubeSampler`).
 
     Raises:
         ConfigError: unknown kind, missing path / voxel size, bad labels, cube larger than the volume.
@@ -94,6 +102,7 @@ def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: An
     if kind not in SOURCE_KINDS:
         raise ConfigError("source.kind", kind, f"one of {SOURCE_KINDS}")
     voxel = source.get("voxel_size_m")
+    sizes = [int(L) for L in cube_sizes]
     if kind == "synthetic":
         if synth is None:
             raise ConfigError("synth", None, "a synthetic line config for source.kind=synthetic")
@@ -101,11 +110,14 @@ def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: An
         voxel = float(voxel) if voxel is not None else float(synth.default_voxel_size_m)
         synth.resolve_parameters(params)  # validate before any work
 
-        def fresh(n_cubes: int, seed: int) -> np.ndarray:
-            return np.stack([synth.generate(params, int(cube_size), voxel_size_m=voxel, seed=int(seed) + k)
-                             for k in range(int(n_cubes))])
+        def line(cube_size: int) -> Callable[[int, int], np.ndarray]:
+            def fresh(n_cubes: int, seed: int) -> np.ndarray:
+                return np.stack([synth.generate(params, cube_size, voxel_size_m=voxel, seed=int(seed) + k)
+                                 for k in range(int(n_cubes))])
 
-        return fresh, voxel
+            return fresh
+
+        return {L: line(L) for L in sizes}, voxel
     if voxel is None or not (isinstance(voxel, (int, float)) and math.isfinite(voxel) and 0 < voxel < 1e-3):
         raise ConfigError("source.voxel_size_m", voxel, "the voxel edge of the file in metres (it is never guessed)")
     if not source.get("path"):
@@ -115,7 +127,39 @@ def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: An
         raise ConfigError("source.phase_values", values, "three distinct raw values: [pore, AM, CBD]")
     labels = None if values is None else {v: i for i, v in enumerate(values)}
     vol = load_volume(source["path"], labels)
-    return SubcubeSampler(vol, int(cube_size)), float(voxel)
+    return {L: SubcubeSampler(vol, L) for L in sizes}, float(voxel)
+
+
+def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: Any = None
+                            ) -> tuple[Callable[[int, int], np.ndarray], float]:
+    """One cube size of :func:`cube_sources_from_config`: ``(source, voxel_size_m)``."""
+    sources, voxel = cube_sources_from_config(source, [cube_size], synth)
+    return sources[int(cube_size)], voxel
+
+
+def command_cube_sources(cfg: Any, cube_sizes: Sequence[int]
+                         ) -> tuple[dict[int, Callable[[int, int], np.ndarray]], float]:
+    """The cube sources of a ``characterise`` / ``convergence`` command config.
+
+    Resolves ``cfg.source``, instantiates ``cfg.synth`` when ``source.kind`` is ``synthetic``, and
+    calls :func:`cube_sources_from_config`.
+
+    Args:
+        cfg: command config (OmegaConf) with ``source`` and ``synth``.
+        cube_sizes: cube sides L [voxels].
+
+    Returns:
+        ``({L: source}, voxel_size_m)``.
+
+    Raises:
+        ConfigError: as :func:`cube_sources_from_config`.
+    """
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    source = OmegaConf.to_container(cfg.source, resolve=True)
+    synth = instantiate(cfg.synth) if source.get("kind") == "synthetic" else None
+    return cube_sources_from_config(source, cube_sizes, synth)
 
 
 def metrics_to_dict(m: MicrostructureMetrics) -> dict[str, Any]:

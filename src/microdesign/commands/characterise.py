@@ -23,12 +23,11 @@ def run(cfg) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from microdesign.characterise.io import cube_source_from_config, metrics_to_dict, write_json
+    from microdesign.characterise.io import command_cube_sources, metrics_to_dict, write_json
 
     log = logging.getLogger(__name__)
-    source = OmegaConf.to_container(cfg.source, resolve=True)
-    synth = instantiate(cfg.synth) if source.get("kind") == "synthetic" else None
-    sample, voxel = cube_source_from_config(source, int(cfg.cube_size), synth)
+    sources, voxel = command_cube_sources(cfg, [int(cfg.cube_size)])
+    sample = sources[int(cfg.cube_size)]
     characteriser = instantiate(cfg.characterise)
     seed = int(cfg.seed)
     if cfg.n_cubes is None:

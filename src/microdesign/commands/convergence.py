@@ -23,20 +23,16 @@ def run(cfg) -> int:
     from pathlib import Path
 
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
     from microdesign.characterise.convergence import convergence_analysis
-    from microdesign.characterise.io import cube_source_from_config
+    from microdesign.characterise.io import command_cube_sources
 
     log = logging.getLogger(__name__)
-    source = OmegaConf.to_container(cfg.source, resolve=True)
-    synth = instantiate(cfg.synth) if source.get("kind") == "synthetic" else None
     sizes = [int(s) for s in cfg.cube_sizes]
     # validate the source for every size before any solve
-    sources = {L: cube_source_from_config(source, L, synth) for L in sizes}
-    voxel = next(iter(sources.values()))[1]
+    sources, voxel = command_cube_sources(cfg, sizes)
     characteriser = instantiate(cfg.characterise)
-    res = convergence_analysis(characteriser, lambda L: sources[L][0], voxel, sizes, list(cfg.counts),
+    res = convergence_analysis(characteriser, lambda L: sources[L], voxel, sizes, list(cfg.counts),
                                target_relative_ci=float(cfg.target_relative_ci), seed=int(cfg.seed))
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)
