@@ -161,3 +161,44 @@ def test_expected_parameters_and_voxel_size_checked(saved):
         Generator.from_checkpoint(saved, expected_voxel_size_m=1e-6)
     ok = Generator.from_checkpoint(saved, expected_parameter_names=list(reversed(NAMES)), expected_voxel_size_m=4e-7)
     assert ok.parameter_names == NAMES
+
+
+def _old_sample(g: Generator, params, n: int, size: int, seed: int) -> np.ndarray:
+    """The session-1 sampling path: argmax of the softmax output, int64 -> uint8, per batch."""
+    import torch
+
+    net = g.network
+    lz = net.latent_size_for(size)
+    start = (net.output_size(lz) - size) // 2
+    z = torch.randn(n, net.latent_channels, lz, lz, lz, generator=torch.Generator().manual_seed(seed))
+    cond = torch.as_tensor(g.normalise(params), dtype=torch.float32).expand(n, -1)
+    with torch.inference_mode():
+        prob = net(z, cond)[..., start:start + size, start:start + size, start:start + size]
+        return prob.argmax(dim=1).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("size", [16, 33])
+def test_labels_bit_identical_to_the_argmax_path(gen, size):
+    """The in-place uint8 labelling gives exactly the labels of torch.argmax over the phases."""
+    new = gen.sample(MID, n=3, size_voxels=size, seed=5)
+    np.testing.assert_array_equal(new, _old_sample(gen, MID, 3, size, 5))
+    from microdesign.config import models_dir
+
+    if (models_dir() / "synth3p_small").is_dir():  # the shipped, trained network (not noise)
+        shipped = Generator.from_checkpoint("synth3p_small")
+        p = {"am_weight_fraction": 0.9, "porosity": 0.3, "cbd_adhesion": 0.2}
+        np.testing.assert_array_equal(shipped.sample(p, n=2, size_voxels=size, seed=11), _old_sample(shipped, p, 2, size, 11))
+
+
+def test_argmax_uint8_breaks_ties_like_torch_argmax():
+    import torch
+
+    from microdesign.generator.sampler import argmax_uint8
+
+    rng = torch.Generator().manual_seed(0)
+    for k in (1, 2, 3, 5):
+        scores = torch.randint(0, 3, (2, k, 9, 10, 11), generator=rng).float()  # many exact ties
+        view = scores[..., 1:8, 2:9, 3:10]  # a strided crop, as in Generator.sample
+        out = torch.full((2, 7, 7, 7), 77, dtype=torch.uint8)
+        argmax_uint8(view, out)
+        assert torch.equal(out, view.argmax(dim=1).to(torch.uint8)), k

@@ -241,17 +241,50 @@ class Generator:
         rng = torch.Generator(device="cpu").manual_seed(int(seed))
         z_all = torch.randn(n, net.latent_channels, lz, lz, lz, generator=rng)
         out = np.empty((n, size, size, size), dtype=np.uint8)
+        out_t = torch.from_numpy(out)  # shares memory: labels are written in place, no extra copy
+        cond_t = torch.as_tensor(cond_np, dtype=torch.float32, device=self.device)
         with torch.inference_mode():
             for i in range(0, n, self.batch_size):
                 z = z_all[i:i + self.batch_size].to(self.device)
-                cond = torch.as_tensor(cond_np, dtype=torch.float32, device=self.device).expand(z.shape[0], -1)
-                prob = net(z, cond)[..., start:start + size, start:start + size, start:start + size]
-                out[i:i + z.shape[0]] = prob.argmax(dim=1).to(torch.uint8).cpu().numpy()
+                prob = net(z, cond_t.expand(z.shape[0], -1))[..., start:start + size, start:start + size,
+                                                              start:start + size]
+                labels = out_t[i:i + z.shape[0]]
+                if self.device.type == "cpu":
+                    argmax_uint8(prob, labels)
+                else:
+                    labels.copy_(argmax_uint8(prob, torch.empty(labels.shape, dtype=torch.uint8, device=self.device)))
         return out
 
     def __repr__(self) -> str:
         return (f"Generator(name={self.name!r}, parameters={list(self.parameter_names)}, "
                 f"voxel_size_m={self.voxel_size_m:g}, device={self.device})")
+
+
+def argmax_uint8(prob, out):
+    """``out[...] = prob.argmax(dim=1)`` as uint8 labels, written in place.
+
+    Identical to :func:`torch.argmax` over the phase axis (the first maximal phase wins a tie) for
+    finite probabilities, but without its int64 result and its strided reduction over the phase
+    axis, which took ~0.4 s of a 0.8 s 128^3 sample on a 2-core CPU: one comparison and one masked
+    fill per phase instead (~0.01 s).
+
+    Args:
+        prob: ``b x k x *spatial`` finite scores (softmax probabilities), any strides.
+        out: ``b x *spatial`` uint8 tensor on ``prob``'s device.
+
+    Returns:
+        ``out``.
+    """
+    import torch
+
+    out.zero_()
+    best = prob[:, 0]
+    for j in range(1, prob.shape[1]):
+        pj = prob[:, j]
+        out.masked_fill_(pj > best, j)  # strict: an earlier phase keeps a tie, as torch.argmax
+        if j + 1 < prob.shape[1]:
+            best = torch.maximum(best, pj)
+    return out
 
 
 def _resolve_device(device: str) -> str:
