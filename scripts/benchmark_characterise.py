@@ -14,9 +14,26 @@ both is measured against a reference: our solver in float64 driven to a relative
 Times are CPU seconds of this process (``time.process_time``) with ``torch.set_num_threads(threads)``,
 because the machine is shared and wall time depends on the other users; wall time is reported too.
 
+GPU target (issue #4: 39 x 128^3, all metrics, < 5 s on one GPU) -- one command::
+
+    python scripts/benchmark_characterise.py --gpu-target
+
+characterises 39 fresh synthetic-line cubes of 128^3 (the ``characterise`` command's synthetic
+source, percolating cubes only) with the ``gpu`` characterise config on CUDA (voxel work in torch on
+the device), after a warm-up on 2 cubes; reports the wall seconds, the per-stage split (host prep,
+transfer, fractions + surfaces, tortuosity, conductivity), the accuracy against a float64 reference
+and the ratio to a plain loop of single-cube TauFactor solves on the GPU (on ``--baseline-cubes`` of
+the cubes, extrapolated per cube to all of them unless equal). It fails with exit code 2 and a
+one-line message where CUDA is absent. ``--device cpu`` runs the same path on the CPU (a check,
+printed only unless ``--out`` is given).
+
+Each mode rewrites only its own marked section of ``docs/benchmarks/characterise.md``.
+
 Usage::
 
     python scripts/benchmark_characterise.py --sizes 64 128 --counts 4 2 --threads 1
+    python scripts/benchmark_characterise.py --gpu-target
+    python scripts/benchmark_characterise.py --gpu-target --device cpu --cubes 3 --size 32 --baseline-cubes 1
 """
 
 from __future__ import annotations
@@ -50,7 +67,7 @@ def cubes_for(L: int, n: int, seed: int) -> tuple[np.ndarray, str]:
     from microdesign.characterise import SubcubeSampler
     from microdesign.characterise.testing import random_three_phase
 
-    from microdesign.characterise.transport import spanning_mask
+    from microdesign.characterise.connectivity import spanning_mask
 
     if NREL.is_file():
         import tifffile
@@ -69,21 +86,21 @@ def cubes_for(L: int, n: int, seed: int) -> tuple[np.ndarray, str]:
     return np.stack(out), f"{origin}, first {n} percolating of {k} drawn (seed {seed})"
 
 
-def plain_taufactor_loop(cubes, cond, iter_limit, voxel):
+def plain_taufactor_loop(cubes, cond, iter_limit, voxel, device="cpu"):
     """Per cube: TauFactor Solver + MultiPhaseSolver with defaults, plus VF and SSA (same code as ours)."""
     import taufactor as tf
 
     from microdesign.characterise.surface import interface_ssa
-    from microdesign.characterise.transport import quiet
+    from microdesign.characterise.taufactor_backend import quiet
 
     tau, sig, conv_t, conv_s, it_t, it_s = [], [], [], [], [], []
     for c in cubes:
         _ = [(c == p).mean() for p in (0, 1, 2)]
         _ = interface_ssa(c, voxel)
         with quiet():
-            s = tf.Solver((c == 0).astype(np.uint8), device="cpu")
+            s = tf.Solver((c == 0).astype(np.uint8), device=device)
             s.solve(iter_limit=iter_limit, verbose=False)
-            m = tf.MultiPhaseSolver(c.astype(np.uint8), cond=cond, device="cpu")
+            m = tf.MultiPhaseSolver(c.astype(np.uint8), cond=cond, device=device)
             m.solve(iter_limit=iter_limit, verbose=False)
         tau.append(float(np.atleast_1d(s.tau)[0]))
         sig.append(float(np.atleast_1d(m.D_eff)[0]))
@@ -101,6 +118,22 @@ def timed(f):
     return out, time.process_time() - t0, time.perf_counter() - w0
 
 
+TITLE = "# Benchmark: characterisation (full metric set), ours vs a plain TauFactor loop"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace the ``name`` section of ``path`` (between its markers), or append it; other text stays."""
+    begin, end = f"<!-- section {name}: written by scripts/benchmark_characterise.py -->", f"<!-- end {name} -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    old = path.read_text() if path.is_file() else f"{TITLE}\n"
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
@@ -108,11 +141,29 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iter-limit", type=int, default=10000, help="TauFactor iteration limit (its solve() default)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "characterise.md"))
+    ap.add_argument("--out", default=None, help="section file (default docs/benchmarks/characterise.md; "
+                    "--gpu-target --device cpu: none, printed only)")
+    g = ap.add_argument_group("GPU target (--gpu-target)")
+    g.add_argument("--gpu-target", action="store_true", help="39 x 128^3, all metrics, gpu config, on CUDA")
+    g.add_argument("--device", default="cuda", help="cuda[:i] (default) or cpu (a check of the same path)")
+    g.add_argument("--cubes", type=int, default=39)
+    g.add_argument("--size", type=int, default=128)
+    g.add_argument("--baseline-cubes", type=int, default=3,
+                   help="cubes of the plain TauFactor loop (time extrapolated per cube to --cubes); 0: skip")
+    g.add_argument("--repeats", type=int, default=2, help="timed runs after the warm-up (the fastest is reported)")
+    g.add_argument("--workers", type=int, default=None, help="processes generating the cubes (default: CPUs)")
     args = ap.parse_args(argv)
+    if args.gpu_target:
+        return gpu_target(args, argv)
+    if args.out is None:
+        args.out = str(ROOT / "docs" / "benchmarks" / "characterise.md")
     if len(args.counts) != len(args.sizes):
         ap.error("--counts needs one count per size")
+    return cpu_benchmark(args, argv)
 
+
+def cpu_benchmark(args, argv) -> int:
+    """The CPU comparison (default mode): ours vs the plain TauFactor loop on NREL (or random) cubes."""
     import taufactor
     import torch
 
@@ -163,7 +214,7 @@ def main(argv=None) -> int:
     load1 = os.getloadavg()
 
     lines = [
-        "# Benchmark: characterisation (full metric set), ours vs a plain TauFactor loop",
+        "## CPU: ours vs a plain TauFactor loop",
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='minutes')}",
         f"- command: `python scripts/benchmark_characterise.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
@@ -185,9 +236,176 @@ def main(argv=None) -> int:
     for L, n, name, t, w, rate, ratio, e_tau, e_sig, extra in rows:
         lines.append(f"| {L} | {n} | {name} | {t:.1f} ({w:.1f}) | {rate:.3g} | {ratio:.1f}x | {e_tau} | {e_sig} | {extra} |")
     lines += ["", *notes, ""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines))
+    write_section(Path(args.out), "cpu", "\n".join(lines))
     print("\n".join(lines))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ GPU target
+_DRAW = None  # the cube source, inherited by the forked generator processes
+
+
+def _draw_checked(seed: int):
+    """Cube ``seed`` of the source, and whether its pore and solid networks both span axis 0."""
+    from microdesign.characterise.connectivity import spanning_mask
+
+    c = _DRAW(1, seed)[0]
+    return c, bool(spanning_mask(c == 0).any() and spanning_mask(c > 0).any())
+
+
+def synthetic_cubes(n: int, L: int, seed: int, workers: int | None):
+    """``n`` percolating synthetic-line cubes of ``L^3`` (the characterise command's synthetic source)."""
+    import multiprocessing as mp
+
+    from microdesign.characterise.io import command_cube_sources
+    from microdesign.config import compose
+
+    global _DRAW
+    cfg = compose("characterise", ["source.kind=synthetic", f"cube_size={L}"])
+    sources, voxel = command_cube_sources(cfg, [L])
+    _DRAW = sources[L]
+    workers = max(1, min(workers or os.cpu_count() or 1, n))
+    out, drawn, t0 = [], 0, time.perf_counter()
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        while len(out) < n and drawn < 4 * n:
+            k = max(n - len(out), workers)
+            for c, ok in pool.map(_draw_checked, range(seed + drawn, seed + drawn + k)):
+                if ok and len(out) < n:
+                    out.append(c)
+            drawn += k
+    if len(out) < n:
+        raise SystemExit(f"only {len(out)} of {drawn} synthetic cubes percolate; cannot build {n} cubes")
+    params = dict(cfg.source.params)
+    origin = (f"synthetic line {params}, seeds from {seed}, first {n} percolating of {drawn} drawn, "
+              f"{time.perf_counter() - t0:.0f} s with {workers} processes")
+    return np.stack(out), float(voxel), origin
+
+
+def gpu_target(args, argv) -> int:
+    """39 x 128^3 with the gpu config on CUDA: seconds, stage split, accuracy, ratio to plain TauFactor."""
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"benchmark_characterise --gpu-target: no CUDA device available (torch {torch.__version__}, "
+              f"CUDA build {torch.version.cuda}); use a GPU machine, or --device cpu for a check of the path",
+              file=sys.stderr)
+        return 2
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        print(f"--device must be cuda[:i] or cpu, not {args.device!r}", file=sys.stderr)
+        return 2
+    from hydra.utils import instantiate
+
+    from microdesign.characterise import metrics as M
+    from microdesign.characterise import transport as T
+    from microdesign.config import compose
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _bench import machine
+
+    out = Path(args.out) if args.out else (ROOT / "docs" / "benchmarks" / "characterise.md"
+                                           if args.device.startswith("cuda") else None)
+    n, L, dev = args.cubes, args.size, args.device
+    print(f"[gpu-target] generating {n} synthetic cubes of {L}^3 ...", flush=True)
+    cubes, voxel, origin = synthetic_cubes(n, L, args.seed, args.workers)
+    cfg = compose("characterise", ["characterise=gpu"])
+    ch = instantiate(cfg.characterise, device=dev, voxel_ops="device", min_cubes=max(2, n), max_cubes=max(2, n))
+    cond = {1: ch.bulk_conductivity_S_m["active_material"], 2: ch.bulk_conductivity_S_m["cbd"]}
+
+    print("[gpu-target] warm-up on 2 cubes ...", flush=True)
+    _, reason = ch.measure(cubes[:2], voxel)
+    if reason:
+        print(f"warm-up failed: {reason}", file=sys.stderr)
+        return 1
+    runs = []
+    for r in range(max(1, args.repeats)):
+        t0 = time.perf_counter()
+        values, reason = ch.measure(cubes, voxel)
+        wall = time.perf_counter() - t0
+        if reason:
+            print(f"characterisation failed: {reason}", file=sys.stderr)
+            return 1
+        runs.append((wall, dict(ch.timings_s), values))
+        print(f"  run {r + 1}: {wall:.2f} s, stages {ch.timings_s}", flush=True)
+    wall, stages, values = min(runs, key=lambda x: x[0])
+    peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.startswith("cuda") else float("nan")
+
+    from microdesign.characterise.connectivity import spanning_masks_torch
+
+    def sync():
+        if dev.startswith("cuda"):
+            torch.cuda.synchronize(dev)
+
+    vol = torch.from_numpy(cubes).to(dev)
+    span_s = {}
+    for name, mask in (("pore", vol == 0), ("solid", vol > 0)):  # part of the tortuosity / conductivity stages
+        sync()
+        t0 = time.perf_counter()
+        spanning_masks_torch(mask)
+        sync()
+        span_s[name] = time.perf_counter() - t0
+    del vol
+
+    print("[gpu-target] float64 reference (rtol 1e-10) ...", flush=True)
+    ref_tau = T.mgcg_tortuosity(cubes == 0, device=dev, rtol=1e-10, dtype="float64", iter_limit=5000, batch=True).tau
+    ref_sig = T.mgcg_conductivity(cubes, cond, device=dev, rtol=1e-10, dtype="float64", iter_limit=5000,
+                                  batch=True).d_eff
+
+    def err(a, ref):
+        e = np.abs(np.asarray(a) / ref - 1)
+        return f"{e.max():.1e} (mean {e.mean():.1e})"
+
+    tau, sig = values[M.TORTUOSITY_THROUGH_PLANE], values[M.CONDUCTIVITY_SOLID]
+    k = min(args.baseline_cubes, n)
+    base_row, base_note = "", "- plain TauFactor loop: skipped (--baseline-cubes 0)"
+    if k > 0:
+        print(f"[gpu-target] plain TauFactor loop on {k} cubes ({dev}) ...", flush=True)
+        if dev.startswith("cuda"):
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        tf_res = plain_taufactor_loop(cubes[:k], cond, args.iter_limit, voxel, device=dev)
+        t_tf = time.perf_counter() - t0
+        t_tf_all = t_tf / k * n
+        how = "measured" if k == n else f"extrapolated from {k} cubes ({t_tf:.1f} s)"
+        base_row = (f"| plain TauFactor loop (SOR, conv_crit 1e-2, iter_limit {args.iter_limit}) | {t_tf_all:.1f} "
+                    f"({how}) | {n / t_tf_all:.3g} | 1.0x | {err(tf_res['tau'], ref_tau[:k])} | "
+                    f"{err(tf_res['sigma'], ref_sig[:k])} (first {k} cubes) |")
+        base_note = (f"- plain TauFactor loop on the first {k} cubes: iterations tau {tf_res['it_tau'].tolist()}, "
+                     f"sigma {tf_res['it_sigma'].tolist()}; converged tau {int(tf_res['conv_tau'].sum())}/{k}, "
+                     f"sigma {int(tf_res['conv_sigma'].sum())}/{k}")
+        ratio = f"{t_tf_all / wall:.1f}x"
+    else:
+        ratio = "n/a"
+    is_target = (n, L) == (39, 128) and dev.startswith("cuda")
+    verdict = ("MET" if wall < 5.0 else "NOT met") if is_target else "not applicable: not 39 x 128^3 on CUDA"
+    stage_txt = ", ".join(f"{k_} {v:.2f} s" for k_, v in stages.items())
+    lines = [
+        f"## GPU target: {n} x {L}^3, all metrics (device {dev})",
+        "",
+        f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='minutes')}",
+        f"- command: `python scripts/benchmark_characterise.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+        f"- machine: {machine()}; load average {os.getloadavg()[0]:.1f}",
+        f"- cubes: {origin}; voxel {voxel:.4g} m",
+        f"- ours: `characterise=gpu` (mgcg, batch of {n}, energy criterion rtol {ch.rtol:g}, tortuosity "
+        f"{ch.precision}, conductivity {ch.conductivity_precision}), voxel work in torch on the device; "
+        f"wall seconds of `Characteriser.measure` after a warm-up on 2 cubes, fastest of {len(runs)} runs "
+        f"({', '.join(f'{w:.2f}' for w, _, _ in runs)} s); peak device memory {peak:.1f} GiB",
+        f"- **{n} x {L}^3 in {wall:.2f} s: target (< 5 s) {verdict}**; stages: {stage_txt}; of which the "
+        f"percolation check on the device (timed apart): pore {span_s['pore']:.2f} s, solid {span_s['solid']:.2f} s",
+        "- error: relative to the float64 reference of the same discrete problem (mgcg, rtol 1e-10), max (mean)",
+        "",
+        "| method | s for all cubes | cubes / s | speed-up vs TauFactor | tau error | sigma error |",
+        "|---|---|---|---|---|---|",
+        f"| ours (gpu config) | {wall:.2f} | {n / wall:.3g} | {ratio} | {err(tau, ref_tau)} | {err(sig, ref_sig)} |",
+    ]
+    if base_row:
+        lines.append(base_row)
+    lines += ["", base_note, ""]
+    text = "\n".join(lines)
+    print(text)
+    if out is not None:
+        write_section(out, "gpu-target" if dev.startswith("cuda") else "gpu-target-cpu-check", text)
+        print(f"wrote {out}", flush=True)
     return 0
 
 
