@@ -118,3 +118,17 @@ def test_gpu_target_benchmark_fails_clearly_without_cuda(capsys):
     spec.loader.exec_module(mod)
     assert mod.main(["--gpu-target"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_torch_spanning_matches_taufactors_own_extract_through_feature():
+    from taufactor.metrics import extract_through_feature
+
+    from microdesign.characterise.taufactor_backend import quiet
+
+    rng = np.random.default_rng(11)
+    for p in (0.3, 0.33, 0.45):
+        m = rng.random((18, 18, 18)) < p
+        with quiet():
+            masks, _ = extract_through_feature(m.astype(np.uint8), 1, "x", connectivity=1)
+        np.testing.assert_array_equal(spanning_masks_torch(torch.from_numpy(m[None]))[0].numpy(),
+                                      np.asarray(masks[0], dtype=bool))
