@@ -3,6 +3,8 @@
 Times, in the same run and on the same machine:
 * ``Generator.sample`` (our wrapper: validation, seeded noise, network, argmax, crop) at 128^3;
 * the plain network forward pass (torch only, same latent size) - the library floor;
+* the forward pass + ``torch.argmax`` labels (the session-1 labelling, replaced by
+  :func:`microdesign.generator.sampler.argmax_uint8`; identical labels);
 * the synthetic line ``SyntheticLine.generate`` at 128^3 (the "manufacturing simulation" the
   generator replaces; it is also the oracle of the fidelity report).
 
@@ -52,10 +54,14 @@ def main() -> None:
     params = {k: 0.5 * (lo + hi) for k, (lo, hi) in gen.training_bounds.items()}
     L = args.size
     rows = []
+    load0 = os.getloadavg()[0]
     gen.sample(params, 1, L, seed=0)  # warm-up
     for n in (1, 4):
         t = _time(lambda: gen.sample(params, n, L, seed=1), args.repeats)
-        rows.append((f"Generator.sample, n={n}", n, t))
+        rows.append((f"Generator.sample, n={n} (batch_size {gen.batch_size})", n, t))
+    wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4)
+    rows.append(("Generator.sample, n=4 (batch_size 4)", 4, _time(lambda: wide.sample(params, 4, L, seed=1),
+                                                                  args.repeats)))
     net = gen.network
     lz = net.latent_size_for(L)
     cond = torch.as_tensor(gen.normalise(params), dtype=torch.float32)[None]
@@ -65,10 +71,21 @@ def main() -> None:
         with torch.inference_mode():
             net(z, cond)
 
-    rows.append(("plain torch forward (softmax output, no argmax/crop), n=1", 1, _time(plain, args.repeats)))
+    def session1():  # the labelling of session 1: torch.argmax over the phases, int64 -> uint8 -> numpy
+        with torch.inference_mode():
+            return net(z, cond).argmax(dim=1).to(torch.uint8).cpu().numpy()
+
+    rows.append(("plain torch forward (softmax output, no labels), n=1", 1, _time(plain, args.repeats)))
+    rows.append(("plain torch forward + torch.argmax labels (session-1 path), n=1", 1, _time(session1, args.repeats)))
     synth_note = ""
     if gen.parameter_names and set(gen.parameter_names) <= {"am_weight_fraction", "porosity", "cbd_adhesion"}:
-        line = instantiate(compose("fidelity", []).reference.synth)
+        from omegaconf import OmegaConf
+
+        from microdesign.generator.reference import training_line_reference
+
+        ref_cfg = compose("fidelity", []).reference
+        line = training_line_reference(gen, "auto", list(ref_cfg.dataset_candidates),
+                                       fallback=OmegaConf.to_container(ref_cfg.fallback_synth)).line()
         t = _time(lambda: line.generate(params, L, voxel_size_m=gen.voxel_size_m, seed=0), max(1, args.repeats - 1))
         rows.append(("SyntheticLine.generate (reference simulation), n=1", 1, t))
     else:
@@ -81,7 +98,7 @@ def main() -> None:
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
         f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, device {gen.device}",
-        f"- load average at start: {os.getloadavg()[0]:.1f} (other jobs on the machine)",
+        f"- load average at start: {load0:.1f}, at end: {os.getloadavg()[0]:.1f} (other jobs on the machine)",
         f"- command: `python scripts/benchmark_generator.py --generator {args.generator} --size {L} "
         f"--repeats {args.repeats}{' --threads ' + str(args.threads) if args.threads else ''}`",
         f"- generator: `{gen.name}` ({sum(p.numel() for p in net.parameters())} parameters), at {params}",

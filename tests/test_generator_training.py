@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,7 +175,8 @@ def test_training_and_fidelity_configs_compose(root, group):
     else:
         assert instantiate(cfg.generator).parameter_names
         instantiate(cfg.characteriser)
-        instantiate(cfg.reference.synth)
+        instantiate(cfg.reference.fallback_synth)
+        assert cfg.reference.dataset == "auto" and cfg.size_voxels is None
 
 
 def test_fidelity_comparison_logic():

@@ -1,6 +1,10 @@
 """Fidelity report of a generator: its volumes' metrics vs the training source's at held-out points.
 
-Reference ``synthetic``: the synthetic line (``conf/synth``) at each point, ``n_seeds`` seeds.
+Reference ``synthetic``: the synthetic line that built the generator's training dataset, rebuilt from
+that dataset's provenance (line settings, voxel size, cube size; :mod:`microdesign.generator.reference`),
+at each point, ``n_seeds`` seeds. ``reference.dataset=auto`` finds the dataset by the checkpoint's
+recorded path or by content hash among ``reference.dataset_candidates``; ``conf/synth`` is only a
+fallback for settings the provenance lacks (warned), and explicit values that contradict it are refused.
 Reference ``volume``: random sub-cubes of one segmented image (a single-class generator trained on
 it). Metrics by :class:`microdesign.characterise.Characteriser`; targets: phase fractions within
 0.02 absolute, AM-pore specific surface area and through-plane pore tortuosity factor within 10 %.
@@ -9,6 +13,7 @@ Writes ``<output_dir>/<generator name>.md`` and ``.json``.
 Examples::
 
     microdesign fidelity n_points=4 n_seeds=5
+    microdesign fidelity generator.checkpoint=models/my_model reference.dataset=data/my_build.h5
     microdesign fidelity generator=nrel reference.kind=volume \
         reference.path=../shared/data/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
 """
@@ -37,18 +42,24 @@ def run(cfg) -> int:
     t0 = time.perf_counter()
     gen = instantiate(cfg.generator)
     characteriser = instantiate(cfg.characteriser)
-    L, n_seeds = int(cfg.size_voxels), int(cfg.n_seeds)
+    n_seeds = int(cfg.n_seeds)
     ref_cfg = cfg.reference
     if ref_cfg.kind == "synthetic":
-        line = instantiate(ref_cfg.synth)
+        line_ref = _synthetic_reference(cfg, gen)
+        L = line_ref.size_voxels
+        line = line_ref.line()
 
         def reference(params, n, seed):
-            return np.stack([line.generate(params, L, voxel_size_m=gen.voxel_size_m, seed=seed + k) for k in range(n)])
+            return np.stack([line.generate(params, L, voxel_size_m=line_ref.voxel_size_m, seed=seed + k)
+                             for k in range(n)])
 
-        ref_desc = f"synthetic line {OmegaConf.to_container(ref_cfg.synth, resolve=True)}"
+        ref_desc = line_ref.describe()
     elif ref_cfg.kind == "volume":
         from microdesign.generator.data import load_training_data
 
+        from microdesign.generator.reference import DEFAULT_SIZE_VOXELS
+
+        L = int(cfg.size_voxels) if cfg.size_voxels is not None else DEFAULT_SIZE_VOXELS
         label_map = {int(k): int(v) for k, v in (ref_cfg.label_map or {}).items()}
         vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m
         if not np.isclose(vox, gen.voxel_size_m, rtol=1e-6):
@@ -89,3 +100,18 @@ def run(cfg) -> int:
         indent=1))
     log.info("fidelity report -> %s\n%s", out / f"{gen.name}.md", md)
     return 0
+
+
+
+def _synthetic_reference(cfg, gen):
+    """The synthetic line that built the generator's training data (its dataset's provenance)."""
+    from omegaconf import OmegaConf
+
+    from microdesign.generator.reference import training_line_reference
+
+    ref_cfg = cfg.reference
+    return training_line_reference(
+        gen, dataset=ref_cfg.dataset, candidates=list(ref_cfg.dataset_candidates or []),
+        fallback=OmegaConf.to_container(ref_cfg.fallback_synth, resolve=True),
+        overrides=OmegaConf.to_container(ref_cfg.synth, resolve=True) if ref_cfg.synth is not None else {},
+        voxel_size_m=ref_cfg.voxel_size_m, size_voxels=cfg.size_voxels)

@@ -35,6 +35,8 @@ class TrainingData:
         bounds: ``name -> (lower, upper)``: the training bounds recorded in the checkpoint.
         content_hash: SHA-256 of the data (recorded in the checkpoint).
         description: where the data came from.
+        source_path: absolute path of the file it was read from (``""`` for arrays); recorded in the
+            checkpoint as ``training.dataset_path`` (the fidelity report finds the training data there).
     """
 
     images: list[np.ndarray]
@@ -45,6 +47,7 @@ class TrainingData:
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     content_hash: str = ""
     description: str = ""
+    source_path: str = ""
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -164,7 +167,8 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             return TrainingData(images, labels, tuple(ds.parameter_names),
                                 tuple(ds.parameter_units[k] for k in ds.parameter_names), ds.voxel_size_m,
                                 {k: tuple(v) for k, v in (bounds or {}).items()}, content_hash=digest,
-                                description=f"{path.name} ({n} samples, {ds.sample_shape})")
+                                description=f"{path.name} ({n} samples, {ds.sample_shape})",
+                                source_path=str(path.resolve()))
     if suffix in (".tif", ".tiff"):
         import tifffile
 
@@ -183,7 +187,7 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             unmapped = np.unique(raw[out == 255])[:10]
             raise ConfigError("label_map", dict(label_map), f"a label for every value in {path.name}; unmapped {unmapped}")
         return TrainingData([out], np.zeros((1, 0)), (), (), float(voxel_size_m), {},
-                            description=f"{path.name} {raw.shape}")
+                            description=f"{path.name} {raw.shape}", source_path=str(path.resolve()))
     raise ConfigError("dataset.path", str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
 
 

@@ -316,6 +316,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
                   "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "n_training_samples": len(data.images), "training_data_ndim": data.ndim,
                   "batchnorm_calibrated": bool(calibrate)}
+        if data.source_path:
+            record["dataset_path"] = data.source_path
         meta = CheckpointMetadata(
             name=name, parameter_names=tuple(data.parameter_names), parameter_units=tuple(data.parameter_units),
             training_bounds=dict(data.bounds), phases=PHASE_NAMES, voxel_size_m=float(data.voxel_size_m),
