@@ -29,11 +29,27 @@ printed only unless ``--out`` is given).
 
 Each mode rewrites only its own marked section of ``docs/benchmarks/characterise.md``.
 
+On the lent GPU machines (Python 3.12 image with torch, numpy, scipy, scikit-image, matplotlib,
+tifffile, psutil, PyYAML, but without TauFactor, Hydra, OmegaConf and IPython, which TauFactor
+imports) the missing pure-Python packages travel as a copy from this environment
+(``--pack-deps``); the package runs from ``src``. Here, once::
+
+    python scripts/benchmark_characterise.py --pack-deps build/gpu_deps     # build/ is git-ignored
+
+then one device command, carrying ``build/gpu_deps``, with the section file coming back in $OUT::
+
+    cp docs/benchmarks/characterise.md $OUT/ && export PYTHONUNBUFFERED=1 PYTHONPATH=build/gpu_deps:src &&
+    python3 -m pytest -q -p no:cacheprovider tests/test_characterise_device_ops.py 2>&1 | tee $OUT/tests.log;
+    python3 scripts/benchmark_characterise.py --gpu-target --out $OUT/characterise.md 2>&1 | tee $OUT/gpu_target.log
+
+and copy ``characterise.md`` from the returned files over ``docs/benchmarks/characterise.md``.
+
 Usage::
 
     python scripts/benchmark_characterise.py --sizes 64 128 --counts 4 2 --threads 1
     python scripts/benchmark_characterise.py --gpu-target
     python scripts/benchmark_characterise.py --gpu-target --device cpu --cubes 3 --size 32 --baseline-cubes 1
+    python scripts/benchmark_characterise.py --pack-deps build/gpu_deps
 """
 
 from __future__ import annotations
@@ -118,6 +134,26 @@ def timed(f):
     return out, time.process_time() - t0, time.perf_counter() - w0
 
 
+#: Pure-Python packages the lent GPU image lacks (TauFactor imports IPython.display).
+PACKED = ("taufactor", "hydra", "omegaconf", "antlr4", "IPython", "traitlets")
+
+
+def pack_deps(dest: Path) -> int:
+    """Copy :data:`PACKED` from this environment into ``dest`` (put first on PYTHONPATH there)."""
+    import importlib
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for name in PACKED:
+        src = Path(importlib.import_module(name).__file__).parent
+        shutil.copytree(src, dest / name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+        total += sum(f.stat().st_size for f in (dest / name).rglob("*") if f.is_file())
+    print(f"packed {', '.join(PACKED)} into {dest} ({total / 2**20:.1f} MiB); carry it and put it first on PYTHONPATH")
+    return 0
+
+
 TITLE = "# Benchmark: characterisation (full metric set), ours vs a plain TauFactor loop"
 
 
@@ -152,7 +188,11 @@ def main(argv=None) -> int:
                    help="cubes of the plain TauFactor loop (time extrapolated per cube to --cubes); 0: skip")
     g.add_argument("--repeats", type=int, default=2, help="timed runs after the warm-up (the fastest is reported)")
     g.add_argument("--workers", type=int, default=None, help="processes generating the cubes (default: CPUs)")
+    ap.add_argument("--pack-deps", metavar="DIR", default=None,
+                    help=f"copy the pure-Python packages the GPU image lacks ({', '.join(PACKED)}) to DIR and exit")
     args = ap.parse_args(argv)
+    if args.pack_deps:
+        return pack_deps(Path(args.pack_deps))
     if args.gpu_target:
         return gpu_target(args, argv)
     if args.out is None:

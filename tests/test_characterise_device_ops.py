@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from microdesign.characterise import Characteriser
+from microdesign.characterise import metrics as M
 from microdesign.characterise.connectivity import spanning_mask, spanning_masks, spanning_masks_torch
 from microdesign.characterise.surface import interface_face_counts, interface_face_counts_torch
 from microdesign.characterise.testing import random_three_phase, straight_channels
@@ -132,3 +133,24 @@ def test_torch_spanning_matches_taufactors_own_extract_through_feature():
             masks, _ = extract_through_feature(m.astype(np.uint8), 1, "x", connectivity=1)
         np.testing.assert_array_equal(spanning_masks_torch(torch.from_numpy(m[None]))[0].numpy(),
                                       np.asarray(masks[0], dtype=bool))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run on a GPU machine)")
+def test_cuda_device_path_matches_the_host_path():
+    """On CUDA: voxel work identical to the host path; transport values equal to float32/float64 rounding."""
+    cubes = np.stack([random_three_phase(24, porosity=0.4, cbd_fraction=0.12, correlation_voxels=1.5, seed=s)
+                      for s in range(4)])
+    kw = dict(threads=1, min_cubes=2, in_plane=True, batch=True)
+    (vh, rh) = Characteriser(device="cpu", voxel_ops="host", **kw).measure(cubes, DX)
+    gpu = Characteriser(device="cuda", **kw)
+    assert gpu.on_device
+    (vd, rd) = gpu.measure(cubes, DX)
+    assert rh is None and rd is None, (rh, rd)
+    for k in vh:
+        if k in (M.TORTUOSITY_THROUGH_PLANE, M.TORTUOSITY_IN_PLANE, M.CONDUCTIVITY_SOLID):
+            np.testing.assert_allclose(vd[k], vh[k], rtol=1e-3, err_msg=k)
+        else:
+            np.testing.assert_array_equal(vd[k], vh[k], err_msg=k)
+    masks = torch.from_numpy(cubes == PORE).cuda()
+    for axis in (0, 1, 2):
+        np.testing.assert_array_equal(spanning_masks_torch(masks, axis).cpu().numpy(), _host(cubes == PORE, axis))
