@@ -100,3 +100,35 @@ def test_fidelity_command_reads_the_tiny_dataset_provenance(tmp_path):
     # the untrained tiny generator is at 0.398 um, the dataset at 0.8 um: refused
     assert main(["fidelity", "generator=tiny", f"reference.dataset={h5}", "n_points=1", "n_seeds=2",
                  f"output_dir={out}"]) == 2
+
+
+def test_structure_statistics_on_analytical_cubes():
+    """Known answers: a through-plane pore slab, an enclosed pore voxel, a CBD film across a pore channel."""
+    import numpy as np
+
+    from microdesign.generator.diagnostics import mean_chord_length, structure_statistics, summarise
+
+    L = 12
+    slab = np.ones((L, L, L), dtype=np.uint8)
+    slab[:, : L // 3, :] = 0  # pore slab, 4 voxels thick along axis 1, spans axes 0 and 2
+    s = structure_statistics(slab)
+    assert s["spanning_pore_share"] == 1.0 and s["pore_clusters"] == 1 and s["enclosed_pore_share"] == 0
+    assert s["pore_chord_axis0_vox"] == L and mean_chord_length(slab == 0, 1) == L // 3
+    assert s["pore_chord_axes12_vox"] == (L // 3 + L) / 2
+    assert s["isolated_voxels_pore_per_1e3"] == 0 and s["cbd_film_across_pore_per_1e3_pore"] == 0
+    # AM slab 8 voxels thick along axis 1 (one face on the pore, one on the cube edge): distances 1..8
+    assert s["am_clusters"] == 1 and s["am_thickness_mean_vox"] == np.mean(np.arange(1, 9))
+
+    dot = np.ones((L, L, L), dtype=np.uint8)
+    dot[5, 5, 5] = 0  # one enclosed, isolated pore voxel
+    s = structure_statistics(dot)
+    assert s["spanning_pore_share"] == 0 and s["enclosed_pore_share"] == 1 and s["isolated_voxels_pore_per_1e3"] == 1e3
+
+    film = np.ones((L, L, L), dtype=np.uint8)
+    film[:, 4:6, 4:6] = 0  # a 2 x 2 pore channel through-plane ...
+    film[6, 4:6, 4:6] = 2  # ... closed by a one-voxel CBD film
+    s = structure_statistics(film)
+    assert s["cbd_film_across_pore_per_1e3_pore"] == 1e3 * 4 / (4 * (L - 1))
+    assert s["spanning_pore_share"] == 0 and s["pore_clusters"] == 2
+    table = summarise(np.stack([slab, slab]))
+    assert table["porosity"] == (1 / 3, 0.0)
