@@ -162,6 +162,63 @@ def test_noise_resimulations_use_the_thickness_of_the_perturbed_metrics(own_thic
     assert h1 != pytest.approx(h0, rel=1e-6)  # the thickness route is in the noise, not only the direct one
 
 
+def test_final_validation_reevaluates_the_best_designs_with_fresh_cubes(tmp_path):
+    over = ("campaign.budget.max_evaluations=5", "optimiser.n_initial=5", "campaign.validation.top_k=2",
+            "campaign.validation.n_cubes=9")
+    head, trials = _run(tmp_path, *over)
+    vals = CampaignStore(tmp_path / "c.h5").load_validations()
+    assert len(trials) == 5  # re-evaluations are not trials: the GP and the budget never see them
+    top = sorted(trials, key=lambda t: -t.objective.value)[:2]
+    assert [v.index for v in vals] == sorted(t.index for t in top)
+    by_index = {t.index: t for t in trials}
+    for v in vals:
+        t = by_index[v.index]
+        assert v.method == "validation" and v.status == "completed" and v.inputs == t.inputs
+        assert v.seed != t.seed and v.metrics.n_cubes == 9 and t.metrics.n_cubes == 6
+        # fresh cubes of the same design: a different estimate, within the combined noise
+        diff = abs(v.objective.raw_value - t.objective.raw_value)
+        assert 0 < diff < 5 * math.sqrt(v.objective.variance + t.objective.variance)
+    # resuming a finished campaign validates nothing twice; a larger budget validates only new top designs
+    cfg = compose("campaign", FAST + [f"resume={tmp_path / 'c.h5'}", "campaign.budget.max_evaluations=5"])
+    assert run_campaign(cfg) == 0
+    assert [v.index for v in CampaignStore(tmp_path / "c.h5").load_validations()] == [v.index for v in vals]
+    # off
+    _run(tmp_path, "campaign.budget.max_evaluations=3", "campaign.validation.top_k=0", name="off.h5")
+    assert CampaignStore(tmp_path / "off.h5").load_validations() == []
+    for bad in ("campaign.validation.top_k=-1", "campaign.validation.n_cubes=1"):
+        with pytest.raises(ConfigError, match="campaign.validation"):
+            validate(compose("campaign", BASE + [f"output={tmp_path / 'x.h5'}", bad]))
+
+
+def test_a_failed_validation_is_recorded_and_not_recommended():
+    from microdesign.campaign.evaluate import Evaluation
+    from microdesign.campaign.validation import FinalValidation, recommended
+    from microdesign.objective import ObjectiveValue
+    from microdesign.storage import TrialRecord
+
+    class Evaluator:
+        def fixed_cubes(self, n):
+            self.n = n
+            return self
+
+        def evaluate(self, inputs, seed):
+            if inputs["x"] > 0.5:
+                return Evaluation("failed", "characterise: pore network does not percolate in 1 of 12 cubes")
+            return Evaluation("completed", objective=ObjectiveValue("ok", 10 * inputs["x"], 10 * inputs["x"], 0.1))
+
+    trials = [TrialRecord(index=i, batch=i, status="completed", method="sobol", inputs={"x": x}, seed=i,
+                          objective=ObjectiveValue("ok", 10 * x + 1, 10 * x + 1, 0.1))
+              for i, x in enumerate([0.9, 0.2, 0.4, 0.1])]
+    fv = FinalValidation(top_k=3, n_cubes=12)
+    cands = fv.candidates(trials, validated=set())
+    assert [t.index for t in cands] == [0, 2, 1]
+    vals = [fv.evaluate(t, Evaluator(), campaign_seed=0) for t in cands]
+    assert vals[0].status == "failed" and "percolate" in vals[0].reason and vals[0].method == "validation"
+    trial, v = recommended(trials, vals)
+    assert trial.index == 2 and v.objective.raw_value == pytest.approx(4.0)  # not the failed best-found design
+    assert fv.candidates(trials, validated={0, 2, 1}) == []
+
+
 def test_resume_extends_the_budget_and_keeps_the_stored_config(tmp_path):
     path = tmp_path / "r.h5"
     _, first = _run(tmp_path, "optimiser=sobol", "campaign.budget.max_evaluations=3", "seed=4", name="r.h5")

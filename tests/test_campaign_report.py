@@ -35,6 +35,9 @@ def _file(tmp_path, n=14):
     with CampaignStore(path, writer=True) as s:
         s.create("x: 1\n", "0", 0, SPACE, OBJ)
         s.write_trials(trials)
+        best = max((t for t in trials if t.objective), key=lambda t: t.objective.value)
+        s.write_validations([best.with_(method="validation", seed=99, status="failed", reason="characterise: x",
+                                        objective=None)])
     return path, trials
 
 
@@ -61,5 +64,7 @@ def test_report_command_writes_figures_and_markdown(tmp_path):
     best = max((t for t in trials if t.objective), key=lambda t: t.objective.value)
     assert f"Trial {best.index} " in md and f"{best.objective.raw_value:.4g}" in md
     assert "| 3 | failed | cell: x |" in md
+    assert f"| {best.index} | {best.objective.raw_value:.4g} | failed: characterise: x |" in md
+    assert "No validated design completed" in md
     assert "| 7 | GPFitError: no fit |" in md and "| 8 | Porosity | re-simulation raised E: y |" in md
     assert main(["report", f"file={tmp_path / 'missing.h5'}"]) == 2

@@ -206,7 +206,7 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, dpi: int =
         plt.close(fig)
         figs.append(("partial_dependence.png", "GP partial dependence (posterior mean; band ± 2 sd at the best design)"))
 
-    md = _markdown(head, trials, best, figs, path)
+    md = _markdown(head, trials, best, figs, path, CampaignStore(path).load_validations())
     report = out / "report.md"
     report.write_text(md)
     log.info("report written to %s", report)
@@ -214,7 +214,7 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, dpi: int =
 
 
 def _markdown(head: dict[str, Any], trials: list[TrialRecord], best: TrialRecord | None,
-              figs: list[tuple[str, str]], path: Path) -> str:
+              figs: list[tuple[str, str]], path: Path, validations: list[TrialRecord] = ()) -> str:
     from microdesign.campaign.display import stage_means
 
     unit, label = head.get("objective_unit", ""), head.get("objective_name", "objective")
@@ -243,6 +243,25 @@ def _markdown(head: dict[str, Any], trials: list[TrialRecord], best: TrialRecord
                 elif isinstance(v, str) and v:
                     lines.append(f"| {k} | {v} |")
         lines.append("")
+    if validations:
+        from microdesign.campaign.validation import recommended
+
+        found = {t.index: t for t in trials}
+        lines += ["## Final validation of the best designs", "",
+                  "Each re-evaluated with fresh cubes (new seeds); the value found is a maximum over noisy "
+                  "evaluations, the validated value is what the design delivers (95% CI from its cubes).", "",
+                  f"| trial | found [{unit}] | validated [{unit}] | cubes |", "|---|---|---|---|"]
+        for v in validations:
+            t = found.get(v.index)
+            got = f"{t.objective.raw_value:.4g}" if t is not None and t.objective is not None else "-"
+            val = (f"{v.objective.raw_value:.4g} ± {1.96 * math.sqrt(max(v.objective.variance, 0)):.2g}"
+                   if v.status == "completed" else f"failed: {(v.reason or '').replace('|', '/')}")
+            cubes = v.metrics.n_cubes if v.metrics is not None else "-"
+            lines.append(f"| {v.index} | {got} | {val} | {cubes} |")
+        rec = recommended(trials, list(validations))
+        lines += ["", "No validated design completed: treat the best design above with caution." if rec is None else
+                  f"**Recommended design: trial {rec[0].index}** (best validated value, "
+                  f"{rec[1].objective.raw_value:.4g} {unit}).", ""]
     means = stage_means(trials)
     if means:
         lines += ["## Time per trial by stage", "", "| stage | mean [s] |", "|---|---|"]

@@ -22,7 +22,7 @@ from microdesign.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: Keys that a resume may take from the command line (everything else comes from the stored config).
-RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running")
+RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running", "campaign.validation")
 
 
 def instantiate(node: Any, what: str, **kwargs: Any) -> Any:
@@ -92,6 +92,7 @@ class Setup:
     budget: Any
     path: Path
     resume: bool
+    final_validation: Any = None
 
 
 def _merge_resume(cfg: DictConfig) -> DictConfig:
@@ -135,6 +136,7 @@ def validate(cfg: DictConfig) -> Setup:
     """
     from microdesign.campaign.evaluate import TrialEvaluator
     from microdesign.campaign.loop import Budget
+    from microdesign.campaign.validation import FinalValidation
     from microdesign.design import DesignSpace
     from microdesign.optim import build_proposer
 
@@ -180,7 +182,9 @@ def validate(cfg: DictConfig) -> Setup:
         path = Path("runs") / time.strftime("campaign-%Y%m%d-%H%M%S") / "campaign.h5"
     if not resume and path.exists():
         raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
-    return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume)
+    v = c.get("validation") or {}
+    final_validation = FinalValidation(int(v.get("top_k", 0)), int(v.get("n_cubes", 12)))
+    return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume, final_validation)
 
 
 def generator_identity(generator: Any) -> dict[str, str]:
@@ -201,9 +205,10 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
 
     cfg, space = setup.cfg, setup.space
     store = CampaignStore(setup.path, writer=True)
-    trials = []
+    trials, validations = [], []
     if setup.resume:
         _, trials = store.load(volumes=False)
+        validations = store.load_validations()
         log.info("resume %s: %d trials (%d finished)", setup.path, len(trials), sum(t.finished for t in trials))
     else:
         params = [space[n] for n in space.names]
@@ -225,6 +230,9 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
     m = int(getattr(obj, "m", 1))
     extra = {"m": m} if m > 1 else {}
     cls = MultiObjectiveCampaign if m > 1 else Campaign
+    if m == 1 and setup.final_validation is not None and setup.final_validation.top_k > 0:
+        # a "best" design is defined for a scalar objective only; a Pareto front is not re-ranked
+        extra.update(final_validation=setup.final_validation, validations=validations)
     return cls(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
                q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
                penalty=getattr(obj, "penalty", None), n_initial=int(getattr(setup.proposer, "n_initial", 0)),

@@ -76,15 +76,32 @@ class RichDisplay:
         for n in c.names:
             tab.add_column(n, justify="right")
         tab.add_column(f"{self.label} [{self.unit}]", justify="right")
+        validated = {v.index: v for v in getattr(c, "validations", [])}
+        if validated:
+            n = getattr(getattr(c, "final_validation", None), "n_cubes", None)
+            tab.add_column("validated" + (f" ({n} cubes)" if n else ""), justify="right")
         done = [t for t in c.trials if t.status == "completed"]
         top = sorted(done, key=lambda t: -t.objective.value)[:5]
         for t in top:
-            ob = t.objective
-            tab.add_row(str(t.index), t.status, t.method, *[f"{t.inputs[n]:.4g}" for n in c.names],
-                        f"{ob.raw_value:.4g} ± {1.96 * math.sqrt(max(ob.variance, 0.0)):.2g}")
+            row = [str(t.index), t.status, t.method, *[f"{t.inputs[n]:.4g}" for n in c.names], _value(t)]
+            if validated:
+                v = validated.get(t.index)
+                row.append("" if v is None else (_value(v) if v.status == "completed" else "failed"))
+            tab.add_row(*row)
         counts = {s: sum(1 for t in c.trials if t.status == s) for s in
                   ("completed", "failed", "abandoned", "candidate", "running")}
         means = stage_means(c.trials)
         tab.caption = ("; ".join(f"{k} {v}" for k, v in counts.items() if v) + " | mean s/trial: "
                        + ", ".join(f"{k} {v:.2f}" for k, v in means.items()))
+        if validated:
+            from microdesign.campaign.validation import recommended
+
+            rec = recommended(c.trials, list(validated.values()))
+            tab.caption += (" | no validated design completed" if rec is None else
+                            f" | recommended: trial {rec[0].index} (best validated value)")
         return tab
+
+
+def _value(t: Any) -> str:
+    ob = t.objective
+    return f"{ob.raw_value:.4g} ± {1.96 * math.sqrt(max(ob.variance, 0.0)):.2g}"

@@ -107,6 +107,14 @@ class TrialEvaluator:
         self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
         self.cbd_density_g_cm3 = default_cbd_density_g_cm3() if cbd_density_g_cm3 is None else float(cbd_density_g_cm3)
 
+    def fixed_cubes(self, n_cubes: int) -> TrialEvaluator:
+        """A copy that characterises exactly ``n_cubes`` cubes per design (no adaptive stop); stages shared."""
+        import copy
+
+        other = copy.copy(self)
+        other.n_cubes, other.adaptive = int(n_cubes), False
+        return other
+
     # ------------------------------------------------------------------ thickness
     def thickness_m(self, inputs: Mapping[str, float], metrics: Any) -> float:
         """Cathode coating thickness [m] from the design's mass loading and the measured structure.

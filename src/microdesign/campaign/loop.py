@@ -91,14 +91,19 @@ class Campaign:
         trials: trials already in the file (resume).
         on_resume_running: ``"rerun"`` or ``"abandon"`` trials found running.
         validate: design dict -> complete design dict (raises ConfigError); every proposal passes it.
-        progress: callback ``(event, campaign)`` for the display (events ``"start"``, ``"trial"``, ``"end"``).
+        progress: callback ``(event, campaign)`` for the display (events ``"start"``, ``"trial"``,
+            ``"validation"``, ``"end"``).
+        final_validation: re-evaluate the best designs with more cubes when the campaign ends
+            (:class:`~microdesign.campaign.validation.FinalValidation`); None: off.
+        validations: re-evaluations already in the file (resume).
     """
 
     def __init__(self, store: CampaignStore, names: list[str], proposer: Any, evaluator: Any, budget: Budget,
                  seed: int = 0, q: int = 1, on_failure: str = "exclude", penalty: float | None = None,
                  n_initial: int = 0, trials: list[TrialRecord] | None = None, on_resume_running: str = "rerun",
                  validate: Callable[[dict[str, float]], dict[str, float]] | None = None,
-                 progress: Callable[[str, Campaign], None] | None = None):
+                 progress: Callable[[str, Campaign], None] | None = None, final_validation: Any = None,
+                 validations: list[TrialRecord] | None = None):
         if on_resume_running not in ("rerun", "abandon"):
             raise ConfigError("campaign.on_resume_running", on_resume_running, "'rerun' or 'abandon'")
         self.store, self.names, self.proposer, self.evaluator = store, list(names), proposer, evaluator
@@ -110,6 +115,8 @@ class Campaign:
         self.session_start = time.time()
         self.propose_seconds: list[float] = []
         self.current: TrialRecord | None = None
+        self.final_validation = final_validation
+        self.validations: list[TrialRecord] = [v.with_(volume=None) for v in (validations or [])]
 
     # ------------------------------------------------------------------ state
     @property
@@ -252,10 +259,22 @@ class Campaign:
                 self._run_trial(t)
             if self.stop_reason:
                 break
+        if self.final_validation is not None and not self.stop_reason.startswith("wall-time"):
+            self._validate()
         self.store.set_attrs(stop_reason=self.stop_reason, last_session_end_unix=time.time())
         log.info("campaign stopped: %s", self.stop_reason)
         self._event("end")
         return self.stop_reason
+
+
+    def _validate(self) -> None:
+        """Re-evaluate the best designs not yet validated, each written to the file when it finishes."""
+        done = {v.index for v in self.validations}
+        for t in self.final_validation.candidates(self.trials, done):
+            rec = self.final_validation.evaluate(t, self.evaluator, self.seed)
+            self.store.write_validations([rec])
+            self.validations.append(rec.with_(volume=None))
+            self._event("validation")
 
 
 class MultiObjectiveCampaign(Campaign):

@@ -16,6 +16,8 @@ Layout (``format = "microdesign-campaign"``, ``format_version = 1``)::
             <metric key>   dataset: per-cube values; attrs mean, std, ci95_half_width
         cell               attrs: every CellResult field; extra/ attrs
         volume             dataset uint8 ``L x L x L`` (gzip), attrs voxel_size_m: one representative cube
+    /validation/000017     the final re-evaluation of trial 17 with more cubes (same layout as a trial,
+                           method "validation"; :mod:`microdesign.campaign.validation`)
 
 Trial status: ``candidate`` (proposed) -> ``running`` -> ``completed`` | ``failed``; a trial found
 ``running`` on resume becomes ``abandoned``.
@@ -258,6 +260,13 @@ class CampaignStore:
             for t in trials:
                 self._write_trial(f["trials"], t)
 
+    def write_validations(self, records: list[TrialRecord]) -> None:
+        """Write (or replace) final re-evaluations of trials, under ``/validation/<trial index>``, in one transaction."""
+        with self._transaction() as f:
+            group = f.require_group("validation")
+            for t in records:
+                self._write_trial(group, t)
+
     def set_attrs(self, **values: Any) -> None:
         """Set root attributes (e.g. ``finished_unix``, ``stop_reason``) in one transaction."""
         with self._transaction() as f:
@@ -347,6 +356,15 @@ class CampaignStore:
             head = self._header(f)
             trials = [self._read_trial(f["trials"][k], volumes) for k in sorted(f["trials"])]
         return head, trials
+
+    def load_validations(self, volumes: bool = False) -> list[TrialRecord]:
+        """Final re-evaluations (``method = "validation"``) in trial-index order; empty if there are none."""
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            if "validation" not in f:
+                return []
+            return [self._read_trial(f["validation"][k], volumes) for k in sorted(f["validation"])]
 
     @staticmethod
     def _read_trial(g: Any, volumes: bool) -> TrialRecord:
