@@ -60,11 +60,14 @@ def efficiency(name: str, base: list[str], budget: int, seeds: int, n_initial: i
     failed = {"qLogNEI": 0, "sobol": 0}
     total = {"qLogNEI": 0, "sobol": 0}
     reasons: dict[str, int] = {}
+    span: list[float] = []
     for seed in range(seeds):
         for method, opt in (("qLogNEI", ["optimiser=qlognei", f"optimiser.n_initial={n_initial}"]),
                             ("sobol", ["optimiser=sobol"])):
-            trials = run_one(base + opt + [f"seed={seed}", f"campaign.budget.max_evaluations={budget}"],
+            trials = run_one(base + opt + [f"seed={seed}", f"campaign.budget.max_evaluations={budget}",
+                                           "campaign.validation.top_k=0"],  # efficiency of the search alone
                              work / f"{name}-{method}-{seed}.h5")
+            span.extend([min(t.created_unix for t in trials), max(t.finished_unix for t in trials if t.finished)])
             fin = [t for t in trials if t.finished]
             failed[method] += sum(t.status == "failed" for t in fin)
             total[method] += len(fin)
@@ -78,7 +81,7 @@ def efficiency(name: str, base: list[str], budget: int, seeds: int, n_initial: i
                      seconds[method][-1])
     best = max(np.nanmax(c) for cs in curves.values() for c in cs)
     out = {"best": best, "budget": budget, "seeds": seeds, "n_initial": n_initial, "failed": failed, "total": total,
-           "reasons": reasons}
+           "reasons": reasons, "span": (min(span), max(span))}
     for m, cs in curves.items():
         n = np.array([evals_to_within(c, best) for c in cs])
         final = np.array([np.nanmax(c) for c in cs])
@@ -87,39 +90,35 @@ def efficiency(name: str, base: list[str], budget: int, seeds: int, n_initial: i
     return out
 
 
-def reevaluate_best(name: str, overrides: list[str], seeds: int, work: Path, n_cubes: int,
-                    reeval_seed: int = 987654) -> dict:
-    """Re-evaluate each run's best design with ``n_cubes`` fresh cubes (one new seed, the same for all).
+def reevaluate_best(name: str, overrides: list[str], seeds: int, work: Path, n_cubes: int) -> dict:
+    """Re-evaluate each run's best design with ``n_cubes`` fresh cubes (the campaign's final validation,
+    :class:`microdesign.campaign.validation.FinalValidation`, applied afterwards to the benchmark runs).
 
     The best value a run found is the maximum over noisy evaluations, biased upwards by luck; the
     re-evaluated value of the design it would recommend is what a user gets.
     """
     from microdesign.campaign.build import validate
+    from microdesign.campaign.validation import FinalValidation
     from microdesign.config import compose
     from microdesign.storage import CampaignStore
 
-    setup = validate(compose("campaign", overrides + [f"campaign.n_cubes={n_cubes}", "campaign.adaptive=false",
-                                                      "campaign.progress=false"]))
-    out: dict[str, np.ndarray] = {}
-    reasons: list[str] = []
+    setup = validate(compose("campaign", overrides + ["campaign.progress=false"]))
+    check = FinalValidation(top_k=1, n_cubes=n_cubes)
+    out: dict = {"reasons": []}
     for method in ("qLogNEI", "sobol"):
         vals = []
         for seed in range(seeds):
             trials = CampaignStore(work / f"{name}-{method}-{seed}.h5").load(volumes=False)[1]
-            done = [t for t in trials if t.status == "completed"]
-            if not done:
+            top = check.candidates(trials, set())
+            if not top:
                 vals.append(np.nan)
                 continue
-            best = max(done, key=lambda t: t.objective.value)
-            ev = setup.evaluator.evaluate(best.inputs, seed=reeval_seed)
-            vals.append(ev.objective.raw_value if ev.status == "completed" else np.nan)
-            if ev.status != "completed":
-                reasons.append(f"{method} seed {seed} ({', '.join(f'{k} {v:.3g}' for k, v in best.inputs.items())}): "
-                               f"{ev.reason}")
-            log.info("%s %s seed %d: best %.4g re-evaluated %.4g (%s)", name, method, seed,
-                     best.objective.raw_value, vals[-1], ev.reason or "ok")
+            v = check.evaluate(top[0], setup.evaluator, campaign_seed=seed)
+            vals.append(v.objective.raw_value if v.status == "completed" else np.nan)
+            if v.status != "completed":
+                out["reasons"].append(f"{method} seed {seed} "
+                                      f"({', '.join(f'{k} {x:.3g}' for k, x in top[0].inputs.items())}): {v.reason}")
         out[method] = np.array(vals)
-    out["reasons"] = reasons
     return out
 
 
@@ -166,7 +165,8 @@ def stage_table(files: list[str]) -> list[str]:
         cubes = [t.metrics.n_cubes for t in fin if t.metrics is not None]
         lines += [f"**`{f}`** — {len(fin)} evaluations ({sum(t.status == 'failed' for t in fin)} failed), "
                   f"cubes {c['cube_size_voxels']}³ (adaptive {c['adaptive']}, mean {np.mean(cubes):.1f} cubes/design), "
-                  f"q = {cfg['optimiser'].get('q')}, whole campaign {(last - first) / 60:.1f} min "
+                  f"q = {cfg['optimiser'].get('q')}, recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(first))}, "
+                  f"whole campaign {(last - first) / 60:.1f} min "
                   f"({(last - first) / max(len(fin), 1):.1f} s per evaluation including proposals)", "",
                   "| stage | mean [s/evaluation] | share |", "|---|---|---|"]
         total = sum(means.values())
@@ -211,7 +211,8 @@ def main() -> int:
     cmd = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     def header() -> list[str]:
         out = ["# Benchmark: the closed loop (campaign)", "",
-               f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; microdesign {microdesign.__version__}",
+               f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; microdesign {microdesign.__version__} "
+               "(each section states when its runs were recorded)",
                f"- machine: {platform.platform()}, {os.cpu_count()} CPU cores, no GPU; load average "
                f"{os.getloadavg()[0]:.1f} (a 2-core machine shared by ~6 people: wall times are pessimistic, "
                "the process CPU time per evaluation is the load-independent cost)",
@@ -233,7 +234,8 @@ def main() -> int:
     lines: list[str] = []
 
     def eff_section(title: str, r: dict, note: str) -> list[str]:
-        out = [f"## Sample efficiency: {title}", "", note, "",
+        when = " to ".join(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(x)) for x in r["span"])
+        out = [f"## Sample efficiency: {title}", "", note, f"Runs recorded {when} (files are reused on a rerun).", "",
                f"Best value found by any run: **{r['best']:.4g}**. Budget {r['budget']} evaluations, "
                f"{r['seeds']} seeds per method; qLogNEI starts with {r['n_initial']} Sobol points.", "",
                "| method | evaluations to within 1% of the best (per seed) | median | runs that got there | "
@@ -276,18 +278,18 @@ def main() -> int:
         lines += eff_section("real pipeline, small budget", real,
                              f"Real stages at reduced cost: `{' '.join(args.real_overrides)}`.")
         if args.reevaluate_cubes > 0:
-            re = reevaluate_best("real", list(args.real_overrides), args.seeds, work, args.reevaluate_cubes)
-            lines += [f"Each run's best design re-evaluated with {args.reevaluate_cubes} fresh cubes (one new seed, "
-                      "the same for every design): the best value found is a maximum over noisy evaluations, the "
-                      "re-evaluated value is what the recommended design delivers.", "",
+            rev = reevaluate_best("real", list(args.real_overrides), args.seeds, work, args.reevaluate_cubes)
+            lines += [f"Each run's best design re-evaluated with {args.reevaluate_cubes} fresh cubes (the campaign's "
+                      "final validation, `microdesign.campaign.validation`): the best value found is a maximum over "
+                      "noisy evaluations, the re-evaluated value is what the recommended design delivers.", "",
                       "| method | re-evaluated best design (per seed) | mean ± sd | best found (mean) |", "|---|---|---|---|"]
             for m in ("qLogNEI", "sobol"):
-                v = re[m]
+                v = rev[m]
                 ok = np.isfinite(v)
                 spread = f"{np.nanmean(v):.4g} ± {np.nanstd(v, ddof=1):.2g}" if ok.sum() > 1 else "-"
                 lines.append(f"| {m} | {', '.join(f'{x:.4g}' if np.isfinite(x) else 'failed' for x in v)} | "
                              f"{spread} (over {ok.sum()} of {len(v)}) | {np.nanmean(real[m]['final']):.4g} |")
-            lines += [""] + [f"- failed on re-evaluation: {r}" for r in re["reasons"]] + [""]
+            lines += [""] + [f"- failed on re-evaluation: {r}" for r in rev["reasons"]] + [""]
     write()
     return 0
 

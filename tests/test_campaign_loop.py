@@ -178,7 +178,7 @@ def test_final_validation_reevaluates_the_best_designs_with_fresh_cubes(tmp_path
         # fresh cubes of the same design: a different estimate, within the combined noise
         diff = abs(v.objective.raw_value - t.objective.raw_value)
         assert 0 < diff < 5 * math.sqrt(v.objective.variance + t.objective.variance)
-    # resuming a finished campaign validates nothing twice; a larger budget validates only new top designs
+    # resuming a finished campaign validates nothing twice
     cfg = compose("campaign", FAST + [f"resume={tmp_path / 'c.h5'}", "campaign.budget.max_evaluations=5"])
     assert run_campaign(cfg) == 0
     assert [v.index for v in CampaignStore(tmp_path / "c.h5").load_validations()] == [v.index for v in vals]
@@ -188,6 +188,41 @@ def test_final_validation_reevaluates_the_best_designs_with_fresh_cubes(tmp_path
     for bad in ("campaign.validation.top_k=-1", "campaign.validation.n_cubes=1"):
         with pytest.raises(ConfigError, match="campaign.validation"):
             validate(compose("campaign", BASE + [f"output={tmp_path / 'x.h5'}", bad]))
+
+
+def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(tmp_path, monkeypatch):
+    import h5py
+    import yaml
+
+    from microdesign.campaign import loop
+
+    with monkeypatch.context() as mp:  # the wall time runs out exactly when the last evaluation finishes
+        mp.setattr(loop.Campaign, "_wall_time_spent", lambda self: self.n_finished >= 3)
+        _run(tmp_path, "campaign.budget.max_evaluations=3", "campaign.validation.top_k=2")
+    path = tmp_path / "c.h5"
+    assert CampaignStore(path).load_validations() == []
+    # a file written before validation existed has no campaign.validation: a resume uses this run's (default) value
+    with h5py.File(path, "r+") as f:
+        stored = yaml.safe_load(f.attrs["config_yaml"])
+        del stored["campaign"]["validation"]
+        f.attrs["config_yaml"] = yaml.safe_dump(stored)
+    setup = validate(compose("campaign", FAST + [f"resume={path}", "campaign.validation.n_cubes=4"]))
+    campaign = open_campaign(setup)
+    try:
+        campaign.run()
+    finally:
+        campaign.store.close()
+    vals = CampaignStore(path).load_validations()
+    assert len(vals) == 3 and all(v.metrics.n_cubes == 4 for v in vals)  # default top_k = 3
+    # the summary shows the validated values and the recommendation
+    from rich.console import Console
+
+    from microdesign.campaign.display import RichDisplay
+
+    console = Console(record=True, width=200)
+    console.print(RichDisplay("W.h.L-1", "energy").summary(campaign, str(path)))
+    text = console.export_text()
+    assert "validated (4 cubes)" in text and "recommended: trial" in text
 
 
 def test_a_failed_validation_is_recorded_and_not_recommended():

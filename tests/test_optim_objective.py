@@ -115,6 +115,10 @@ def test_observations_for_model_policies():
     assert mask.all() and Y.tolist() == [10.0, 5.0, 20.0] and V[1] == 2.0
     _, Y, _ = observations_for_model(vals, "penalise", penalty=-1.0)
     assert Y[1] == -1.0
+    # a trial whose noise lost a metric is not trusted as precise: it gets the largest variance observed
+    partial = ObjectiveValue("ok", 15.0, 15.0, 0.01, noise_left_out={POROSITY: "re-simulation raised E: x"})
+    _, _, V = observations_for_model(vals + [partial], "exclude")
+    assert V.tolist() == [1.0, 3.0, 3.0]
     with pytest.raises(ConfigError):
         observations_for_model(vals, "ignore")
     with pytest.raises(ConfigError, match="objective.metrics"):

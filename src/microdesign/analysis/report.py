@@ -259,9 +259,21 @@ def _markdown(head: dict[str, Any], trials: list[TrialRecord], best: TrialRecord
             cubes = v.metrics.n_cubes if v.metrics is not None else "-"
             lines.append(f"| {v.index} | {got} | {val} | {cubes} |")
         rec = recommended(trials, list(validations))
-        lines += ["", "No validated design completed: treat the best design above with caution." if rec is None else
-                  f"**Recommended design: trial {rec[0].index}** (best validated value, "
-                  f"{rec[1].objective.raw_value:.4g} {unit}).", ""]
+        if rec is None:
+            lines += ["", "No validated design completed: treat the best design above with caution.", ""]
+        else:
+            t, v = rec
+            lines += ["", f"**Recommended design: trial {t.index}** (best validated value, "
+                          f"{v.objective.raw_value:.4g} {unit}"
+                          + ("; the best design found above failed or fell behind on re-evaluation"
+                             if best is not None and t.index != best.index else "") + ").", "",
+                      "| parameter | value |", "|---|---|"]
+            lines += [f"| {n} | {t.inputs[n]:.5g} |" for n in head["space"]["names"]]
+            if v.metrics is not None:
+                lines += ["", f"Its validated metrics ({v.metrics.n_cubes} cubes of {v.metrics.cube_size_voxels}³):",
+                          "", "| metric | mean | 95% CI |", "|---|---|---|"]
+                lines += [f"| {k} | {e.mean:.5g} | ± {e.ci95_half_width:.2g} |" for k, e in v.metrics.estimates.items()]
+            lines.append("")
     means = stage_means(trials)
     if means:
         lines += ["## Time per trial by stage", "", "| stage | mean [s] |", "|---|---|"]

@@ -115,7 +115,8 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
     default = compose("campaign", [])
     for key in RESUMABLE_KEYS:
         here, base = OmegaConf.select(cfg, key), OmegaConf.select(default, key)
-        if here is not None and here != base:
+        # a key the stored config lacks (a file from an older version) takes this run's value, default included
+        if here is not None and (here != base or OmegaConf.select(stored, key) is None):
             OmegaConf.update(stored, key, here, merge=False)
             log.info("resume: %s taken from the command line", key)
     ignored = [k for k in ("design_space", "generator", "characterise", "cell", "objective", "optimiser", "seed")
@@ -154,6 +155,8 @@ def validate(cfg: DictConfig) -> Setup:
     budget = Budget(int(b.max_evaluations), None if b.max_wall_time_s is None else float(b.max_wall_time_s),
                     None if b.convergence_patience is None else int(b.convergence_patience),
                     float(b.convergence_rel_tol))
+    v = c.get("validation") or {}
+    final_validation = FinalValidation(int(v.get("top_k", 0)), int(v.get("n_cubes", 12)))
     if int(c.cube_size_voxels) < 4:
         raise ConfigError("campaign.cube_size_voxels", c.cube_size_voxels, "an integer >= 4 [voxels]")
     if not c.adaptive and int(c.n_cubes) < 2:
@@ -182,8 +185,6 @@ def validate(cfg: DictConfig) -> Setup:
         path = Path("runs") / time.strftime("campaign-%Y%m%d-%H%M%S") / "campaign.h5"
     if not resume and path.exists():
         raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
-    v = c.get("validation") or {}
-    final_validation = FinalValidation(int(v.get("top_k", 0)), int(v.get("n_cubes", 12)))
     return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume, final_validation)
 
 

@@ -49,6 +49,9 @@ class RichDisplay:
             self._task = self._progress.add_task(self._text(c), total=c.budget.max_evaluations, completed=c.n_finished)
         elif self._progress is not None and event in ("running", "trial"):
             self._progress.update(self._task, completed=c.n_finished, description=self._text(c))
+        elif self._progress is not None and event == "validation":
+            n = len(getattr(c, "validations", []))
+            self._progress.update(self._task, description=f"final validation: {n} design(s) re-evaluated")
         elif event == "end" and self._progress is not None:
             self._progress.update(self._task, completed=c.n_finished, description=self._text(c))
             self._progress.stop()
@@ -78,10 +81,11 @@ class RichDisplay:
         tab.add_column(f"{self.label} [{self.unit}]", justify="right")
         validated = {v.index: v for v in getattr(c, "validations", [])}
         if validated:
-            n = getattr(getattr(c, "final_validation", None), "n_cubes", None)
-            tab.add_column("validated" + (f" ({n} cubes)" if n else ""), justify="right")
+            cubes = sorted({v.metrics.n_cubes for v in validated.values() if v.metrics is not None})
+            tab.add_column("validated" + (f" ({'/'.join(map(str, cubes))} cubes)" if cubes else ""), justify="right")
         done = [t for t in c.trials if t.status == "completed"]
         top = sorted(done, key=lambda t: -t.objective.value)[:5]
+        top += [t for t in done if t.index in validated and t not in top]
         for t in top:
             row = [str(t.index), t.status, t.method, *[f"{t.inputs[n]:.4g}" for n in c.names], _value(t)]
             if validated:

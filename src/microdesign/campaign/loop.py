@@ -171,7 +171,7 @@ class Campaign:
     def _should_stop(self) -> str:
         if self.n_finished >= self.budget.max_evaluations:
             return f"evaluation budget reached ({self.budget.max_evaluations})"
-        if self.budget.max_wall_time_s is not None and time.time() - self.session_start >= self.budget.max_wall_time_s:
+        if self._wall_time_spent():
             return f"wall-time budget reached ({self.budget.max_wall_time_s:g} s)"
         p = self.budget.convergence_patience
         if p is not None:
@@ -259,18 +259,26 @@ class Campaign:
                 self._run_trial(t)
             if self.stop_reason:
                 break
-        if self.final_validation is not None and not self.stop_reason.startswith("wall-time"):
+        if self.final_validation is not None and not self._wall_time_spent():
             self._validate()
         self.store.set_attrs(stop_reason=self.stop_reason, last_session_end_unix=time.time())
         log.info("campaign stopped: %s", self.stop_reason)
         self._event("end")
         return self.stop_reason
 
+    def _wall_time_spent(self) -> bool:
+        limit = self.budget.max_wall_time_s
+        return limit is not None and time.time() - self.session_start >= limit
 
     def _validate(self) -> None:
-        """Re-evaluate the best designs not yet validated, each written to the file when it finishes."""
+        """Re-evaluate the best designs not yet validated, each written to the file when it finishes;
+        the wall-time budget is checked before each (a resume does the rest)."""
         done = {v.index for v in self.validations}
         for t in self.final_validation.candidates(self.trials, done):
+            if self._wall_time_spent():
+                log.info("final validation: wall-time budget reached; the remaining designs are validated on resume")
+                return
+            self._event("validation")
             rec = self.final_validation.evaluate(t, self.evaluator, self.seed)
             self.store.write_validations([rec])
             self.validations.append(rec.with_(volume=None))

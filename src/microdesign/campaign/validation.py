@@ -1,4 +1,4 @@
-"""Final validation: re-evaluate the best designs of a campaign with more cubes and fresh seeds.
+"""Final validation: re-evaluate the best designs of a campaign with fresh cubes (by default more of them).
 
 The best value a campaign found is a maximum over noisy evaluations, so it is biased upwards, and a
 design near a failure boundary (a pore network that percolates in 3 cubes of 48³ but not in every
@@ -59,12 +59,24 @@ class FinalValidation:
 
     def evaluate(self, trial: TrialRecord, evaluator: Any, campaign_seed: int) -> TrialRecord:
         """Re-evaluate ``trial``'s design with ``n_cubes`` fresh cubes; the result as a ``TrialRecord``
-        (same index and inputs, ``method = "validation"``, its own seed; status completed or failed)."""
+        (same index and inputs, ``method = "validation"``, its own seed; status completed or failed).
+
+        ``evaluator.fixed_cubes(n)`` (:class:`~microdesign.campaign.evaluate.TrialEvaluator`) sets the
+        cube count; an evaluator without it is used as it is. Never raises: an exception becomes a
+        failed record with the reason.
+        """
         import time
+
+        from microdesign.campaign.evaluate import Evaluation
 
         seed = validation_seed(campaign_seed, trial.index)
         t0 = time.time()
-        ev = evaluator.fixed_cubes(int(self.n_cubes)).evaluate(trial.inputs, seed)
+        try:
+            fixed = getattr(evaluator, "fixed_cubes", None)
+            ev = (fixed(int(self.n_cubes)) if fixed is not None else evaluator).evaluate(trial.inputs, seed)
+        except Exception as exc:  # noqa: BLE001 - a check never raises through the campaign
+            log.warning("validation of trial %d raised %s: %s", trial.index, type(exc).__name__, exc)
+            ev = Evaluation("failed", f"validation: {type(exc).__name__}: {exc}")
         rec = TrialRecord(index=trial.index, batch=trial.batch, status=ev.status, method="validation",
                           inputs=dict(trial.inputs), seed=seed, reason=ev.reason, metrics=ev.metrics, cell=ev.cell,
                           objective=ev.objective, timings=dict(ev.timings), volume=ev.volume,

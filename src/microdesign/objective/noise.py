@@ -57,9 +57,9 @@ def try_resimulate(resimulate: Resimulate, read: Read, metrics: Any) -> tuple[An
     """``(value, None)`` of the cell re-simulated from ``metrics``, or ``(None, reason)``; never raises."""
     try:
         cell = resimulate(metrics)
+        value = read(cell)
     except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
         return None, f"re-simulation raised {type(exc).__name__}: {exc}"
-    value = read(cell)
     if value is None:
         return None, f"re-simulated cell failed: {getattr(cell, 'reason', None) or 'objective not finite'}"
     return value, None

@@ -52,7 +52,9 @@ class ObjectiveValue:
         reason: why it failed, else None.
         sensitivities: metric key -> ∂raw/∂metric used for the noise (propagate/central), for the record.
         noise_left_out: metric key -> why its CI is missing from ``variance`` (its re-simulation
-            failed); the variance then understates the noise, and the campaign file says so.
+            failed). The variance is then off in either direction (the metrics are correlated); the
+            campaign file says so, and :func:`observations_for_model` gives such a trial at least the
+            largest variance observed.
     """
 
     status: str
@@ -213,7 +215,8 @@ def observations_for_model(values: Sequence[ObjectiveValue], on_failure: str = "
 
     Returns:
         ``(mask, Y, Yvar)``: ``mask`` (bool, one per input value) of trials used, and their values
-        and variances (``n_used`` each). Penalised trials get the median observed variance.
+        and variances (``n_used`` each). Penalised trials get the median observed variance; a trial
+        with metrics left out of its noise (``noise_left_out``) gets the largest observed variance.
 
     Raises:
         ConfigError: unknown ``on_failure``.
@@ -223,6 +226,10 @@ def observations_for_model(values: Sequence[ObjectiveValue], on_failure: str = "
     ok = np.array([v.ok for v in values], bool)
     y_ok = np.array([v.value for v in values if v.ok], float)
     var_ok = np.array([v.variance for v in values if v.ok], float)
+    # a trial whose noise lacks a metric (failed re-simulation) gets at least the largest variance observed
+    partial = np.array([bool(getattr(v, "noise_left_out", None)) for v in values if v.ok], bool)
+    if partial.any():
+        var_ok = np.where(partial, np.maximum(var_ok, var_ok.max()), var_ok)
     if on_failure == "exclude" or ok.all():
         return ok, y_ok, var_ok
     if penalty is None:

@@ -178,7 +178,7 @@ def model_based_or_sobol(space: SearchSpace, model_based: Callable[[], tuple[tor
 
     Args:
         space: the search space.
-        model_based: returns ``(q x d_free`` unit-cube candidates, acquisition value)``.
+        model_based: returns ``(candidates, acquisition value)``, candidates ``q x d_free`` in the unit cube.
         method: the label of a successful proposal (``"qLogNEI"``, ``"qLogNEHVI"``).
         n_proposed, q, seed: position in the Sobol sequence, batch size and Sobol seed of the fallback.
         t0: ``time.perf_counter()`` at the start of the proposal.
@@ -195,6 +195,7 @@ def model_based_or_sobol(space: SearchSpace, model_based: Callable[[], tuple[tor
     except Exception as exc:  # noqa: BLE001 - numerical trouble must not stop a campaign
         note = f"{type(exc).__name__}: {exc}"
         log.warning("%s proposal failed (%s); proposing Sobol points instead", method, note)
+        log.debug("%s proposal failure", method, exc_info=True)
         Z = sobol_points(space, n_proposed, q, seed)
         return Proposal(space.from_free_unit(Z), "sobol-fallback", None, time.perf_counter() - t0, note)
     finally:

@@ -135,10 +135,16 @@ class Formulation:
 
         The mass-weighted harmonic mean of its two solids (no nano-porosity); 1.838 for the default
         C65 (1.9) and PVDF (1.78) at 1:1 by weight.
+
+        Raises:
+            ConfigError: no conductive additive and no binder.
         """
+        w = np.asarray(self.conductive_additive_weight_fraction, float) + np.asarray(self.binder_weight_fraction, float)
+        if np.any(w <= 0):
+            raise ConfigError("conductive_additive_weight_fraction + binder_weight_fraction", w.tolist(),
+                              "> 0 (a formulation without CBD has no CBD density)")
         v = self._specific_volumes()
-        return ((self.conductive_additive_weight_fraction + self.binder_weight_fraction)
-                / (v["conductive_additive"] + v["binder"]))
+        return w / (v["conductive_additive"] + v["binder"])
 
     def solid_volume_shares(self) -> dict[str, ArrayLike]:
         """s_i = (ω_i/ρ_i)/Σ_j(ω_j/ρ_j): each component's share of the solid volume (sums to 1)."""

@@ -61,7 +61,8 @@ class TrialRecord:
         batch: proposal batch it belongs to.
         status: one of :data:`STATUSES`.
         method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"rerun"``, or
-            ``"sobol-fallback"`` where the model-based proposal failed; ``note`` says why).
+            ``"sobol-fallback"`` where the model-based proposal failed; ``note`` says why);
+            ``"validation"`` for a final re-evaluation (``/validation``).
         inputs: parameter name -> physical value (all parameters, fixed included).
         seed: seed of its generator / characterisation draws.
         reason: why it failed or was abandoned, else None.
@@ -119,6 +120,9 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+_MAX_TEXT = 4000  # characters of a stored text attribute (reasons, notes)
+
+
 def _set_attrs(node: Any, values: dict[str, Any]) -> None:
     for k, v in values.items():
         if v is None:
@@ -130,7 +134,8 @@ def _set_attrs(node: Any, values: dict[str, Any]) -> None:
         elif isinstance(v, (float, np.floating)):
             node.attrs[k] = float(v)
         elif isinstance(v, str):
-            node.attrs[k] = v
+            # exception texts can be long; an HDF5 attribute is limited to 64 KiB
+            node.attrs[k] = v if len(v) <= _MAX_TEXT else v[:_MAX_TEXT] + " ... [truncated]"
         elif isinstance(v, dict):
             continue  # nested dicts are written as subgroups by the caller
         else:
