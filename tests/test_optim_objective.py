@@ -123,3 +123,19 @@ def test_observations_for_model_policies():
         observations_for_model(vals, "ignore")
     with pytest.raises(ConfigError, match="objective.metrics"):
         CellQuantity(metrics=["Colour"]).check_quantity()
+
+
+def test_multi_objective_observations_distrust_a_partial_noise():
+    from microdesign.objective import multi_objective_observations
+    from microdesign.storage import TrialRecord
+
+    def trial(i, v0, v1, left_out=None):
+        sens = {"objective[0] value": 1.0 + i, "objective[0] raw value": 1.0 + i, "objective[0] variance": v0,
+                "objective[1] value": 2.0 - i, "objective[1] raw value": 2.0 - i, "objective[1] variance": v1}
+        return TrialRecord(index=i, batch=i, status="completed", method="sobol", inputs={"a": 0.1 * i}, seed=i,
+                           objective=ObjectiveValue("ok", 1.0 + i, 1.0 + i, v0, None, sens, left_out or {}))
+
+    trials = [trial(0, 0.5, 4.0), trial(1, 2.0, 1.0), trial(2, 0.1, 0.2, {POROSITY: "re-simulation raised E: x"})]
+    X, Y, V, idx = multi_objective_observations(trials, ["a"], 2)
+    assert idx == [0, 1, 2] and Y[:, 1].tolist() == [2.0, 1.0, 0.0]
+    assert V.tolist() == [[0.5, 4.0], [2.0, 1.0], [2.0, 4.0]]

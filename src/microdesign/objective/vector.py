@@ -141,8 +141,9 @@ class CellQuantities:
 
 def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m: int
                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """``(X n x d, Y n x m, Yvar n x m, indices)`` of the completed trials with a vector objective."""
-    X, Y, V, idx = [], [], [], []
+    """``(X n x d, Y n x m, Yvar n x m, indices)`` of the completed trials with a vector objective; a trial
+    with metrics left out of its noise (``noise_left_out``) gets, per objective, the largest variance observed."""
+    X, Y, V, idx, partial = [], [], [], [], []
     for t in trials:
         if t.status != "completed":
             continue
@@ -153,6 +154,9 @@ def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m:
         Y.append(vec[0])
         V.append(vec[2])
         idx.append(t.index)
+        partial.append(bool(getattr(t.objective, "noise_left_out", None)))
     d = len(names)
-    return (np.array(X, float).reshape(-1, d), np.array(Y, float).reshape(-1, m),
-            np.array(V, float).reshape(-1, m), idx)
+    V = np.array(V, float).reshape(-1, m)
+    if any(partial):  # as the scalar case: a noise that lacks a metric gets at least the largest variance observed
+        V = np.where(np.array(partial)[:, None], np.maximum(V, V.max(0)), V)
+    return np.array(X, float).reshape(-1, d), np.array(Y, float).reshape(-1, m), V, idx
