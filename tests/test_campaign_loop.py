@@ -221,8 +221,8 @@ def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(
 
     console = Console(record=True, width=200)
     console.print(RichDisplay("W.h.L-1", "energy").summary(campaign, str(path)))
-    text = console.export_text()
-    assert "validated (4 cubes)" in text and "recommended: trial" in text
+    text = " ".join(console.export_text().split())  # the caption wraps
+    assert "validated with 4 fresh cubes" in text and "recommended trial" in text
 
 
 def test_a_failed_validation_is_recorded_and_not_recommended():

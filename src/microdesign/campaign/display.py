@@ -80,9 +80,9 @@ class RichDisplay:
             tab.add_column(n, justify="right")
         tab.add_column(f"{self.label} [{self.unit}]", justify="right")
         validated = {v.index: v for v in getattr(c, "validations", [])}
+        cubes = sorted({v.metrics.n_cubes for v in validated.values() if v.metrics is not None})
         if validated:
-            cubes = sorted({v.metrics.n_cubes for v in validated.values() if v.metrics is not None})
-            tab.add_column("validated" + (f" ({'/'.join(map(str, cubes))} cubes)" if cubes else ""), justify="right")
+            tab.add_column("validated", justify="right")
         done = [t for t in c.trials if t.status == "completed"]
         top = sorted(done, key=lambda t: -t.objective.value)[:5]
         top += [t for t in done if t.index in validated and t not in top]
@@ -101,8 +101,9 @@ class RichDisplay:
             from microdesign.campaign.validation import recommended
 
             rec = recommended(c.trials, list(validated.values()))
-            tab.caption += (" | no validated design completed" if rec is None else
-                            f" | recommended: trial {rec[0].index} (best validated value)")
+            tab.caption += (f" | validated with {'/'.join(map(str, cubes)) or '-'} fresh cubes: "
+                            + ("no validated design completed" if rec is None else
+                               f"recommended trial {rec[0].index} (best validated value)"))
         return tab
 
 
