@@ -88,6 +88,8 @@ def _swap_contiguous(a, i: int, j: int):
     if isinstance(a, np.ndarray):
         return np.ascontiguousarray(np.swapaxes(a, i, j))
     return a.transpose(i, j).contiguous()
+
+
 VOXEL_OPS = ("auto", "host", "device")
 
 
