@@ -38,8 +38,8 @@ imports) the missing pure-Python packages travel as a copy from this environment
 
 then one device command, carrying ``build/gpu_deps``, with the section file coming back in $OUT::
 
-    cp docs/benchmarks/characterise.md $OUT/ && export PYTHONUNBUFFERED=1 PYTHONPATH=build/gpu_deps:src &&
-    python3 -m pytest -q -p no:cacheprovider tests/test_characterise_device_ops.py 2>&1 | tee $OUT/tests.log;
+    set -o pipefail; cp docs/benchmarks/characterise.md $OUT/ && export PYTHONUNBUFFERED=1 PYTHONPATH=build/gpu_deps:src &&
+    python3 -m pytest -q -p no:cacheprovider tests/test_characterise_device_ops.py 2>&1 | tee $OUT/tests.log &&
     python3 scripts/benchmark_characterise.py --gpu-target --out $OUT/characterise.md 2>&1 | tee $OUT/gpu_target.log
 
 and copy ``characterise.md`` from the returned files over ``docs/benchmarks/characterise.md``.
@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import os
 import platform
 import sys
@@ -333,6 +334,11 @@ def gpu_target(args, argv) -> int:
         return 2
     if args.device != "cpu" and not args.device.startswith("cuda"):
         print(f"--device must be cuda[:i] or cpu, not {args.device!r}", file=sys.stderr)
+        return 2
+    missing = [m for m in ("taufactor", "hydra", "omegaconf", "scipy", "h5py") if importlib.util.find_spec(m) is None]
+    if missing:  # fail in seconds, before any device time is spent on cube generation
+        print(f"benchmark_characterise --gpu-target: missing packages {missing}; carry them "
+              "(--pack-deps build/gpu_deps, PYTHONPATH=build/gpu_deps:src)", file=sys.stderr)
         return 2
     from hydra.utils import instantiate
 

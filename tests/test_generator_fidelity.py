@@ -123,6 +123,9 @@ def test_structure_statistics_on_analytical_cubes():
     dot[5, 5, 5] = 0  # one enclosed, isolated pore voxel
     s = structure_statistics(dot)
     assert s["spanning_pore_share"] == 0 and s["enclosed_pore_share"] == 1 and s["isolated_voxels_pore_per_1e3"] == 1e3
+    on_face = np.ones((L, L, L), dtype=np.uint8)
+    on_face[0, 5, 5] = on_face[5, L - 1, 0] = 0  # isolated pore voxels on a face and on an edge
+    assert structure_statistics(on_face)["isolated_voxels_pore_per_1e3"] == 1e3
 
     film = np.ones((L, L, L), dtype=np.uint8)
     film[:, 4:6, 4:6] = 0  # a 2 x 2 pore channel through-plane ...

@@ -143,3 +143,28 @@ def test_config_composes_and_instantiates():
     assert line.particle_radius_mean_m == pytest.approx(3.5e-6)
     vol = line.generate({"am_weight_fraction": 0.95, "porosity": 0.4, "cbd_adhesion": 1.0}, 16, voxel_size_m=VOXEL)
     assert vol.shape == (16, 16, 16)
+
+
+def test_distance_transform_is_the_same_with_or_without_edt(monkeypatch):
+    """The synthetic line falls back to scipy's EDT where the compiled ``edt`` is missing (GPU image)."""
+    import builtins
+
+    import numpy as np
+    from scipy import ndimage
+
+    from microdesign.synth.line import distance_to_background
+
+    mask = np.random.default_rng(0).random((20, 17, 23)) > 0.3
+    with_lib = distance_to_background(mask)
+    real_import = builtins.__import__
+
+    def no_edt(name, *a, **k):
+        if name == "edt":
+            raise ImportError("no edt here")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_edt)
+    without = distance_to_background(mask)
+    assert without.dtype == np.float32 and np.array_equal(with_lib, without)
+    assert np.array_equal(without, ndimage.distance_transform_edt(mask).astype(np.float32))
+    assert without[~mask].max() == 0 and without[mask].min() >= 1

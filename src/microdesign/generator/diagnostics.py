@@ -77,7 +77,8 @@ def structure_statistics(cube: np.ndarray) -> dict[str, float]:
     out["enclosed_pore_share"] = float(enclosed.sum() / n_pore)
     for name, phase in (("pore", PORE), ("am", ACTIVE_MATERIAL), ("cbd", CBD)):
         m = cube == phase
-        same = ndimage.convolve(m.astype(np.uint8), _FACES.astype(np.uint8), mode="nearest") - m
+        # outside the cube counts as another phase (mode "nearest" would make a face voxel its own neighbour)
+        same = ndimage.convolve(m.astype(np.uint8), _FACES.astype(np.uint8), mode="constant", cval=0) - m
         isolated = m & (same == 0)
         out[f"isolated_voxels_{name}_per_1e3"] = float(1e3 * isolated.sum() / max(int(m.sum()), 1))
     cbd = cube == CBD

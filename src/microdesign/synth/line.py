@@ -413,9 +413,7 @@ class SyntheticLine:
             field = ndimage.gaussian_filter(rng.standard_normal(am.shape).astype(np.float32), sigma_a, mode=mode)
             field /= max(float(field.std()), 1e-12)
             # prefer pore-space positions away from particle surfaces (non-wetting agglomerates)
-            import edt
-
-            dist = edt.edt(~am, black_border=False, parallel=1).astype(np.float32)
+            dist = distance_to_background(~am)
             field += 1.5 * np.minimum(dist / (2.0 * sigma_a), 1.0)
             s = field.reshape(-1)[pore_idx]
             s[taken] = -np.inf
@@ -473,10 +471,28 @@ def _union_with_exact_count(
         np.minimum(sub, d, out=sub)
     far = ~np.isfinite(f)
     if far.any():
-        import edt
-
-        f[far] = (pad + edt.edt(far, black_border=False, parallel=1))[far]
+        f[far] = (pad + distance_to_background(far))[far]
     flat = f.reshape(-1)
     idx = np.argpartition(flat, k - 1)[:k]
     mask.reshape(-1)[idx] = True
     return mask, float(flat[idx].max())
+
+
+def distance_to_background(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance [voxels] of every ``True`` voxel of ``mask`` to the nearest ``False`` one (0 on ``False``).
+
+    Uses the ``edt`` package (Silversmith, multi-label EDT; fast) where it is installed, else
+    ``scipy.ndimage.distance_transform_edt`` (Maurer et al., IEEE PAMI 25 (2003) 265), which gives the
+    same distances: ``edt`` is compiled and not on every machine (e.g. the lent GPU image).
+
+    Args:
+        mask: boolean volume ``X x Y x Z``.
+
+    Returns:
+        float32 volume ``X x Y x Z``.
+    """
+    try:
+        import edt
+    except ImportError:
+        return ndimage.distance_transform_edt(mask).astype(np.float32)
+    return edt.edt(mask, black_border=False, parallel=1).astype(np.float32)
