@@ -207,9 +207,10 @@ class Characteriser:
 
     @property
     def on_device(self) -> bool:
-        """Whether the voxel work runs in torch on :attr:`device` (see ``voxel_ops``)."""
+        """Whether the voxel work runs in torch on :attr:`device` (see ``voxel_ops``; ``auto`` keeps it on
+        the host for the TauFactor solver, which takes host arrays)."""
         if self.voxel_ops == "auto":
-            return self.device.startswith("cuda")
+            return self.device.startswith("cuda") and self.solver != "taufactor"
         return self.voxel_ops == "device"
 
     # ------------------------------------------------------------------------------ validation

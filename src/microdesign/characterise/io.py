@@ -130,13 +130,6 @@ def cube_sources_from_config(source: Mapping[str, Any], cube_sizes: Sequence[int
     return {L: SubcubeSampler(vol, L) for L in sizes}, float(voxel)
 
 
-def cube_source_from_config(source: Mapping[str, Any], cube_size: int, synth: Any = None
-                            ) -> tuple[Callable[[int, int], np.ndarray], float]:
-    """One cube size of :func:`cube_sources_from_config`: ``(source, voxel_size_m)``."""
-    sources, voxel = cube_sources_from_config(source, [cube_size], synth)
-    return sources[int(cube_size)], voxel
-
-
 def command_cube_sources(cfg: Any, cube_sizes: Sequence[int]
                          ) -> tuple[dict[int, Callable[[int, int], np.ndarray]], float]:
     """The cube sources of a ``characterise`` / ``convergence`` command config.

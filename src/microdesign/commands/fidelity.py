@@ -102,7 +102,6 @@ def run(cfg) -> int:
     return 0
 
 
-
 def _synthetic_reference(cfg, gen):
     """The synthetic line that built the generator's training data (its dataset's provenance)."""
     from omegaconf import OmegaConf
