@@ -78,3 +78,23 @@ def test_every_campaign_composes_under_every_profile(tmp_path, profile):
     cfg2 = compose("case_study", [f"output_dir={tmp_path}", f"profile={profile}", "budget.evaluations=5"])
     spec = cfg2.studies.cs3.campaigns[0]
     assert campaign_config(cfg2, "cs3", spec).campaign.budget.max_evaluations == 5
+
+
+def test_a_campaign_optimum_is_its_validated_recommendation():
+    """The case-study reports take each campaign's recommended (validated) design where there is one."""
+    from pathlib import Path
+
+    from microdesign.case_studies.runner import CampaignRun
+    from microdesign.objective import ObjectiveValue
+    from microdesign.storage import TrialRecord
+
+    def rec(i, value, status="completed", method="sobol"):
+        return TrialRecord(index=i, batch=i, status=status, method=method, inputs={"x": float(i)}, seed=i,
+                           objective=ObjectiveValue("ok", value, value, 1.0) if status == "completed" else None)
+
+    run = CampaignRun("cs3", "energy_cell", Path("x.h5"), {}, trials=[rec(0, 800.0), rec(1, 850.0), rec(2, 820.0)])
+    assert run.optimum().index == 1  # no validation: the best found
+    run.validations = [rec(1, 0.0, "failed", "validation"), rec(2, 815.0, method="validation")]
+    assert run.optimum().index == 2 and run.validated(2).objective.raw_value == 815.0
+    run.validations = [rec(1, 0.0, "failed", "validation")]
+    assert run.optimum().index == 1  # nothing validated completed: the best found, as before

@@ -186,7 +186,7 @@ def _design_map(runs: dict[str, Any], path: Path, unit: str, title: str) -> None
         if fail:
             ax.scatter([t.inputs["am_weight_fraction"] for t in fail], [t.inputs["porosity"] for t in fail],
                        marker="x", c="r", s=25, label="failed")
-        b = best_trial(r.trials)
+        b = r.optimum()
         ax.scatter([b.inputs["am_weight_fraction"]], [b.inputs["porosity"]], marker="*", s=220, c="red",
                    edgecolors="k", label="best")
         s = r.head["space"]
@@ -215,13 +215,16 @@ def _optimum_table(runs: dict[str, Any], unit: str) -> list[str]:
             "position", "evaluations"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, r in runs.items():
-        b = best_trial(r.trials)
+        b = r.optimum()
         if b is None:
             lines.append(f"| {label} | " + " | ".join(["—"] * (len(head) - 1)) + " |")
             continue
         th = b.cell.cathode_thickness_m * 1e6 if b.cell is not None else float("nan")
+        v = r.validated(b.index) if hasattr(r, "validated") else None
+        checked = ("" if v is None else f" (validated {v.objective.raw_value:.1f}, {v.metrics.n_cubes} cubes)"
+                   if v.status == "completed" else " (failed its validation)")
         lines.append(f"| {label} | " + " | ".join(design_row(b, names)) +
-                     f" | {b.objective.raw_value:.1f} | {math.sqrt(b.objective.variance):.2g} | {th:.0f} | "
+                     f" | {b.objective.raw_value:.1f}{checked} | {math.sqrt(b.objective.variance):.2g} | {th:.0f} | "
                      f"{_bound_note(b, r.head)} | {len([t for t in r.trials if t.finished])} |")
     return lines
 
@@ -236,7 +239,7 @@ def _report_cs1(cfg, runs, out, stem) -> list[str]:
     L += ["## Verdict", ""]
     deg = []
     for label, r in runs.items():
-        b = best_trial(r.trials)
+        b = r.optimum()
         if b is None:
             continue
         s = r.head["space"]
@@ -257,8 +260,8 @@ def _report_cs2(cfg, runs, out, stem) -> list[str]:
     L = ["## Optimum at each power", "", *_optimum_table(runs, unit), "",
          f"![designs]({stem}_designs.png)", "", f"![convergence]({stem}_convergence.png)", ""]
     lo, hi = runs.get("low_power"), runs.get("high_power")
-    if lo is not None and hi is not None and best_trial(lo.trials) and best_trial(hi.trials):
-        a, b = best_trial(lo.trials), best_trial(hi.trials)
+    if lo is not None and hi is not None and lo.optimum() and hi.optimum():
+        a, b = lo.optimum(), hi.optimum()
         L += ["## Verdict", "",
               f"- low power: AM weight fraction {a.inputs['am_weight_fraction']:.3f}, porosity {a.inputs['porosity']:.3f}; "
               f"high power: AM weight fraction {b.inputs['am_weight_fraction']:.3f}, porosity {b.inputs['porosity']:.3f}.",
@@ -273,19 +276,19 @@ def _report_cs3(cfg, runs, out, stem, load) -> list[str]:
     _convergence_plot(runs, out / f"{stem}_convergence.png", unit, "CS3: convergence")
     L = ["## Optima", "", *_optimum_table(runs, unit), "", f"![convergence]({stem}_convergence.png)", ""]
     e, p = runs.get("energy_cell"), runs.get("power_cell")
-    if e is None or p is None or best_trial(e.trials) is None or best_trial(p.trials) is None:
+    if e is None or p is None or e.optimum() is None or p.optimum() is None:
         return L + ["(Ragone plot needs both campaigns.)"]
     rc = cfg.studies.cs3.ragone
     powers = np.geomspace(float(rc.low_W), float(rc.high_W), int(rc.n))
     model = full_cell_model(e)
-    be, bp = best_trial(e.trials), best_trial(p.trials)
+    be, bp = e.optimum(), p.optimum()
     ved_e, ved_p = ragone(model, be, powers), ragone(model, bp, powers)
     curves = {"energy cell (opt. 10 W)": ved_e, "power cell (opt. 200 W)": ved_p}
     cs1_note = ""
     try:
         cs1 = load("cs1") or {}
         r1 = cs1.get(str(rc.cs1_label))
-        b1 = best_trial(r1.trials) if r1 is not None else None
+        b1 = r1.optimum() if r1 is not None else None
         if b1 is not None:
             curves[f"CS1 optimum ({rc.cs1_label}) in a 4680"] = ragone(model, b1, powers, b1.inputs["mass_loading_mg_cm2"])
             cs1_note = (f"CS1 design: AM weight fraction {b1.inputs['am_weight_fraction']:.3f}, porosity "

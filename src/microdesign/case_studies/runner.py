@@ -38,6 +38,7 @@ class CampaignRun:
         multi_objective: whether it is a vector-objective campaign.
         head: the campaign file header (``CampaignStore.load``).
         trials: every trial (without volumes).
+        validations: the campaign's final re-evaluations of its best designs (``/validation``).
         wall_s: wall time of this session's run [s] (0 when only loaded).
     """
 
@@ -48,7 +49,21 @@ class CampaignRun:
     multi_objective: bool = False
     head: dict[str, Any] = field(default_factory=dict)
     trials: list[Any] = field(default_factory=list)
+    validations: list[Any] = field(default_factory=list)
     wall_s: float = 0.0
+
+    def optimum(self) -> Any | None:
+        """The campaign's optimum: its recommended design (best validated value) where the campaign
+        validated its best designs, else the best design found; None without a completed trial."""
+        from microdesign.campaign.validation import recommended
+        from microdesign.case_studies.report import best_trial
+
+        rec = recommended(self.trials, self.validations)
+        return rec[0] if rec is not None else best_trial(self.trials)
+
+    def validated(self, index: int) -> Any | None:
+        """The final re-evaluation of trial ``index``, or None."""
+        return next((v for v in self.validations if v.index == index), None)
 
     @property
     def config(self) -> DictConfig:
@@ -138,7 +153,9 @@ def run_campaign(cfg: DictConfig, study: str, spec: Any) -> CampaignRun:
             campaign.store.close()
         run.wall_s = time.perf_counter() - t0
     if path.exists():
-        run.head, run.trials = CampaignStore(path).load(volumes=False)
+        store = CampaignStore(path)
+        run.head, run.trials = store.load(volumes=False)
+        run.validations = store.load_validations()
     return run
 
 
