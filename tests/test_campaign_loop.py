@@ -225,6 +225,26 @@ def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(
     assert "validated with 4 fresh cubes" in text and "recommended trial" in text
 
 
+def test_a_file_naming_a_moved_class_still_resumes(tmp_path, monkeypatch):
+    import h5py
+
+    from microdesign.campaign import build
+
+    _run(tmp_path, "campaign.budget.max_evaluations=2", "campaign.validation.top_k=0")
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "r+") as f:
+        text = f.attrs["config_yaml"]
+        assert "_target_: microdesign.objective.CellQuantity\n" in text
+        f.attrs["config_yaml"] = text.replace("_target_: microdesign.objective.CellQuantity\n",
+                                              "_target_: microdesign.legacy.GoneQuantity\n")
+    resume = FAST + [f"resume={path}", "campaign.budget.max_evaluations=3"]
+    with pytest.raises(ConfigError, match="GoneQuantity"):
+        validate(compose("campaign", resume))
+    monkeypatch.setitem(build.MOVED_TARGETS, "microdesign.legacy.GoneQuantity", "microdesign.objective.CellQuantity")
+    assert run_campaign(compose("campaign", resume)) == 0
+    assert len(CampaignStore(path).load()[1]) == 3
+
+
 def test_a_failed_validation_is_recorded_and_not_recommended():
     from microdesign.campaign.evaluate import Evaluation
     from microdesign.campaign.validation import FinalValidation, recommended

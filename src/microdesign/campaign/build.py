@@ -22,6 +22,8 @@ from microdesign.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: Keys that a resume may take from the command line (everything else comes from the stored config).
+# classes that moved after campaign files naming them were written: old -> new ``_target_``
+MOVED_TARGETS = {"microdesign.case_studies.multi_objective.CellQuantities": "microdesign.objective.vector.CellQuantities"}
 RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running", "campaign.validation")
 
 
@@ -111,7 +113,12 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
         head = CampaignStore(path).read_header()
     except (CampaignFileError, OSError) as exc:
         raise ConfigError("resume", str(path), f"a microdesign campaign file ({exc})") from exc
-    stored = OmegaConf.create(head["config_yaml"])
+    text = head["config_yaml"]
+    for old, new in MOVED_TARGETS.items():  # files written before a class moved still resume
+        if f"_target_: {old}\n" in text:
+            log.info("resume: %s is now %s", old, new)
+            text = text.replace(f"_target_: {old}\n", f"_target_: {new}\n")
+    stored = OmegaConf.create(text)
     default = compose("campaign", [])
     for key in RESUMABLE_KEYS:
         here, base = OmegaConf.select(cfg, key), OmegaConf.select(default, key)
