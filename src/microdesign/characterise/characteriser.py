@@ -279,12 +279,21 @@ class Characteriser:
         Raises:
             ConfigError: bad shape, dtype, labels or voxel size.
         """
+        return self._measure(*self._validated(volumes, voxel_size_m))
+
+    def _clock(self) -> _StageClock:
+        return _StageClock(self.timings_s, self.device if self.on_device else None)
+
+    def _validated(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[np.ndarray, float]:
+        """``(cubes n x L x L x L, voxel size [m])`` checked once per call; starts :attr:`timings_s`."""
         self.timings_s = {}
-        clock = _StageClock(self.timings_s, self.device if self.on_device else None)
-        with clock("host_prep"):
-            cubes = self._as_cubes(volumes)
-            dx = self._check_voxel(voxel_size_m)
-            n = cubes.shape[0]
+        with self._clock()("host_prep"):
+            return self._as_cubes(volumes), self._check_voxel(voxel_size_m)
+
+    def _measure(self, cubes: np.ndarray, dx: float) -> tuple[dict[str, np.ndarray], str | None]:
+        """:meth:`measure` of cubes that :meth:`_validated` checked (adds to :attr:`timings_s`)."""
+        clock = self._clock()
+        n = cubes.shape[0]
         with clock("transfer"):
             vol = self._to_device(cubes) if self.on_device else cubes
         with clock("fractions_surfaces"):
@@ -379,10 +388,9 @@ class Characteriser:
         Raises:
             ConfigError: bad shape, dtype, labels or voxel size (before any solve).
         """
-        cubes = self._as_cubes(volumes)
-        dx = self._check_voxel(voxel_size_m)
+        cubes, dx = self._validated(volumes, voxel_size_m)
         t0 = time.perf_counter()
-        values, reason = self.measure(cubes, dx)
+        values, reason = self._measure(cubes, dx)
         L = cubes.shape[1]
         if reason:
             log.warning("characterisation failed: %s", reason)
@@ -423,9 +431,9 @@ class Characteriser:
         t0 = time.perf_counter()
         while True:
             batch_seed = int(seeds.spawn(1)[0].generate_state(1)[0])
-            cubes = self._as_cubes(sample_cubes(next_batch, batch_seed))
+            cubes, dx = self._validated(sample_cubes(next_batch, batch_seed), dx)
             L = cubes.shape[1]
-            values, reason = self.measure(cubes, dx)
+            values, reason = self._measure(cubes, dx)
             n += cubes.shape[0]
             if reason:
                 log.warning("characterisation failed after %d cubes: %s", n, reason)

@@ -272,9 +272,10 @@ def training_line_reference(generator: Any, dataset: str | Path | None = "auto",
         if not path.is_file():
             raise ConfigError("reference.dataset", str(dataset), "an existing .h5 dataset file (build-dataset output)")
         with MicrostructureDataset(path) as ds:
-            if not verified and ds.content_hash() != meta.dataset_hash:
+            content_hash = None if verified else ds.content_hash()  # hashes the whole dataset: once
+            if content_hash is not None and content_hash != meta.dataset_hash:
                 logger.warning("%s is not the training dataset of generator %s (content hash %s... vs %s...)",
-                               path, meta.name, ds.content_hash()[:8], meta.dataset_hash[:8])
+                               path, meta.name, content_hash[:8], meta.dataset_hash[:8])
             ref = synthetic_reference(ds.provenance, dataset_voxel_size_m=ds.voxel_size_m,
                                       dataset_shape=ds.sample_shape, fallback=fallback, overrides=overrides,
                                       voxel_size_m=vox, size_voxels=size, origin=str(path))

@@ -96,3 +96,23 @@ def forward_differences(f0: Any, metrics: Any, keys: Sequence[str], resimulate: 
             left_out[k] = "; ".join(reasons)
             log.warning("objective noise: %r left out (%s)", k, left_out[k])
     return grads, left_out
+
+
+def distrust_partial(variances: np.ndarray, partial: Sequence[bool]) -> np.ndarray:
+    """Variances with each trial whose noise lacks a metric (``noise_left_out``) raised to the largest observed.
+
+    Such a variance is off in either direction (the metrics are correlated), so the surrogate gets it
+    as the least precise observation rather than as a possibly over-precise one.
+
+    Args:
+        variances: ``n`` (scalar objective) or ``n x m`` (vector objective, per objective) [unit²].
+        partial: ``n`` flags, True where a metric was left out of the trial's noise.
+
+    Returns:
+        Variances of the same shape.
+    """
+    V = np.asarray(variances, float)
+    p = np.asarray(partial, bool)
+    if not p.any():
+        return V
+    return np.where(p.reshape(-1, *([1] * (V.ndim - 1))), np.maximum(V, V.max(0)), V)

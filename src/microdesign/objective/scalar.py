@@ -85,9 +85,6 @@ class Objective(Protocol):
         """Objective (and its noise) of one cell result computed from ``metrics``."""
 
 
-_T95 = 1.959963984540054  # two-sided 95% normal quantile (single-cube fallback)
-
-
 class CellQuantity:
     """A field of the cell result as the objective, e.g. volumetric energy density at the campaign's power.
 
@@ -197,8 +194,8 @@ class CellQuantity:
                 continue
             sens[k] = (hi - lo) / (2 * e.ci95_half_width)
             # the half-width is Student t (n - 1 dof) x standard error: divide by the same quantile
-            t95 = float(stats.t.ppf(0.975, e.n - 1)) if e.n > 1 else _T95
-            var += ((hi - lo) / (2 * t95)) ** 2
+            # (noisy_keys keeps metrics from more than one cube only)
+            var += ((hi - lo) / (2 * float(stats.t.ppf(0.975, e.n - 1)))) ** 2
         return var, sens, left_out
 
 
@@ -226,10 +223,7 @@ def observations_for_model(values: Sequence[ObjectiveValue], on_failure: str = "
     ok = np.array([v.ok for v in values], bool)
     y_ok = np.array([v.value for v in values if v.ok], float)
     var_ok = np.array([v.variance for v in values if v.ok], float)
-    # a trial whose noise lacks a metric (failed re-simulation) gets at least the largest variance observed
-    partial = np.array([bool(getattr(v, "noise_left_out", None)) for v in values if v.ok], bool)
-    if partial.any():
-        var_ok = np.where(partial, np.maximum(var_ok, var_ok.max()), var_ok)
+    var_ok = noise.distrust_partial(var_ok, [bool(getattr(v, "noise_left_out", None)) for v in values if v.ok])
     if on_failure == "exclude" or ok.all():
         return ok, y_ok, var_ok
     if penalty is None:

@@ -156,7 +156,5 @@ def multi_objective_observations(trials: Sequence[Any], names: Sequence[str], m:
         idx.append(t.index)
         partial.append(bool(getattr(t.objective, "noise_left_out", None)))
     d = len(names)
-    V = np.array(V, float).reshape(-1, m)
-    if any(partial):  # as the scalar case: a noise that lacks a metric gets at least the largest variance observed
-        V = np.where(np.array(partial)[:, None], np.maximum(V, V.max(0)), V)
+    V = noise.distrust_partial(np.array(V, float).reshape(-1, m), partial)
     return np.array(X, float).reshape(-1, d), np.array(Y, float).reshape(-1, m), V, idx
