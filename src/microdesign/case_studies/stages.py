@@ -111,12 +111,11 @@ class CachedCharacteriser(Characteriser):
         h.update(np.ascontiguousarray(cube).tobytes())
         return h.hexdigest()
 
-    def measure(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], str | None]:
-        """As :meth:`Characteriser.measure`, reading known cubes from the memo."""
+    def _measure(self, cubes: np.ndarray, dx: float) -> tuple[dict[str, np.ndarray], str | None]:
+        """As :meth:`Characteriser._measure` (validated cubes; behind ``measure``, ``characterise`` and the
+        adaptive loop), reading known cubes from the memo."""
         if self.cache_dir is None:
-            return super().measure(volumes, voxel_size_m)
-        cubes = self._as_cubes(volumes)
-        dx = self._check_voxel(voxel_size_m)
+            return super()._measure(cubes, dx)
         keys = [self._key(c, dx) for c in cubes]
         known: dict[int, dict[str, float]] = {}
         for i, k in enumerate(keys):
@@ -130,7 +129,7 @@ class CachedCharacteriser(Characteriser):
         self.hits += len(known)
         self.misses += len(todo)
         if todo:
-            values, reason = super().measure(cubes[todo], dx)
+            values, reason = super()._measure(cubes[todo], dx)
             if reason:
                 return values, reason
             for j, i in enumerate(todo):
