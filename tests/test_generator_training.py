@@ -79,6 +79,52 @@ def test_resume_continues_and_checks_identity(two_class_data, tmp_path):
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="same data and network"):
         train(two_class_data, TrainSettings(steps=5, **{**base, "widths": (8, 4, 4)}), tmp_path, "r", progress=False)
+    # learning rates given on resume are the ones used (a loaded optimiser state carries the old ones)
+    import torch
+
+    before = torch.load(tmp_path / "state.pt", weights_only=False)["G"]
+    train(two_class_data, TrainSettings(steps=5, **{**base, "lr_generator": 1e-30}), tmp_path, "r", progress=False)
+    after = torch.load(tmp_path / "state.pt", weights_only=False)["G"]
+    assert after.keys() == before.keys()
+    for k in before:
+        if "running" not in k and "num_batches" not in k:
+            torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-12)
+
+
+def test_warm_start_from_another_run_at_a_larger_cube_size(two_class_data, tmp_path):
+    """init_from copies the networks of a run trained on 16^3 cubes into a new run on 32^3 cubes."""
+    import torch
+
+    base = dict(TINY, log_every=1, checkpoint_every=1)
+    small = train(two_class_data, TrainSettings(steps=2, **base), tmp_path / "small", "s", progress=False)
+    big_data = TrainingData.from_arrays([_blobs(0.15, 0, size=32), _blobs(0.85, 1, size=32)],
+                                        [{"porosity": 0.15}, {"porosity": 0.85}], {"porosity": "1"},
+                                        voxel_size_m=5e-7)
+    # one step with zero learning rates leaves the copied weights as they were
+    frozen = TrainSettings(steps=1, **{**base, "train_size": 32, "lr_generator": 1e-30, "lr_critic": 1e-30})
+    warm = train(big_data, frozen, tmp_path / "big", "b", progress=False, init_from=tmp_path / "small")
+    src = torch.load(tmp_path / "small" / "state.pt", weights_only=False)
+    dst = torch.load(tmp_path / "big" / "state.pt", weights_only=False)
+    for k, v in src["G"].items():
+        if "running" not in k and "num_batches" not in k:  # batch-norm statistics move in train mode
+            torch.testing.assert_close(dst["G"][k], v, rtol=0, atol=1e-12)
+    assert warm.steps_done == 1
+    rec = Generator.from_checkpoint(warm.model_dir).metadata.training["init_from"]
+    assert rec["steps"] == 2 and rec["train_size"] == 16 and rec["dataset_hash"] == two_class_data.content_hash
+    # the record survives a resume of the warm-started run
+    again = train(big_data, TrainSettings(steps=2, **{**base, "train_size": 32}), tmp_path / "big", "b", progress=False)
+    assert Generator.from_checkpoint(again.model_dir).metadata.training["init_from"]["steps"] == 2
+    with pytest.raises(ConfigError, match="same network"):
+        train(big_data, TrainSettings(steps=1, **{**base, "train_size": 32, "widths": (8, 4, 4)}), tmp_path / "x",
+              "x", progress=False, init_from=small.model_dir.parent)
+    other = TrainingData.from_arrays([_blobs(0.15, 0, size=32), _blobs(0.85, 1, size=32)],
+                                     [{"cbd_adhesion": 0.1}, {"cbd_adhesion": 0.9}], {"cbd_adhesion": "1"},
+                                     voxel_size_m=5e-7)
+    with pytest.raises(ConfigError, match="conditioned on"):
+        train(other, TrainSettings(steps=1, **{**base, "train_size": 32}), tmp_path / "y", "y", progress=False,
+              init_from=tmp_path / "small" / "state.pt")
+    with pytest.raises(ConfigError, match="init_from"):
+        train(big_data, frozen, tmp_path / "z", "z", progress=False, init_from=tmp_path / "nowhere")
 
 
 def test_trains_from_2d_micrographs(tmp_path):

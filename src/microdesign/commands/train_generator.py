@@ -9,6 +9,7 @@ Examples::
 
     microdesign train-generator dataset.path=/work/data/synth_default.h5 name=my_model export_dir=models/my_model
     microdesign train-generator generator_training=large generator_training.device=cuda
+    microdesign train-generator generator_training.train_size=48 init_from=runs/generator/synth3p_small out_dir=runs/generator/synth3p_48
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def run(cfg) -> int:
                               bounds=ds.get("bounds"), max_samples=ds.get("max_samples"))
     log.info("training data: %s; parameters %s; bounds %s", data.description, list(data.parameter_names), data.bounds)
     result = train(data, settings, cfg.out_dir, cfg.name, export_dir=cfg.export_dir, resume=bool(cfg.resume),
-                   progress=bool(cfg.progress), max_wall_s=cfg.max_wall_s)
+                   progress=bool(cfg.progress), max_wall_s=cfg.max_wall_s, init_from=cfg.get("init_from"))
     log.info("%s: %d steps in %.0f s; checkpoint %s; loss log %s", result.status, result.steps_done, result.wall_s,
              result.model_dir, result.log_path)
     return 0 if result.status == "ok" else 1

@@ -216,7 +216,7 @@ def _gradient_penalty(critic, real, fake, cond, gen):
 
 def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name: str,
           export_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
-          max_wall_s: float | None = None) -> TrainResult:
+          max_wall_s: float | None = None, init_from: str | Path | None = None) -> TrainResult:
     """Train (or resume training) a conditional generator and export a checkpoint.
 
     Args:
@@ -229,12 +229,20 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             network; ``steps`` may be raised to train longer).
         progress: show a tqdm progress bar.
         max_wall_s: stop (after saving) once this much time has passed in this run.
+        init_from: warm start a *new* run from another run's ``state.pt`` (or its run folder): the
+            generator, critic and optimiser states are copied, the step count starts at 0. The network
+            (widths, latent channels, critic widths) and the parameter names must match; the training
+            cube size and the dataset may differ (both networks are fully convolutional), which is how
+            a model trained on small cubes is continued on larger ones, or fine-tuned on a user's own
+            data over the same design space. Recorded in the checkpoint (``training.init_from``).
+            Ignored when ``out_dir`` already holds a state to resume.
 
     Returns:
         :class:`TrainResult`.
 
     Raises:
-        ConfigError: inconsistent settings, or a resume state for other data or another network.
+        ConfigError: inconsistent settings, a resume state for other data or another network, or an
+            ``init_from`` state that is missing or for another network or design space.
     """
     import torch
     from tqdm.auto import tqdm
@@ -273,6 +281,7 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
     if settings.condition_every_layer:  # key absent from states written before the option existed
         identity["network"]["condition_every_layer"] = True
 
+    init_record = None
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         if state["identity"] != identity:
@@ -284,6 +293,7 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
         opt_g.load_state_dict(state["opt_g"])
         for o, s in zip(opt_d, state["opt_d"]):
             o.load_state_dict(s)
+        _apply_optimiser_settings(settings, opt_g, opt_d)  # a loaded state carries the old rates
         rng.bit_generator.state = state["np_rng"]
         gen.set_state(state["torch_gen"])
         torch.set_rng_state(state["torch_rng"])
@@ -295,15 +305,22 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
             with open(log_path, "w", newline="") as handle:
                 csv.writer(handle).writerows(kept)
-    elif log_path.exists():
-        log_path.unlink()
+        init_record = state.get("init_from")
+    else:
+        if log_path.exists():
+            log_path.unlink()
+        if init_from is not None:
+            init_record = _warm_start(init_from, identity, G, Ds, opt_g, opt_d)
+            _apply_optimiser_settings(settings, opt_g, opt_d)
+            logger.info("warm start of %s from %s (%d steps at %d^3)", out_dir, init_record["path"],
+                        init_record["steps"], init_record["train_size"])
 
     def save_state(wall: float) -> None:
         tmp = state_path.with_suffix(".tmp")
         torch.save({"identity": identity, "settings": settings.to_dict(), "step": step, "wall_s": wall,
                     "G": G.state_dict(), "D": [D.state_dict() for D in Ds], "opt_g": opt_g.state_dict(),
                     "opt_d": [o.state_dict() for o in opt_d], "np_rng": rng.bit_generator.state,
-                    "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state()}, tmp)
+                    "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "init_from": init_record}, tmp)
         tmp.replace(state_path)
 
     def export(wall: float, calibrate: bool) -> Path:
@@ -318,6 +335,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
                   "batchnorm_calibrated": bool(calibrate)}
         if data.source_path:
             record["dataset_path"] = data.source_path
+        if init_record is not None:
+            record["init_from"] = init_record
         meta = CheckpointMetadata(
             name=name, parameter_names=tuple(data.parameter_names), parameter_units=tuple(data.parameter_units),
             training_bounds=dict(data.bounds), phases=PHASE_NAMES, voxel_size_m=float(data.voxel_size_m),
@@ -411,6 +430,48 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
     model = export(wall, calibrate=True)
     logger.info("trained %s: %d steps, %.0f s, checkpoint %s", name, step, wall, model)
     return TrainResult(step, wall, model, log_path, status, reason)
+
+
+def _apply_optimiser_settings(settings: TrainSettings, opt_g, opt_d) -> None:
+    """Set this run's learning rates and betas on optimisers whose state was loaded from a file.
+
+    ``torch.optim.Optimizer.load_state_dict`` restores the saved parameter groups, rates included, so
+    without this a resumed or warm-started run would silently keep the rates of the earlier run.
+    """
+    for opt, lr in [(opt_g, settings.lr_generator)] + [(o, settings.lr_critic) for o in opt_d]:
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = float(lr), (float(settings.beta1), float(settings.beta2))
+
+
+def _warm_start(init_from, identity: dict, G, Ds, opt_g, opt_d) -> dict:
+    """Copy networks and optimiser states from another run's state (see ``train(init_from=...)``)."""
+    import torch
+
+    path = Path(init_from)
+    if path.is_dir():
+        path = path / "state.pt"
+    if not path.is_file():
+        raise ConfigError("init_from", str(init_from), "a run folder with a state.pt, or a state.pt file")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    theirs = dict(state["identity"]["network"])
+    ours = {k: v for k, v in identity["network"].items() if k != "train_size"}
+    if {k: v for k, v in theirs.items() if k != "train_size"} != ours:
+        raise ConfigError("init_from", str(path), f"a state of the same network {ours} (the training cube "
+                          f"size may differ); it has {theirs}")
+    if list(state["identity"]["parameter_names"]) != list(identity["parameter_names"]):
+        raise ConfigError("init_from", str(path), f"a state conditioned on {identity['parameter_names']}; it is "
+                          f"conditioned on {state['identity']['parameter_names']}")
+    if len(state["D"]) != len(Ds):
+        raise ConfigError("init_from", str(path), f"a state with {len(Ds)} critic(s) (3 for 3D volumes, 1 for 2D "
+                          f"micrographs); it has {len(state['D'])}")
+    G.load_state_dict(state["G"])
+    for D, s in zip(Ds, state["D"], strict=True):
+        D.load_state_dict(s)
+    opt_g.load_state_dict(state["opt_g"])
+    for o, s in zip(opt_d, state["opt_d"], strict=True):
+        o.load_state_dict(s)
+    return {"path": str(path.resolve()), "steps": int(state["step"]), "wall_s": float(state["wall_s"]),
+            "train_size": int(theirs["train_size"]), "dataset_hash": state["identity"]["dataset_hash"]}
 
 
 def _calibrate_batchnorm(net, cond_all, settings: TrainSettings, gen) -> None:
