@@ -2,7 +2,7 @@
 
 Example::
 
-    microdesign build-dataset output=/work/data/synth_default.h5 dataset.doe.n_points=128
+    microdesign build-dataset output=data/synth_default.h5 dataset.doe.n_points=128
 
 Rerunning an interrupted build with the same settings resumes after the last committed entry.
 """

@@ -7,7 +7,7 @@ Re-running the same command resumes after an interruption.
 
 Examples::
 
-    microdesign train-generator dataset.path=/work/data/synth_default.h5 name=my_model export_dir=models/my_model
+    microdesign train-generator dataset.path=data/synth_default.h5 name=my_model export_dir=models/my_model
     microdesign train-generator generator_training=large generator_training.device=cuda
     microdesign train-generator generator_training.train_size=48 init_from=runs/generator/synth3p_small out_dir=runs/generator/synth3p_48
 """
