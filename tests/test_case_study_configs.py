@@ -53,7 +53,7 @@ def test_case_study_root_config_and_names(tmp_path):
         check(OmegaConf.merge(cfg, {"budget": {"evaluations": 0}}))
 
 
-@pytest.mark.parametrize("profile", ["cpu", "gpu", "stub"])
+@pytest.mark.parametrize("profile", ["cpu", "cpu_generator", "gpu", "stub"])
 def test_every_campaign_composes_under_every_profile(tmp_path, profile):
     """All campaigns under the cpu profile; one per study under the others (composition is slow)."""
     cfg = compose("case_study", [f"output_dir={tmp_path}", f"profile={profile}"])
@@ -73,6 +73,9 @@ def test_every_campaign_composes_under_every_profile(tmp_path, profile):
                 assert hasattr(gen, "sample") and hasattr(char, "characterise")
             else:
                 assert c.characterise.device == "auto" and c.campaign.cube_size_voxels == 128
+            if profile == "cpu_generator":  # the embedded default generator, with the cpu profile's budgets
+                assert type(gen).__name__ == "Generator" and gen.metadata.name == compose("campaign").generator.checkpoint
+                assert n == int(spec.evaluations.cpu)
     assert n_campaigns >= (7 if profile == "cpu" else 4)
     # a budget override applies to every campaign
     cfg2 = compose("case_study", [f"output_dir={tmp_path}", f"profile={profile}", "budget.evaluations=5"])

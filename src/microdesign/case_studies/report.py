@@ -144,12 +144,31 @@ def _budget_lines(cfg: DictConfig, runs: dict[str, Any]) -> list[str]:
         c = r.config if r.head else None
         extra = ""
         if c is not None:
-            gen = OmegaConf.select(c, "generator._target_")
-            extra = (f" — generator `{str(gen).rsplit('.', 1)[-1]}`, cubes {int(c.campaign.n_cubes) if not c.campaign.adaptive else 'adaptive'}"
-                     f" x {int(c.campaign.cube_size_voxels)}^3 at {float(OmegaConf.select(c, 'generator.voxel_size_m', default=0) or 0) * 1e6:.2g} µm"
+            gen, voxel_m = _generator_description(c)
+            extra = (f" — generator {gen}, cubes {int(c.campaign.n_cubes) if not c.campaign.adaptive else 'adaptive'}"
+                     f" x {int(c.campaign.cube_size_voxels)}^3 at {voxel_m * 1e6:.3g} µm"
                      f", n_initial {int(c.optimiser.n_initial)}")
         lines.append(f"- `{label}`: {len(fin)} / {sum(t.status == 'failed' for t in fin)}{extra}")
     return lines
+
+
+def _generator_description(c: DictConfig) -> tuple[str, float]:
+    """(Markdown name, voxel size [m]) of a campaign's generator: the checkpoint name and its recorded
+    voxel size for a trained generator, the class and configured voxel size otherwise."""
+    checkpoint = OmegaConf.select(c, "generator.checkpoint", default=None)
+    if checkpoint is not None:
+        import json
+
+        from microdesign.errors import ConfigError
+        from microdesign.generator.checkpoint import resolve_checkpoint_dir
+
+        try:
+            meta = json.loads((resolve_checkpoint_dir(str(checkpoint)) / "metadata.json").read_text())
+            return f"checkpoint `{checkpoint}`", float(meta["voxel_size_m"])
+        except (ConfigError, OSError, KeyError, ValueError):  # a report must still be written; the size is then unknown
+            return f"checkpoint `{checkpoint}` (not found)", float("nan")
+    target = str(OmegaConf.select(c, "generator._target_", default="?"))
+    return f"`{target.rsplit('.', 1)[-1]}`", float(OmegaConf.select(c, "generator.voxel_size_m", default=0) or 0)
 
 
 def _convergence_plot(runs: dict[str, Any], path: Path, ylabel: str, title: str) -> None:

@@ -93,8 +93,12 @@ def check(cfg: DictConfig) -> list[str]:
 
 
 def evaluations(cfg: DictConfig, spec: Any) -> int:
-    """Evaluation budget of one campaign under the current profile (0: skipped in this profile)."""
-    n = int(OmegaConf.select(spec, f"evaluations.{cfg.profile}", default=0) or 0)
+    """Evaluation budget of one campaign under the current profile (0: skipped in this profile).
+
+    A profile with ``budgets: <other profile>`` uses that profile's budgets.
+    """
+    budgets = OmegaConf.select(cfg, f"profiles.{cfg.profile}.budgets", default=None) or cfg.profile
+    n = int(OmegaConf.select(spec, f"evaluations.{budgets}", default=0) or 0)
     if n == 0:
         return 0
     return int(cfg.budget.evaluations) if cfg.budget.evaluations is not None else n
