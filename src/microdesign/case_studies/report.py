@@ -322,8 +322,8 @@ def _report_cs3(cfg, runs, out, stem, load) -> list[str]:
         ax.plot(powers[ok], v[ok], marker=mk, ms=4, label=label)
     if cross is not None:
         ax.axvline(cross, color="k", ls="--", lw=0.8)
-        ax.annotate(f"crossover {cross:.0f} W", (cross, ax.get_ylim()[0]), xytext=(4, 8), textcoords="offset points",
-                    fontsize=8)
+        ax.annotate(f"crossover {cross:.0f} W", (cross, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -12),
+                    textcoords="offset points", fontsize=8)  # top of the axes, clear of the legend
     pub = cfg.studies.cs3.published
     ax.axvline(float(pub.crossover_W), color="grey", ls=":", lw=0.8)
     ax.scatter([10.0], [float(pub.energy_cell_Wh_L)], marker="*", c="grey", s=80, zorder=5,
