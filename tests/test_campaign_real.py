@@ -20,7 +20,8 @@ def test_real_stages_smoke_campaign(tmp_path):
     assert run_campaign(cfg) == 0
     head, trials = CampaignStore(path).load()
     assert len(trials) == 3 and all(t.finished for t in trials)
-    assert head["generator_name"] == "synth3p_small" and len(head["generator_weights_sha256"]) == 64
+    assert head["generator_name"] == compose("campaign").generator.checkpoint  # the shipped model
+    assert len(head["generator_weights_sha256"]) == 64
     ok = [t for t in trials if t.status == "completed"]
     for t in trials:  # a failure is a stage's recorded reason, never an exception
         assert t.status == "completed" or t.reason.split(":")[0] in ("generator", "characterise", "cell", "objective")
