@@ -44,6 +44,7 @@ from microdesign.characterise.metrics import (
 )
 from microdesign.characterise.surface import METHODS as SSA_METHODS
 from microdesign.characterise.surface import face_counting_ssa, interface_face_counts_torch, interface_ssa
+from microdesign.device import resolve_device
 from microdesign.errors import ConfigError, require
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
@@ -152,7 +153,7 @@ class Characteriser:
                  batch_cubes: int = 4, threads: int | None = None, criterion: str = "energy",
                  ci_metrics: list[str] | None = None, voxel_ops: str = "auto"):
         require(solver in SOLVERS, "solver", solver, f"one of {SOLVERS}")
-        self.device = transport.resolve_device(device)
+        self.device = resolve_device(device)
         require(0 < conv_crit < 1, "conv_crit", conv_crit, "a number in (0, 1)")
         require(0 < rtol < 1, "rtol", rtol, "a number in (0, 1)")
         require(int(iter_limit) >= 1, "iter_limit", iter_limit, "an integer >= 1")
@@ -332,24 +333,9 @@ class Characteriser:
 
     def _fractions_and_surfaces(self, cubes: np.ndarray, vol, dx: float) -> dict[str, np.ndarray]:
         """Volume fractions and interface SSAs per cube; ``vol`` is ``cubes`` or its device copy."""
-        n = cubes.shape[0]
         sa = self.surface_area
-        if self.on_device:
-            import torch
-
-            flat = vol.reshape(n, -1)
-            per = flat.shape[1]
-            counts = {p: (flat == p).sum(1, dtype=torch.float64) for p in (PORE, ACTIVE_MATERIAL, CBD)}
-            values = {POROSITY: counts[PORE], AM_VOLUME_FRACTION: counts[ACTIVE_MATERIAL],
-                      CBD_VOLUME_FRACTION: counts[CBD]}
-            values = {k: (v / per).cpu().numpy() for k, v in values.items()}
-        else:
-            flat = cubes.reshape(n, -1)
-            values = {
-                POROSITY: (flat == PORE).mean(1),
-                AM_VOLUME_FRACTION: (flat == ACTIVE_MATERIAL).mean(1),
-                CBD_VOLUME_FRACTION: (flat == CBD).mean(1),
-            }
+        values = {key: transport.fraction_per_cube(vol == phase) for key, phase in
+                  ((POROSITY, PORE), (AM_VOLUME_FRACTION, ACTIVE_MATERIAL), (CBD_VOLUME_FRACTION, CBD))}
         if self.on_device and sa["method"] == "face_counting":
             for key, other in ((SSA_AM_PORE, PORE), (SSA_AM_CBD, CBD)):
                 counts = interface_face_counts_torch(vol, ACTIVE_MATERIAL, other).cpu().numpy()

@@ -43,15 +43,14 @@ from microdesign.characterise import taufactor_backend
 from microdesign.characterise.connectivity import spanning_mask, spanning_masks
 from microdesign.characterise.mgcg import mgcg_solve
 from microdesign.characterise.taufactor_backend import quiet
-from microdesign.errors import ConfigError
 
 __all__ = [
     "TransportResult",
+    "fraction_per_cube",
     "mgcg_conductivity",
     "mgcg_solve",
     "mgcg_tortuosity",
     "quiet",
-    "resolve_device",
     "spanning_mask",
     "taufactor_conductivity",
     "taufactor_tortuosity",
@@ -83,25 +82,6 @@ class TransportResult:
 
 
 # --------------------------------------------------------------------------------------- helpers
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; ``"cpu"``/``"cuda[:i]"`` pass through.
-
-    Raises:
-        ConfigError: unknown device string, or ``cuda`` requested but unavailable.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if isinstance(device, str) and device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("device", device, "'auto' or 'cpu' (no CUDA device is available)")
-        return device
-    raise ConfigError("device", device, "one of 'auto', 'cpu', 'cuda', 'cuda:<i>'")
-
-
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """Run the block with ``torch.set_num_threads(n)`` (None: unchanged), restoring the old value."""
@@ -134,8 +114,9 @@ def _to_host(x) -> np.ndarray:
     return x.cpu().numpy() if _is_tensor(x) else np.asarray(x)
 
 
-def _fraction(mask) -> np.ndarray:
-    """Per-cube fraction of True voxels, float64 shape ``n`` (numpy array or tensor; identical values)."""
+def fraction_per_cube(mask) -> np.ndarray:
+    """Per-cube fraction of True voxels of ``n x X x Y x Z`` masks, float64 numpy shape ``n`` (numpy array or
+    tensor on any device; identical values)."""
     import torch
 
     n = mask.shape[0]
@@ -257,7 +238,7 @@ def mgcg_tortuosity(masks, device: str = "cpu", rtol: float = 1e-4, conv_crit: f
 
     masks = masks.bool() if _is_tensor(masks) else np.asarray(masks).astype(bool)
     n, X, Y, Z = masks.shape
-    eps = _fraction(masks)
+    eps = fraction_per_cube(masks)
 
     def solve(g, span):
         s = _take(span, g)
@@ -291,7 +272,7 @@ def mgcg_conductivity(labels, conductivity: dict[int, float], device: str = "cpu
     else:
         labels = np.asarray(labels)
         cond = cmap[labels]
-    vf = {lab: _fraction(labels == lab) for lab in conductivity}
+    vf = {lab: fraction_per_cube(labels == lab) for lab in conductivity}
     d_mean = sum(vf[lab] * conductivity[lab] for lab in conductivity)
 
     def solve(g, span):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from microdesign.device import resolve_device
 from microdesign.errors import ConfigError
 from microdesign.generator.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
 from microdesign.phases import PHASE_NAMES
@@ -49,7 +50,7 @@ class Generator:
         if int(batch_size) < 1:
             raise ConfigError("batch_size", batch_size, "a positive integer")
         self.metadata = metadata
-        self.device = torch.device(_resolve_device(device))
+        self.device = torch.device(resolve_device(device))
         self.network = network.to(self.device).eval()
         self.out_of_bounds = out_of_bounds
         self.batch_size = int(batch_size)
@@ -285,15 +286,3 @@ def argmax_uint8(prob, out):
         if j + 1 < prob.shape[1]:
             best = torch.maximum(best, pj)
     return out
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ConfigError("device", device, "'auto', 'cpu' or 'cuda'")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", device, "'cpu' or 'auto' (no CUDA device available)")
-    return device

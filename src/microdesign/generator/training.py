@@ -248,13 +248,12 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
     from tqdm.auto import tqdm
 
     from microdesign import __version__
+    from microdesign.device import resolve_device
     from microdesign.generator.network import ConditionalCritic2D, ConditionalGenerator3D
-
-    from microdesign.generator.sampler import _resolve_device
 
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
-    device = torch.device(_resolve_device(settings.device))
+    device = torch.device(resolve_device(settings.device))
     amp = bool(settings.amp and device.type == "cuda")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
