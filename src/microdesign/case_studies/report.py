@@ -157,15 +157,12 @@ def _generator_description(c: DictConfig) -> tuple[str, float]:
     voxel size for a trained generator, the class and configured voxel size otherwise."""
     checkpoint = OmegaConf.select(c, "generator.checkpoint", default=None)
     if checkpoint is not None:
-        import json
-
         from microdesign.errors import ConfigError
-        from microdesign.generator.checkpoint import resolve_checkpoint_dir
+        from microdesign.generator.checkpoint import load_metadata
 
         try:
-            meta = json.loads((resolve_checkpoint_dir(str(checkpoint)) / "metadata.json").read_text())
-            return f"checkpoint `{checkpoint}`", float(meta["voxel_size_m"])
-        except (ConfigError, OSError, KeyError, ValueError):  # a report must still be written; the size is then unknown
+            return f"checkpoint `{checkpoint}`", float(load_metadata(str(checkpoint)).voxel_size_m)
+        except (ConfigError, OSError):  # a report must still be written; the size is then unknown
             return f"checkpoint `{checkpoint}` (not found)", float("nan")
     target = str(OmegaConf.select(c, "generator._target_", default="?"))
     return f"`{target.rsplit('.', 1)[-1]}`", float(OmegaConf.select(c, "generator.voxel_size_m", default=0) or 0)
@@ -239,7 +236,7 @@ def _optimum_table(runs: dict[str, Any], unit: str) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(["—"] * (len(head) - 1)) + " |")
             continue
         th = b.cell.cathode_thickness_m * 1e6 if b.cell is not None else float("nan")
-        v = r.validated(b.index) if hasattr(r, "validated") else None
+        v = r.validated(b.index)
         checked = ("" if v is None else f" (validated {v.objective.raw_value:.1f}, {v.metrics.n_cubes} cubes)"
                    if v.status == "completed" else " (failed its validation)")
         lines.append(f"| {label} | " + " | ".join(design_row(b, names)) +
@@ -279,8 +276,8 @@ def _report_cs2(cfg, runs, out, stem) -> list[str]:
     L = ["## Optimum at each power", "", *_optimum_table(runs, unit), "",
          f"![designs]({stem}_designs.png)", "", f"![convergence]({stem}_convergence.png)", ""]
     lo, hi = runs.get("low_power"), runs.get("high_power")
-    if lo is not None and hi is not None and lo.optimum() and hi.optimum():
-        a, b = lo.optimum(), hi.optimum()
+    a, b = (lo.optimum() if lo is not None else None), (hi.optimum() if hi is not None else None)
+    if a is not None and b is not None:
         L += ["## Verdict", "",
               f"- low power: AM weight fraction {a.inputs['am_weight_fraction']:.3f}, porosity {a.inputs['porosity']:.3f}; "
               f"high power: AM weight fraction {b.inputs['am_weight_fraction']:.3f}, porosity {b.inputs['porosity']:.3f}.",
@@ -295,12 +292,12 @@ def _report_cs3(cfg, runs, out, stem, load) -> list[str]:
     _convergence_plot(runs, out / f"{stem}_convergence.png", unit, "CS3: convergence")
     L = ["## Optima", "", *_optimum_table(runs, unit), "", f"![convergence]({stem}_convergence.png)", ""]
     e, p = runs.get("energy_cell"), runs.get("power_cell")
-    if e is None or p is None or e.optimum() is None or p.optimum() is None:
+    be, bp = (e.optimum() if e is not None else None), (p.optimum() if p is not None else None)
+    if be is None or bp is None:
         return L + ["(Ragone plot needs both campaigns.)"]
     rc = cfg.studies.cs3.ragone
     powers = np.geomspace(float(rc.low_W), float(rc.high_W), int(rc.n))
     model = full_cell_model(e)
-    be, bp = e.optimum(), p.optimum()
     ved_e, ved_p = ragone(model, be, powers), ragone(model, bp, powers)
     curves = {"energy cell (opt. 10 W)": ved_e, "power cell (opt. 200 W)": ved_p}
     cs1_note = ""

@@ -198,6 +198,25 @@ def save_checkpoint(directory: str | Path, metadata: CheckpointMetadata, state_d
     return directory
 
 
+def load_metadata(checkpoint: str | Path) -> CheckpointMetadata:
+    """Read and validate a checkpoint's ``metadata.json`` only (no weights: cheap, for reports).
+
+    Raises:
+        CheckpointError: no such folder, a missing, unreadable or incomplete metadata file.
+    """
+    directory = resolve_checkpoint_dir(checkpoint)
+    meta_path = directory / METADATA_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(directory, f"missing {METADATA_FILE}", f"{METADATA_FILE} and {WEIGHTS_FILE}")
+    try:
+        data = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(directory, f"{METADATA_FILE} is not valid JSON ({exc})", "a JSON object") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(directory, f"{METADATA_FILE} holds {type(data).__name__}", "a JSON object")
+    return CheckpointMetadata.from_dict(data, directory)
+
+
 def load_checkpoint(checkpoint: str | Path) -> tuple[CheckpointMetadata, dict, Path]:
     """Read and validate a checkpoint folder.
 
@@ -211,17 +230,11 @@ def load_checkpoint(checkpoint: str | Path) -> tuple[CheckpointMetadata, dict, P
     import torch
 
     directory = resolve_checkpoint_dir(checkpoint)
-    meta_path, weights_path = directory / METADATA_FILE, directory / WEIGHTS_FILE
-    for p in (meta_path, weights_path):
+    weights_path = directory / WEIGHTS_FILE
+    for p in (directory / METADATA_FILE, weights_path):
         if not p.is_file():
             raise CheckpointError(directory, f"missing {p.name}", f"{METADATA_FILE} and {WEIGHTS_FILE}")
-    try:
-        data = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(directory, f"{METADATA_FILE} is not valid JSON ({exc})", "a JSON object") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(directory, f"{METADATA_FILE} holds {type(data).__name__}", "a JSON object")
-    meta = CheckpointMetadata.from_dict(data, directory)
+    meta = load_metadata(directory)
     digest = sha256_file(weights_path)
     if meta.weights_sha256 and digest != meta.weights_sha256:
         raise CheckpointError(directory, f"{WEIGHTS_FILE} SHA-256 {digest[:12]}… differs from the metadata's "
