@@ -56,7 +56,6 @@ def run(cfg) -> int:
         ref_desc = line_ref.describe()
     elif ref_cfg.kind == "volume":
         from microdesign.generator.data import load_training_data
-
         from microdesign.generator.reference import DEFAULT_SIZE_VOXELS
 
         L = int(cfg.size_voxels) if cfg.size_voxels is not None else DEFAULT_SIZE_VOXELS

@@ -117,7 +117,7 @@ def synthetic_reference(provenance: Mapping[str, Any] | None, *, dataset_voxel_s
             does not accept (the line changed since: the training data cannot be reproduced); an
             override contradicts the provenance; or an unknown setting name.
     """
-    fallback = {k: v for k, v in dict(fallback or {}).items()}
+    fallback = dict(fallback or {})
     overrides = dict(overrides or {})
     prov = dict(provenance or {})
     where = f"the provenance of {origin}" if origin else "the dataset provenance"
