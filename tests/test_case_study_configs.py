@@ -51,6 +51,8 @@ def test_case_study_root_config_and_names(tmp_path):
         check(OmegaConf.merge(cfg, {"profile": "tpu"}))
     with pytest.raises(ConfigError):
         check(OmegaConf.merge(cfg, {"budget": {"evaluations": 0}}))
+    with pytest.raises(ConfigError, match="budgets"):  # would skip every campaign
+        check(OmegaConf.merge(cfg, {"profile": "cpu_generator", "profiles": {"cpu_generator": {"budgets": "cpuu"}}}))
 
 
 @pytest.mark.parametrize("profile", ["cpu", "cpu_generator", "gpu", "stub"])

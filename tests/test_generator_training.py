@@ -125,6 +125,12 @@ def test_warm_start_from_another_run_at_a_larger_cube_size(two_class_data, tmp_p
               init_from=tmp_path / "small" / "state.pt")
     with pytest.raises(ConfigError, match="init_from"):
         train(big_data, frozen, tmp_path / "z", "z", progress=False, init_from=tmp_path / "nowhere")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="init_from.*training state"):
+        train(big_data, frozen, tmp_path / "z", "z", progress=False, init_from=tmp_path / "junk.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="init_from.*training state"):
+        train(big_data, frozen, tmp_path / "z", "z", progress=False, init_from=tmp_path / "other.pt")
 
 
 def test_trains_from_2d_micrographs(tmp_path):

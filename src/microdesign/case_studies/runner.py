@@ -75,13 +75,16 @@ def check(cfg: DictConfig) -> list[str]:
     """Names of the studies to run; validates the case-study config before any work.
 
     Raises:
-        ConfigError: unknown study or profile, or a bad budget.
+        ConfigError: unknown study or profile, a profile borrowing the budgets of an unknown one, or a bad budget.
     """
     name = str(cfg.name)
     if name not in (*STUDIES, "all"):
         raise ConfigError("name", name, f"one of {[*STUDIES, 'all']}")
     if str(cfg.profile) not in cfg.profiles:
         raise ConfigError("profile", cfg.profile, f"one of {list(cfg.profiles)}")
+    budgets = OmegaConf.select(cfg, f"profiles.{cfg.profile}.budgets", default=None)
+    if budgets is not None and str(budgets) not in cfg.profiles:  # else every campaign would be skipped silently
+        raise ConfigError(f"profiles.{cfg.profile}.budgets", budgets, f"another profile's name, one of {list(cfg.profiles)}")
     ev = cfg.budget.evaluations
     if ev is not None and int(ev) < 1:
         raise ConfigError("budget.evaluations", ev, "an integer >= 1 or null")

@@ -242,7 +242,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
 
     Raises:
         ConfigError: inconsistent settings, a resume state for other data or another network, or an
-            ``init_from`` state that is missing or for another network or design space.
+            ``init_from`` state that is missing or for another network or design space; a resume or
+            ``init_from`` file that is not a training state.
     """
     import torch
     from tqdm.auto import tqdm
@@ -282,7 +283,7 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
 
     init_record = None
     if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = _load_state(state_path, "resume")
         if state["identity"] != identity:
             raise ConfigError("resume", str(state_path), f"a state for the same data and network; it has "
                               f"{state['identity']}, this run {identity} (use a new out_dir or resume=false)")
@@ -442,16 +443,28 @@ def _apply_optimiser_settings(settings: TrainSettings, opt_g, opt_d) -> None:
             group["lr"], group["betas"] = float(lr), (float(settings.beta1), float(settings.beta2))
 
 
-def _warm_start(init_from, identity: dict, G, Ds, opt_g, opt_d) -> dict:
-    """Copy networks and optimiser states from another run's state (see ``train(init_from=...)``)."""
+def _load_state(path: Path, name: str) -> dict:
+    """A training state written by :func:`train`; ``ConfigError`` naming ``name`` where the file is not one."""
     import torch
 
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad file
+        raise ConfigError(name, str(path), f"a training state written by train-generator ({exc})") from exc
+    keys = ("identity", "step", "wall_s", "G", "D", "opt_g", "opt_d")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise ConfigError(name, str(path), f"a training state written by train-generator (a dict with {keys})")
+    return state
+
+
+def _warm_start(init_from, identity: dict, G, Ds, opt_g, opt_d) -> dict:
+    """Copy networks and optimiser states from another run's state (see ``train(init_from=...)``)."""
     path = Path(init_from)
     if path.is_dir():
         path = path / "state.pt"
     if not path.is_file():
         raise ConfigError("init_from", str(init_from), "a run folder with a state.pt, or a state.pt file")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = _load_state(path, "init_from")
     theirs = dict(state["identity"]["network"])
     ours = {k: v for k, v in identity["network"].items() if k != "train_size"}
     if {k: v for k, v in theirs.items() if k != "train_size"} != ours:
