@@ -163,7 +163,8 @@ def stage_table(files: list[str]) -> list[str]:
         cfg = yaml.safe_load(head["config_yaml"])
         c = cfg["campaign"]
         cubes = [t.metrics.n_cubes for t in fin if t.metrics is not None]
-        lines += [f"**`{f}`** — {len(fin)} evaluations ({sum(t.status == 'failed' for t in fin)} failed), "
+        lines += [f"**`{f}`** — generator `{head.get('generator_name', '?')}`, "
+                  f"{len(fin)} evaluations ({sum(t.status == 'failed' for t in fin)} failed), "
                   f"cubes {c['cube_size_voxels']}³ (adaptive {c['adaptive']}, mean {np.mean(cubes):.1f} cubes/design), "
                   f"q = {cfg['optimiser'].get('q')}, recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(first))}, "
                   f"whole campaign {(last - first) / 60:.1f} min "
@@ -218,7 +219,7 @@ def main() -> int:
                "the process CPU time per evaluation is the load-independent cost)",
                f"- command: `{cmd}` (benchmark wall time so far {(time.time() - t_start) / 60:.1f} min)", "",
                "## Seconds per iteration by stage (real pipeline)", "",
-               "From campaign files of the real pipeline (shipped generator `synth3p_small`, adaptive "
+               "From campaign files of the real pipeline (the shipped generator named per file, adaptive "
                "characterisation, PyBaMM DFN of a 4680 at 10 W, objective noise by first-order "
                "propagation = one extra cell solve per metric the cell reads). `propose` is the GP fit + qLogNEI "
                "optimisation per trial (batch time / q).", ""]
