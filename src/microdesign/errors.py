@@ -1,12 +1,19 @@
-"""Exceptions shared by every stage.
+"""Exceptions and input checks shared by every stage.
 
 Bad input raises :class:`ConfigError` (a ``ValueError``) whose message names the parameter, the
-value received and what was expected, before any expensive work starts.
+value received and what was expected, before any expensive work starts. The checks below are the
+one place that raises it for a condition (:func:`require`) and for numbers that must be finite,
+positive or a fraction (:func:`check_finite`, :func:`check_positive`, :func:`check_fraction`;
+vectorised: scalars or numpy arrays).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+
+ArrayLike = float | np.ndarray
 
 
 class ConfigError(ValueError):
@@ -24,3 +31,35 @@ def require(condition: bool, parameter: str, value: Any, expected: str, context:
     """Raise :class:`ConfigError` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(parameter, value, expected, context)
+
+
+def _offending(value: ArrayLike, bad: np.ndarray) -> object:
+    arr = np.asarray(value, dtype=float)
+    return float(arr) if arr.ndim == 0 else float(arr[bad][0])
+
+
+def check_finite(name: str, value: ArrayLike, context: str | None = None) -> None:
+    """Raise :class:`ConfigError` (naming the first offending value) unless every value is finite."""
+    bad = ~np.isfinite(np.asarray(value, dtype=float))
+    if bad.any():
+        raise ConfigError(name, _offending(value, bad), "a finite number", context)
+
+
+def check_positive(name: str, value: ArrayLike, context: str | None = None) -> None:
+    """Raise :class:`ConfigError` unless every value is finite and > 0."""
+    check_finite(name, value, context)
+    bad = np.asarray(value, dtype=float) <= 0
+    if bad.any():
+        raise ConfigError(name, _offending(value, bad), "> 0", context)
+
+
+def check_fraction(name: str, value: ArrayLike, context: str | None = None, *, open_low: bool = False,
+                   open_high: bool = False) -> None:
+    """Raise :class:`ConfigError` unless every value is finite and ``0 <= value <= 1`` (strict at an open end)."""
+    check_finite(name, value, context)
+    v = np.asarray(value, dtype=float)
+    bad = (v <= 0 if open_low else v < 0) | (v >= 1 if open_high else v > 1)
+    if bad.any():
+        lo = "(0" if open_low else "[0"
+        hi = "1)" if open_high else "1]"
+        raise ConfigError(name, _offending(value, bad), f"a fraction in {lo}, {hi}", context)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microdesign.errors import ConfigError
-from microdesign.process._validate import ArrayLike, check_finite, check_fraction, check_positive
+from microdesign.errors import ArrayLike, ConfigError, check_finite, check_fraction, check_positive
 
 
 def _check(dry_porosity: ArrayLike, min_porosity: ArrayLike, compaction_resistance_N_mm: ArrayLike) -> None:

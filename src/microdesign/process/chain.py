@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ArrayLike, ConfigError
 from microdesign.process.calendering import calendered_porosity
 from microdesign.process.coating import dry_loading_mg_cm2, wet_film_thickness_m, wet_loading_mg_cm2
 from microdesign.process.drying import ConstantDryingPorosity, DryingModel
 from microdesign.process.formulation import Formulation
 from microdesign.process.linked import thickness_m as linked_thickness_m
-from microdesign.process._validate import ArrayLike
 
 #: Process inputs and their defaults. Sources: formulation densities and solids content, see
 #: :mod:`microdesign.process.formulation`; calendering, :mod:`microdesign.process.calendering`.

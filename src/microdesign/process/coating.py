@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microdesign.process._validate import ArrayLike, check_fraction, check_positive
+from microdesign.errors import ArrayLike, check_fraction, check_positive
 
 _ML_MIN_TO_M3_S = 1e-6 / 60.0
 _M_MIN_TO_M_S = 1.0 / 60.0

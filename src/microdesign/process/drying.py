@@ -17,8 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from microdesign.errors import ConfigError
-from microdesign.process._validate import ArrayLike, check_fraction
+from microdesign.errors import ArrayLike, ConfigError, check_fraction
 
 
 class DryingModel(Protocol):

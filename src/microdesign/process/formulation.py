@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microdesign.errors import ConfigError
-from microdesign.process._validate import ArrayLike, check_fraction, check_positive
+from microdesign.errors import ArrayLike, ConfigError, check_fraction, check_positive
 
 COMPONENTS = ("active_material", "conductive_additive", "binder")
 

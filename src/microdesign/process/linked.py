@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError
-from microdesign.process._validate import ArrayLike, check_fraction, check_positive
+from microdesign.errors import ArrayLike, ConfigError, check_fraction, check_positive
 
 _CTX = "linked parameters"
 
