@@ -39,7 +39,7 @@ imports) the missing pure-Python packages travel as a copy from this environment
 then one device command, carrying ``build/gpu_deps``, with the section file coming back in $OUT::
 
     set -o pipefail; cp docs/benchmarks/characterise.md $OUT/ && export PYTHONUNBUFFERED=1 PYTHONPATH=build/gpu_deps:src &&
-    python3 -m pytest -q -p no:cacheprovider tests/test_characterise_device_ops.py 2>&1 | tee $OUT/tests.log &&
+    python3 -m pytest -q -p no:cacheprovider tests/characterise/test_connectivity.py 2>&1 | tee $OUT/tests.log &&
     python3 scripts/benchmark_characterise.py --gpu-target --out $OUT/characterise.md 2>&1 | tee $OUT/gpu_target.log
 
 and copy ``characterise.md`` from the returned files over ``docs/benchmarks/characterise.md``.

@@ -10,7 +10,7 @@ import pytest
 from microdesign.characterise import Characteriser, SubcubeSampler
 from microdesign.characterise import metrics as M
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 NREL = DATA / "nrel_nmc1_cal_cbd_bridge.tif"
 VOXEL_M = 0.398e-6  # shared/data/README.md (NREL NMC-1-cal series)
 

@@ -16,7 +16,7 @@ from microdesign.data.importer import import_images, read_label_table
 from microdesign.data.tiff import export_tiff
 from microdesign.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real NMC images not available: {SHARED_DATA} (../shared/data) is absent"

@@ -113,7 +113,7 @@ def test_device_path_reports_non_percolation_like_the_host_path():
 def test_gpu_target_benchmark_fails_clearly_without_cuda(capsys):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the no-CUDA refusal cannot be exercised")
-    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_characterise.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_characterise.py"
     spec = importlib.util.spec_from_file_location("benchmark_characterise", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -73,7 +73,7 @@ def test_single_writer(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {tests!r})
-    from test_campaign_storage import _trial, SPACE, OBJ
+    from test_campaign_file import _trial, SPACE, OBJ
     from microdesign.storage import CampaignStore
     path = sys.argv[1]
     s = CampaignStore(path, writer=True)

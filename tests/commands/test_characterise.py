@@ -10,7 +10,7 @@ import tifffile
 from hydra.utils import instantiate
 
 from microdesign.characterise import Characteriser
-from microdesign.characterise.io import map_labels
+from microdesign.characterise.io import load_volume
 from microdesign.characterise.testing import random_three_phase
 from microdesign.cli import main
 from microdesign.config import compose, conf_dir
@@ -57,8 +57,8 @@ def test_characterise_command_rejects_unmapped_labels_and_missing_voxel_size(tif
     path, _ = tiff_volume
     assert main(["characterise", f"source.path={path}", "source.voxel_size_m=4e-7", "output=null"]) == 2
     assert main(["characterise", f"source.path={path}", "source.phase_values=[0,85,170]", "output=null"]) == 2
-    with pytest.raises(ConfigError):
-        map_labels(np.array([0, 1, 5]), {0: 0, 1: 1, 5: 7})
+    with pytest.raises(ConfigError, match="source.phase_values"):
+        load_volume(path, {0: 0, 85: 1, 170: 7})  # a target label outside {0, 1, 2}
 
 
 def test_convergence_command_writes_table_plot_and_conclusion(tiff_volume, tmp_path):
