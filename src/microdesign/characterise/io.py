@@ -29,39 +29,23 @@ from microdesign.phases import N_PHASES
 SOURCE_KINDS = ("tiff", "npy", "synthetic")
 
 
-def map_labels(raw: np.ndarray, labels: Mapping[Any, int] | None) -> np.ndarray:
-    """Map raw values to phase labels with a user table; reject values the table does not map.
-
-    Args:
-        raw: volume of any numeric dtype.
-        labels: raw value -> phase label (0 pore, 1 AM, 2 CBD); None means identity on {0, 1, 2}.
-
-    Returns:
-        uint8 volume of phase labels, same shape.
-
-    Raises:
-        ConfigError: a raw value without a mapping, or a target label outside {0, 1, 2}.
-    """
-    table = {0: 0, 1: 1, 2: 2} if labels is None else {float(k): int(v) for k, v in dict(labels).items()}
-    bad_targets = sorted({v for v in table.values() if v not in range(N_PHASES)})
-    if bad_targets:
-        raise ConfigError("source.labels", dict(table), "phase labels 0 (pore), 1 (AM), 2 (CBD) as values")
-    values = np.unique(raw)
-    unmapped = [float(v) for v in values if float(v) not in {float(k) for k in table}]
-    if unmapped:
-        raise ConfigError("source.labels", dict(table), f"a mapping for every value in the volume (unmapped: {unmapped[:10]})")
-    out = np.empty(raw.shape, dtype=np.uint8)
-    for k, v in table.items():
-        out[raw == k] = v
-    return out
-
-
 def load_volume(path: str | Path, labels: Mapping[Any, int] | None = None) -> np.ndarray:
     """Read a 3D labelled volume from ``.tif/.tiff`` (tifffile) or ``.npy`` and map its labels.
 
+    Args:
+        path: the file.
+        labels: raw value -> phase label (0 pore, 1 AM, 2 CBD); None means identity on {0, 1, 2}.
+            Mapped by :func:`microdesign.data.importer.map_grey_values`.
+
+    Returns:
+        uint8 volume of phase labels, the file's shape.
+
     Raises:
-        ConfigError: missing file, unknown suffix, not 3D, or unmapped labels.
+        ConfigError: missing file, unknown suffix, not 3D, a raw value without a mapping, or a
+            target label outside {0, 1, 2}.
     """
+    from microdesign.data.importer import map_grey_values, parse_grey_table
+
     p = Path(str(path)).expanduser()
     if not p.is_file():
         raise ConfigError("source.path", str(path), "an existing .tif/.tiff/.npy file")
@@ -76,7 +60,8 @@ def load_volume(path: str | Path, labels: Mapping[Any, int] | None = None) -> np
     raw = np.squeeze(raw) if raw.ndim > 3 else raw
     if raw.ndim != 3:
         raise ConfigError("source.path", f"{p.name} with shape {raw.shape}", "a 3D volume X x Y x Z")
-    return map_labels(raw, labels)
+    greys, phase_labels = parse_grey_table({0: 0, 1: 1, 2: 2} if labels is None else labels, "source.phase_values")
+    return map_grey_values(raw, greys, phase_labels, str(p), "source.phase_values")
 
 
 def cube_sources_from_config(source: Mapping[str, Any], cube_sizes: Sequence[int], synth: Any = None

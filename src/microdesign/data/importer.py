@@ -155,7 +155,7 @@ def read_label_table(path: str | Path) -> LabelTable:
     return LabelTable(path, rows, names, units, voxel_sizes, table_voxel)
 
 
-def _phase_label(value: Any, table_repr: str) -> int:
+def _phase_label(value: Any, table_repr: str, parameter: str) -> int:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= int(value) < len(PHASE_NAMES):
         return int(value)
     key = str(value).strip().lower()
@@ -163,30 +163,35 @@ def _phase_label(value: Any, table_repr: str) -> int:
         return _PHASE_ALIASES[key]
     if key.isdigit() and int(key) < len(PHASE_NAMES):
         return int(key)
-    raise ConfigError("grey_to_phase", table_repr,
+    raise ConfigError(parameter, table_repr,
                       f"phase names {list(PHASE_NAMES)} (or labels 0-{len(PHASE_NAMES) - 1}); got {value!r}")
 
 
-def parse_grey_table(grey_to_phase: Mapping[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+def parse_grey_table(grey_to_phase: Mapping[Any, Any], parameter: str = "grey_to_phase") -> tuple[np.ndarray, np.ndarray]:
     """Grey values (float64, sorted) and their phase labels (uint8) from a mapping.
 
     Keys may be numbers or numeric strings; values phase names (``pore``, ``active_material``,
-    ``cbd`` and aliases) or labels 0/1/2.
+    ``cbd`` and aliases) or labels 0/1/2. With :func:`map_grey_values` this is the one reader from
+    grey values to phase labels (the importer and the ``characterise`` command's file sources).
+
+    Args:
+        grey_to_phase: grey value -> phase name or label.
+        parameter: the option named in errors.
 
     Raises:
         ConfigError: empty table, a non-numeric grey value, an unknown phase.
     """
     if not grey_to_phase:
-        raise ConfigError("grey_to_phase", grey_to_phase, "a mapping grey value -> phase, e.g. {0: pore, 1: active_material, 2: cbd}")
+        raise ConfigError(parameter, grey_to_phase, "a mapping grey value -> phase, e.g. {0: pore, 1: active_material, 2: cbd}")
     shown = repr(dict(grey_to_phase))
     greys, labels = [], []
     for k, v in dict(grey_to_phase).items():
         try:
             g = float(k)
         except (TypeError, ValueError):
-            raise ConfigError("grey_to_phase", shown, f"numeric grey values as keys; got {k!r}") from None
+            raise ConfigError(parameter, shown, f"numeric grey values as keys; got {k!r}") from None
         greys.append(g)
-        labels.append(_phase_label(v, shown))
+        labels.append(_phase_label(v, shown, parameter))
     order = np.argsort(greys)
     return np.asarray(greys, dtype=np.float64)[order], np.asarray(labels, dtype=np.uint8)[order]
 
@@ -237,8 +242,18 @@ def read_image(path: str | Path) -> np.ndarray:
     return squeezed
 
 
-def map_grey_values(raw: np.ndarray, greys: np.ndarray, labels: np.ndarray, where: str) -> np.ndarray:
+def map_grey_values(raw: np.ndarray, greys: np.ndarray, labels: np.ndarray, where: str,
+                    parameter: str = "grey_to_phase") -> np.ndarray:
     """uint8 phase labels of ``raw`` through the table (exact match, 1e-6 tolerance for floats).
+
+    Args:
+        raw: image or volume of any numeric dtype.
+        greys, labels: the table of :func:`parse_grey_table`.
+        where: the file (or source) named in errors.
+        parameter: the option named in errors.
+
+    Returns:
+        uint8 phase labels, the shape of ``raw``.
 
     Raises:
         ConfigError: a grey value not in the table (message names ``where`` and the values).
@@ -258,7 +273,7 @@ def map_grey_values(raw: np.ndarray, greys: np.ndarray, labels: np.ndarray, wher
                 bad.append(int(v))
         if bad:
             shown = ", ".join(f"{b:g} ({counts[b]} voxels)" for b in bad[:10])
-            raise ConfigError("grey_to_phase", [float(g) for g in greys],
+            raise ConfigError(parameter, [float(g) for g in greys],
                               f"an entry for every grey value in the image; unmapped: {shown}", context=where)
         return lut[raw]
     values, inverse = np.unique(raw, return_inverse=True)
@@ -271,7 +286,7 @@ def map_grey_values(raw: np.ndarray, greys: np.ndarray, labels: np.ndarray, wher
         bad = vals[~ok]
         counts = np.bincount(inverse.reshape(-1), minlength=values.size)[~ok]
         shown = ", ".join(f"{b:g} ({c} voxels)" for b, c in list(zip(bad, counts))[:10])
-        raise ConfigError("grey_to_phase", [float(g) for g in greys],
+        raise ConfigError(parameter, [float(g) for g in greys],
                           f"an entry for every grey value in the image; unmapped: {shown}", context=where)
     return labels[near][inverse].reshape(raw.shape).astype(np.uint8)
 
