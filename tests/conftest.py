@@ -17,7 +17,10 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (real NMC images); skips the test where it is absent."""
+    """The real NMC images in ``../shared/data`` beside the repository (the one place tests find them).
+
+    Skips the requesting test, with the reason, where that folder is absent (a bare checkout).
+    """
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real-data folder {SHARED_DATA} is absent (it ships beside the checkout as ../shared/data)")
+        pytest.skip("real NMC images not available: ../shared/data beside the repository is absent")
     return SHARED_DATA

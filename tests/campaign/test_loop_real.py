@@ -25,6 +25,9 @@ def test_real_stages_smoke_campaign(tmp_path):
     ok = [t for t in trials if t.status == "completed"]
     for t in trials:  # a failure is a stage's recorded reason, never an exception
         assert t.status == "completed" or t.reason.split(":")[0] in ("generator", "characterise", "cell", "objective")
+    # 16^3 cubes may fail percolation (a recorded reason; 1 of 3 completes with this seed), but a run in
+    # which no trial completes checks nothing below and is a defect
+    assert ok, [t.reason for t in trials]
     for t in ok:
         assert t.volume.shape == (16, 16, 16) and set(np.unique(t.volume)) <= {0, 1, 2}
         assert t.metrics.n_cubes == 3 and t.metrics[TORTUOSITY_THROUGH_PLANE].mean >= 1.0

@@ -1,8 +1,6 @@
-"""The real NREL NMC cathode volume (shared/data) characterises without error (small crops)."""
+"""The real NREL NMC cathode volume (the ``shared_data`` fixture) characterises without error (small crops)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,18 +8,17 @@ import pytest
 from microdesign.characterise import Characteriser, SubcubeSampler
 from microdesign.characterise import metrics as M
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-NREL = DATA / "nrel_nmc1_cal_cbd_bridge.tif"
-VOXEL_M = 0.398e-6  # shared/data/README.md (NREL NMC-1-cal series)
+NREL = "nrel_nmc1_cal_cbd_bridge.tif"
+VOXEL_M = 0.398e-6  # the data folder's README.md (NREL NMC-1-cal series)
 
 
 @pytest.fixture(scope="module")
-def nrel():
-    if not NREL.is_file():
-        pytest.skip(f"real NREL volume not found at {NREL} (shared/data is not checked out beside the repo)")
+def nrel(shared_data):
+    if not (shared_data / NREL).is_file():
+        pytest.skip(f"real NREL volume {NREL} is absent from the real-data folder")
     import tifffile
 
-    v = tifffile.imread(NREL)
+    v = tifffile.imread(shared_data / NREL)
     assert set(np.unique(v)) <= {0, 1, 2}  # README: 0 pore, 1 NMC, 2 CBD
     return v
 

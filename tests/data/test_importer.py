@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import tifffile
@@ -16,11 +14,6 @@ from microdesign.data.importer import import_images, read_label_table
 from microdesign.data.tiff import export_tiff
 from microdesign.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(), reason=f"real NMC images not available: {SHARED_DATA} (../shared/data) is absent"
-)
 GREY = {0: "pore", 128: "active_material", 255: "cbd"}
 
 
@@ -198,14 +191,13 @@ def test_commands_and_configs(tiff_set, tmp_path):
     np.testing.assert_array_equal(tifffile.imread(tif), truth[1])
 
 
-# ---- the real images in ../shared/data --------------------------------------------------------
-@needs_shared
-def test_import_real_nrel_volume(tmp_path):
+# ---- the real images (the shared_data fixture) -------------------------------------------------
+def test_import_real_nrel_volume(tmp_path, shared_data):
     (tmp_path / "nrel.yaml").write_text(
         "parameter_units: {am_weight_fraction: '1', porosity: '1', cbd_adhesion: '1'}\n"
         "samples:\n  nrel_nmc1_cal_cbd_bridge.tif: {am_weight_fraction: 0.928, porosity: 0.4005, cbd_adhesion: 1.0}\n"
     )
-    out = import_images(SHARED_DATA / "nrel_nmc1_cal_cbd_bridge.tif", tmp_path / "nrel.yaml",
+    out = import_images(shared_data / "nrel_nmc1_cal_cbd_bridge.tif", tmp_path / "nrel.yaml",
                         {0: "pore", 1: "active_material", 2: "cbd"}, tmp_path / "nrel.h5", voxel_size_m=0.398e-6)
     with MicrostructureDataset(out) as ds:
         assert ds.sample_shape == (251, 301, 301)
@@ -213,12 +205,11 @@ def test_import_real_nrel_volume(tmp_path):
         assert ds.provenance["files"][0]["sha256"].startswith("0197a8da")
 
 
-@needs_shared
-def test_real_sem_and_generated_need_their_tables(tmp_path):
+def test_real_sem_and_generated_need_their_tables(tmp_path, shared_data):
     (tmp_path / "l.csv").write_text(
         "file,porosity [1]\nsem_nmc_cathode_2d.tif,0.144\ngenerated_nmc_256.tiff,0.45\n"
     )
-    sem = SHARED_DATA / "sem_nmc_cathode_2d.tif"
+    sem = shared_data / "sem_nmc_cathode_2d.tif"
     with pytest.raises(ConfigError, match="sem_nmc_cathode_2d.tif.*never guessed"):
         import_images([sem], tmp_path / "l.csv", {0.0: "pore", 1.0: "am", 2.0: "cbd"}, tmp_path / "s.h5")
     out = import_images([sem], tmp_path / "l.csv", {0.0: "pore", 1.0: "am", 2.0: "cbd"}, tmp_path / "s.h5",
@@ -227,5 +218,5 @@ def test_real_sem_and_generated_need_their_tables(tmp_path):
         assert ds.ndim == 2 and ds.sample_shape == (628, 758)
         np.testing.assert_allclose(ds.phase_fractions(0), [0.144, 0.583, 0.274], atol=1e-3)
     with pytest.raises(ConfigError, match="generated_nmc_256.tiff.*unmapped: 85"):
-        import_images([SHARED_DATA / "generated_nmc_256.tiff"], tmp_path / "l.csv", {0: "pore", 1: "am", 2: "cbd"},
+        import_images([shared_data / "generated_nmc_256.tiff"], tmp_path / "l.csv", {0: "pore", 1: "am", 2: "cbd"},
                       tmp_path / "g.h5", voxel_size_m=0.39e-6)
