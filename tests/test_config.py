@@ -1,6 +1,6 @@
 """Every root config composes; every option of every group a root uses composes, and every
-``_target_`` in it names an importable object (DESIGN.md §4). Instantiation with the stage's
-runtime arguments is tested by each stage's own tests (test_<stage>_*config*/commands)."""
+``_target_`` in it names an importable object. Instantiation with the stage's
+runtime arguments is tested by each stage's own tests (tests/<package>/ and tests/commands/)."""
 
 import pytest
 import yaml

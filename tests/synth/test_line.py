@@ -21,7 +21,7 @@ def _fractions(vol):
 
 
 def test_formulation_volume_fractions_by_hand():
-    # w_AM 0.90, carbon 0.05, PVDF 0.05 by weight, porosity 0.40 (DESIGN.md §3.1)
+    # w_AM 0.90, carbon 0.05, PVDF 0.05 by weight, porosity 0.40 (docs/synthetic_line.md)
     v_am, v_c, v_b = 0.90 / 4.75, 0.05 / 1.9, 0.05 / 1.78
     x = phase_volume_fractions(0.90, 0.40)
     assert x["pore"] == pytest.approx(0.40)
