@@ -50,3 +50,35 @@ def test_group_option_composes_and_targets_import(root, key, option):
     cfg = compose(root, [f"{key}={option}"])
     for target in _targets(cfg):
         assert callable(get_object(target)), target
+
+
+@pytest.mark.parametrize("root, overrides", [
+    ("cell", ["mode=one", "cell.protocol.kind=constant_current", "+cell.protocol.c_rate=1"]),
+    ("campaign", ["+design_space.parameters.n_p_ratio={unit: '1', lower: 1.0, upper: 1.2, role: cell}"]),
+    ("fidelity", ["+reference.synth.particle_flattening=0.5"]),
+    ("campaign", ["campaign.budget.max_evaluations=7", "campaign.budget.max_wall_time_s=60", "seed=3"]),
+    ("campaign", ["campaign.n_cubes='4'", "optimiser.min_noise_variance=1", "++campaign.anything=1"]),
+])
+def test_check_overrides_accepts_valid_additions_and_values(root, overrides):
+    from microdesign.config import check_overrides
+
+    compose(root, overrides)
+    check_overrides(root, overrides)
+
+
+@pytest.mark.parametrize("root, override, option, hint", [
+    ("campaign", "+campaign.budget.max_evals=5", "campaign.budget.max_evals", "campaign.budget.max_evaluations"),
+    ("sample", "+params.porosty=0.3", "params.porosty", "params.porosity"),
+    ("sample", "+generator.batchsize=4", "generator.batchsize", "batch_size"),
+    ("campaign", "campaign.budget.max_evaluations=ten", "campaign.budget.max_evaluations", "an integer"),
+    ("campaign", "campaign.n_cubes=2.5", "campaign.n_cubes", "an integer"),
+    ("process", "process.inputs.line_load_N_mm=abc", "process.inputs.line_load_N_mm", "a number"),
+    ("campaign", "campaign.progress=yes", "campaign.progress", "true or false"),
+])
+def test_check_overrides_refuses_wrong_types_and_misspelt_additions(root, override, option, hint):
+    from microdesign.config import check_overrides
+    from microdesign.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        check_overrides(root, [override])
+    assert info.value.parameter == option and hint in str(info.value)

@@ -121,19 +121,23 @@ def main(argv: list[str] | None = None) -> int:
 
     from omegaconf import OmegaConf
 
-    from microdesign.config import compose
+    from microdesign.config import check_overrides, compose
+    from microdesign.errors import ConfigError
 
     try:
         cfg = compose(command.config_name, overrides)
     except Exception as exc:  # Hydra composition errors carry a readable message
         print(f"microdesign {name}: configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_overrides(command.config_name, overrides)
+    except ConfigError as exc:
+        print(f"microdesign {name}: invalid input: {exc}", file=sys.stderr)
+        return 2
     if print_cfg:
         print(OmegaConf.to_yaml(cfg, resolve=True))
         return 0
     configure_logging()
-    from microdesign.errors import ConfigError
-
     try:
         return int(command.module.run(cfg) or 0)
     except Exception as exc:  # a ConfigError, possibly wrapped by hydra.utils.instantiate

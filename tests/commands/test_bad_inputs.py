@@ -1,0 +1,81 @@
+"""Bad input on every command: a clear message naming the option, exit code 2, before any work.
+
+Each case runs ``microdesign.cli.main(argv)`` in-process (no subprocess) and asserts the exit
+code 2, that stderr names the option, and that no traceback escapes. Files are tiny and made in
+``tmp_path``; campaign cases use the analytic stages (``experiment=analytic``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microdesign.cli import main
+
+CAMPAIGN = ["experiment=analytic", "campaign.progress=false", "campaign.validation.top_k=0",
+            "campaign.budget.max_evaluations=2", "optimiser=sobol"]
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """Bad input files: empty, truncated, text disguised as TIFF/HDF5, a missing path."""
+    import h5py
+    import tifffile
+
+    files = {"missing": root / "missing.h5", "missing_tif": root / "missing.tif"}
+    for name in ("empty.tif", "empty.h5", "empty.npy"):
+        (root / name).write_bytes(b"")
+        files[name] = root / name
+    for name in ("text.tif", "text.h5", "text.npy"):
+        (root / name).write_text("not an image\n")
+        files[name] = root / name
+    good = root / "good.tif"
+    tifffile.imwrite(good, np.random.default_rng(0).integers(0, 3, (24, 24, 24), dtype=np.uint8))
+    data = good.read_bytes()
+    (root / "truncated.tif").write_bytes(data[: len(data) // 3])
+    files["truncated.tif"] = root / "truncated.tif"
+    h5 = root / "plain.h5"  # a valid HDF5 file that is not a microdesign dataset / campaign
+    with h5py.File(h5, "w") as f:
+        f["x"] = np.zeros(3)
+    files["plain.h5"] = h5
+    (root / "truncated.h5").write_bytes(h5.read_bytes()[:700])
+    files["truncated.h5"] = root / "truncated.h5"
+    one = root / "one_phase.tif"
+    tifffile.imwrite(one, np.zeros((24, 24, 24), np.uint8))
+    files["one_phase.tif"] = one
+    return files
+
+
+# (id, argv with {name} placeholders for _files entries and {tmp} for tmp_path, the option the message names)
+CASES = [
+    # wrong types and unknown keys (cli.check_overrides)
+    ("campaign-budget-type", ["campaign", *CAMPAIGN, "campaign.budget.max_evaluations=ten", "output={tmp}/c.h5"],
+     "campaign.budget.max_evaluations"),
+    ("campaign-unknown-plus-key", ["campaign", *CAMPAIGN, "+campaign.budget.max_evals=5", "output={tmp}/c.h5"],
+     "max_evaluations"),
+    ("campaign-bool-type", ["campaign", *CAMPAIGN, "campaign.adaptive=maybe", "output={tmp}/c.h5"], "campaign.adaptive"),
+    ("campaign-float-for-int", ["campaign", *CAMPAIGN, "campaign.n_cubes=2.5", "output={tmp}/c.h5"], "campaign.n_cubes"),
+    ("process-type", ["process", "process.inputs.line_load_N_mm=abc"], "process.inputs.line_load_N_mm"),
+    ("sample-unknown-plus-param", ["sample", "+params.porosty=0.3", "output={tmp}/s.h5"], "porosity"),
+    ("sample-unknown-target-arg", ["sample", "+generator.devic=cpu", "output={tmp}/s.h5"], "device"),
+    ("sample-n-type", ["sample", "n=two", "output={tmp}/s.h5"], "n"),
+    ("cell-type", ["cell", "ragone.n=many"], "ragone.n"),
+]
+
+
+def _argv(template: list[str], files: dict[str, Path], tmp: Path) -> list[str]:
+    return [a.format(tmp=tmp, **{k.replace(".", "_"): v for k, v in files.items()}) for a in template]
+
+
+@pytest.mark.parametrize("argv, option", [pytest.param(a, o, id=i) for i, a, o in CASES])
+def test_bad_input_is_a_named_error(argv, option, tmp_path, capsys):
+    files = _files(tmp_path)
+    before = {p.name for p in tmp_path.iterdir()}
+    rc = main(_argv(argv, files, tmp_path))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert option in err, err
+    left = {p.name for p in tmp_path.iterdir()} - before
+    assert not left, f"files left behind: {left}"
