@@ -151,3 +151,28 @@ def test_failed_gp_fit_is_a_recorded_sobol_fallback_not_a_model_on_prior_hyperpa
     Y2 = np.stack([_toy(X), -_toy(X) ** 2], 1)
     prop = HypervolumeProposer(s, ref_point=[-10.0, -100.0], n_initial=2).propose(X, Y2, None, 6, 1, seed=3)
     assert prop.method == "sobol-fallback" and "GPFitError" in prop.note
+
+
+@pytest.mark.parametrize("kind", ["qLogNEI", "qLogNEHVI"])
+def test_pending_designs_steer_the_next_proposal_away(kind):
+    """Asynchronous batch BO: with the design it would propose already running (``X_pending``), the same
+    proposal (same data, same seed) picks another design; without pending designs it repeats itself."""
+    from microdesign.optim.multi_objective import HypervolumeProposer
+
+    s = _space()
+    X = SobolProposer(s, seed=1).propose(None, None, None, 0, 8, seed=0).X
+    if kind == "qLogNEI":
+        p = BotorchProposer(s, n_initial=2, num_restarts=4, raw_samples=64, mc_samples=64, maxiter=50)
+        Y, Yvar = _toy(X), np.full(8, 1e-4)
+    else:
+        p = HypervolumeProposer(s, ref_point=[-0.1, -1.1], n_initial=2, num_restarts=4, raw_samples=64,
+                                mc_samples=32, maxiter=50)
+        Y = np.stack([_toy(X), -_toy(X) ** 2], 1)
+        Yvar = np.full((8, 2), 1e-4)
+    first = p.propose(X, Y, Yvar, n_proposed=8, q=1, seed=3)
+    again = p.propose(X, Y, Yvar, n_proposed=8, q=1, seed=3, X_pending=np.zeros((0, 4)))
+    other = p.propose(X, Y, Yvar, n_proposed=8, q=1, seed=3, X_pending=first.X)
+    assert first.method == other.method == kind
+    assert np.allclose(again.X, first.X)
+    gap = s.to_free_unit(other.X) - s.to_free_unit(first.X)
+    assert float(gap.norm()) > 0.02, (first.X, other.X)

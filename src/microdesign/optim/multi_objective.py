@@ -1,4 +1,4 @@
-"""Multi-objective proposer: the whole Pareto front of several objectives in one campaign (DESIGN.md §3.5).
+"""Multi-objective proposer: the whole Pareto front of several objectives in one campaign (docs/campaign.md).
 
 :class:`HypervolumeProposer` follows the :class:`~microdesign.optim.proposers.Proposer` protocol with
 ``Y`` of shape ``n x m`` (every objective maximised): the same scrambled Sobol points as the
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from microdesign.errors import ConfigError
-from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, sobol_points
+from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, pending_unit, sobol_points
 from microdesign.optim.space import DTYPE, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class HypervolumeProposer:
         return len(self.ref_point)
 
     def propose(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, n_proposed: int, q: int,
-                seed: int) -> Proposal:
+                seed: int, X_pending: np.ndarray | None = None) -> Proposal:
         """Next ``q`` designs.
 
         Args:
@@ -114,6 +114,8 @@ class HypervolumeProposer:
             n_proposed: trials proposed so far (position in the Sobol sequence).
             q: batch size.
             seed: seed of this proposal.
+            X_pending: physical designs being evaluated now, ``p x d`` (BoTorch's ``X_pending``:
+                asynchronous batch BO); None or empty: none.
 
         Raises:
             ConfigError: ``Y`` without ``m`` columns.
@@ -129,11 +131,11 @@ class HypervolumeProposer:
         if n_proposed < self.n_initial or flat:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
-        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed), "qLogNEHVI",
+        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed, X_pending), "qLogNEHVI",
                                     n_proposed, q, s, t0)
 
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
-                     seed: int) -> tuple[torch.Tensor, float]:
+                     seed: int, X_pending: np.ndarray | None = None) -> tuple[torch.Tensor, float]:
         """Per-objective GPs + qLogNEHVI + optimize_acqf; returns (``q x d_free`` unit-cube candidates, value)."""
         from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
         from botorch.models import ModelListGP
@@ -155,7 +157,7 @@ class HypervolumeProposer:
             sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=int(seed))
             acq = qLogNoisyExpectedHypervolumeImprovement(
                 model=model, ref_point=torch.as_tensor(self.ref_point, dtype=DTYPE), X_baseline=Zt,
-                sampler=sampler, prune_baseline=True)
+                sampler=sampler, prune_baseline=True, X_pending=pending_unit(self.space, X_pending))
             cons = self.space.unit_inequality_constraints() or None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -11,7 +11,8 @@ Two proposers share one protocol (:class:`Proposer`):
   Ament et al., "Unexpected improvements to expected improvement", NeurIPS 2023, for LogEI);
   Kench et al., Matter 2024, used a GP + EI loop on the same problem.
 
-Everything runs in float64 on the CPU (REFERENCES.md: use float64 for GP fitting). The objective
+Everything runs in float64 on the CPU (BoTorch recommends double precision for GP fitting;
+docs/campaign.md). The objective
 is maximised.
 """
 
@@ -63,7 +64,7 @@ class Proposer(Protocol):
     q: int
 
     def propose(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, n_proposed: int, q: int,
-                seed: int) -> Proposal:
+                seed: int, X_pending: np.ndarray | None = None) -> Proposal:
         """Next ``q`` designs.
 
         Args:
@@ -74,6 +75,9 @@ class Proposer(Protocol):
                 position in the Sobol sequence.
             q: batch size.
             seed: seed of this proposal (the campaign derives it from its seed and the batch index).
+            X_pending: physical designs being evaluated now, ``p x d`` (asynchronous batch BO:
+                the acquisition function integrates over their unknown outcomes, BoTorch's
+                ``X_pending``); None or empty: none. Only passed by the campaign when not empty.
         """
 
 
@@ -119,11 +123,18 @@ class SobolProposer:
             raise ConfigError("optimiser.q", q, "an integer >= 1")
         self.space, self.q, self.seed = space, int(q), seed
 
-    def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int) -> Proposal:
+    def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None) -> Proposal:
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
-        Z = sobol_points(self.space, n_proposed, q, s)
+        Z = sobol_points(self.space, n_proposed, q, s)  # running designs took earlier points of the sequence
         return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
+
+
+def pending_unit(space: SearchSpace, X_pending: np.ndarray | None) -> torch.Tensor | None:
+    """Physical pending designs ``p x d`` -> free unit-cube tensor ``p x d_free`` (None when there are none)."""
+    if X_pending is None or np.size(X_pending) == 0:
+        return None
+    return space.to_free_unit(np.asarray(X_pending, dtype=np.float64).reshape(-1, space.d))
 
 
 def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_noise_variance: float = 1e-6):
@@ -245,7 +256,7 @@ class BotorchProposer:
             raise ConfigError("optimiser.threads", threads, "an integer >= 1 or null")
         self.threads = None if threads is None else int(threads)
 
-    def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int) -> Proposal:
+    def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None) -> Proposal:
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
         X = np.zeros((0, self.space.d)) if X is None else np.asarray(X, dtype=np.float64).reshape(-1, self.space.d)
@@ -253,12 +264,13 @@ class BotorchProposer:
         if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
             Z = sobol_points(self.space, n_proposed, q, s)
             return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
-        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed), self.name,
+        return model_based_or_sobol(self.space, lambda: self._model_based(X, Y, Yvar, q, seed, X_pending), self.name,
                                     n_proposed, q, s, t0, self.threads)
 
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int,
-                     seed: int) -> tuple[torch.Tensor, float]:
-        """GP fit + qLogNEI + optimize_acqf; returns (``q x d_free`` unit-cube candidates, acquisition value)."""
+                     seed: int, X_pending: np.ndarray | None = None) -> tuple[torch.Tensor, float]:
+        """GP fit + qLogNEI (pending designs as ``X_pending``) + optimize_acqf; returns (``q x d_free``
+        unit-cube candidates, acquisition value)."""
         from botorch.acquisition.logei import qLogNoisyExpectedImprovement
         from botorch.optim import optimize_acqf
         from botorch.sampling import SobolQMCNormalSampler
@@ -272,7 +284,8 @@ class BotorchProposer:
                 Yv = torch.as_tensor(np.asarray(Yvar, dtype=np.float64).reshape(-1), dtype=DTYPE).unsqueeze(-1)
             model = fit_gp(Zt, Yt, Yv, self.min_noise_variance)
             sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=int(seed))
-            acq = qLogNoisyExpectedImprovement(model=model, X_baseline=Zt, sampler=sampler, prune_baseline=True)
+            acq = qLogNoisyExpectedImprovement(model=model, X_baseline=Zt, sampler=sampler, prune_baseline=True,
+                                               X_pending=pending_unit(self.space, X_pending))
             cons = self.space.unit_inequality_constraints() or None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -7,7 +7,7 @@ Layout (``format = "microdesign-campaign"``, ``format_version = 1``)::
                                   objective_unit, direction
     /space                 attrs: names, units, lower, upper, fixed_names, fixed_values
     /trials/000017         attrs: index, batch, status, method, seed, reason, rerun_of,
-                                  created_unix, started_unix, finished_unix, note
+                                  created_unix, started_unix, finished_unix, note, worker (Ray only)
         inputs             attrs: parameter name -> physical value
         timings            attrs: stage -> seconds
         objective          attrs: status, value, raw_value, variance, reason; sensitivities/ attrs;
@@ -75,6 +75,8 @@ class TrialRecord:
         voxel_size_m: voxel size of ``volume`` [m].
         created_unix, started_unix, finished_unix: wall-clock times [s since epoch] (0 if not yet).
         note: why its proposal fell back to Sobol (the proposer's exception), else None.
+        worker: the Ray worker that evaluated it (``<node ip>:<pid>``, :mod:`microdesign.campaign.executor`);
+            None for an in-process evaluation (``executor=local``).
     """
 
     index: int
@@ -95,6 +97,7 @@ class TrialRecord:
     started_unix: float = 0.0
     finished_unix: float = 0.0
     note: str | None = None
+    worker: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -286,7 +289,7 @@ class CampaignStore:
         _set_attrs(g, {"index": t.index, "batch": t.batch, "status": t.status, "method": t.method, "seed": t.seed,
                        "reason": t.reason or "", "rerun_of": -1 if t.rerun_of is None else t.rerun_of,
                        "created_unix": t.created_unix, "started_unix": t.started_unix,
-                       "finished_unix": t.finished_unix, "note": t.note or ""})
+                       "finished_unix": t.finished_unix, "note": t.note or "", "worker": t.worker})
         _set_attrs(g.create_group("inputs"), dict(t.inputs))
         _set_attrs(g.create_group("timings"), dict(t.timings))
         if t.objective is not None:
@@ -426,4 +429,4 @@ class CampaignStore:
                            timings={k: float(v) for k, v in _attrs(g["timings"]).items()}, volume=vol,
                            voxel_size_m=vsize, created_unix=a.get("created_unix", 0.0),
                            started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0),
-                           note=a.get("note") or None)
+                           note=a.get("note") or None, worker=a.get("worker") or None)
