@@ -169,7 +169,7 @@ def test_half_cell_capacity_per_gram_rewards_porosity_at_fixed_loading():
     """The CS1 physics: at a fixed mass loading and 3C, capacity per gram of AM is higher for a porous
     electrode (porosity 0.50, thicker) than for a dense one (0.25) - the degenerate direction of Kench
     et al. 2024 in porosity."""
-    from microdesign.case_studies.stages import HalfCellModel
+    from microdesign.cell import HalfCellModel
     from microdesign.config import compose
     from omegaconf import OmegaConf
 

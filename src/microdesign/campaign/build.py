@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 #: Keys that a resume may take from the command line (everything else comes from the stored config).
 RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running", "campaign.validation")
 #: Classes that moved after campaign files naming them were written: old -> new ``_target_``.
-MOVED_TARGETS = {"microdesign.case_studies.multi_objective.CellQuantities": "microdesign.objective.vector.CellQuantities"}
+MOVED_TARGETS = {"microdesign.case_studies.multi_objective.CellQuantities": "microdesign.objective.vector.CellQuantities",
+                 "microdesign.case_studies.stages.HalfCellModel": "microdesign.cell.HalfCellModel"}
 
 
 def instantiate(node: Any, what: str, **kwargs: Any) -> Any:

@@ -6,13 +6,10 @@ objective and campaign file run them unchanged:
 * :class:`SyntheticLineGenerator` - the synthetic manufacturing line (:class:`microdesign.synth.SyntheticLine`)
   as a volume generator ``sample(params, n, size_voxels, seed)``: the generator option of the CPU
   case studies while no trained conditional generator is shipped (it is also the generator's oracle,
-  DESIGN.md §3.2).
+  docs/synthetic_line.md).
 * :class:`CachedCharacteriser` - :class:`microdesign.characterise.Characteriser` with an on-disk
   per-cube memo (key: the cube's bytes, the voxel size and the solver settings). Campaigns of one
   case study share their Sobol initial designs (same seed), so their cubes are characterised once.
-* :class:`HalfCellModel` - the "academic" electrode-level test of case study 1: the cathode against
-  lithium metal at a constant C-rate (:meth:`microdesign.cell.CellModel.simulate_half_cell`); the
-  objective reads ``cathode_capacity_mAh_g_am`` [mA.h.g-1].
 * :class:`MultiPowerCellModel` - the 4680 cell discharged at several constant powers per design (the
   multi-objective campaign: energy at a low and a high power); the result is that of the first power,
   the others go to ``extra`` under PyBaMM-style keys (:func:`power_key`).
@@ -45,7 +42,7 @@ class SyntheticLineGenerator:
 
     Args:
         voxel_size_m: voxel edge [m] of the emitted cubes (default 0.398 µm, the NREL NMC-1
-            tomography voxel, shared/data/README.md; the CPU case studies use 0.8 µm so that a 32³
+            tomography voxel, docs/public_data.md; the CPU case studies use 0.8 µm so that a 32³
             cube spans ~26 µm, several particle diameters).
         training_bounds: accepted range per microstructure parameter, ``name -> (lower, upper)``;
             None accepts anything (the line is a physical model, not a fit).
@@ -143,43 +140,6 @@ class CachedCharacteriser(Characteriser):
 
 
 # ----------------------------------------------------------------------------------------------- cells
-class HalfCellModel(CellModel):
-    """Case study 1's half cell: the measured cathode against lithium metal at a constant C-rate.
-
-    ``simulate`` runs :meth:`CellModel.simulate_half_cell` (PyBaMM half-cell DFN, lithium-metal
-    kinetics of Xu et al. 2019) whatever the ``protocol`` argument; the figure of merit is the
-    result's ``cathode_capacity_mAh_g_am`` [mA.h.g-1]. Per-gram results do not depend on the area.
-
-    Args:
-        c_rate: discharge C-rate [h-1] relative to the cathode's nominal capacity (0.1 ... 3 in the
-            case study, Kench et al. 2024).
-        electrode_area_m2: electrode area of the 1D model [m2] (1 cm2).
-        upper_voltage_cutoff_V: upper cut-off of the half cell [V] (4.4 V vs Li/Li+).
-        **kwargs: :class:`~microdesign.cell.CellModel` arguments (base chemistry, materials, cut-off).
-
-    Raises:
-        ConfigError: non-positive C-rate or area, or a bad cell configuration.
-    """
-
-    def __init__(self, c_rate: float = 1.0, electrode_area_m2: float = 1e-4, upper_voltage_cutoff_V: float = 4.4,
-                 **kwargs: Any):
-        if not (math.isfinite(c_rate) and c_rate > 0):
-            raise ConfigError("cell.c_rate", c_rate, "a finite C-rate > 0 [h-1]")
-        if not (math.isfinite(electrode_area_m2) and electrode_area_m2 > 0):
-            raise ConfigError("cell.electrode_area_m2", electrode_area_m2, "an area > 0 [m2]")
-        super().__init__(**kwargs)
-        self.c_rate, self.electrode_area_m2 = float(c_rate), float(electrode_area_m2)
-        self.upper_voltage_cutoff_V = float(upper_voltage_cutoff_V)
-
-    def simulate(self, metrics: Any, cathode_thickness_m: float, protocol: Any = None) -> Any:
-        """Half-cell discharge at ``c_rate`` (``protocol`` may be ``{"c_rate": x}`` to override it)."""
-        rate = self.c_rate
-        if isinstance(protocol, Mapping) and protocol.get("c_rate") is not None:
-            rate = float(protocol["c_rate"])
-        return self.simulate_half_cell(metrics, cathode_thickness_m, rate, electrode_area_m2=self.electrode_area_m2,
-                                       upper_voltage_cutoff_V=self.upper_voltage_cutoff_V)
-
-
 def power_key(quantity: str, power_W: float) -> str:
     """``extra`` key of a quantity at a power, e.g. ``"Volumetric energy density at 200 W [W.h.L-1]"``."""
     from microdesign.cell.result import RESULT_KEYS

@@ -1,25 +1,22 @@
 """Cell stage: PyBaMM DFN of a whole cell (default 4680) built from microstructure metrics.
 
-Public API: :class:`CellModel` (the stage object), :class:`CellResult`, :class:`CellFormat`,
-the protocols :class:`ConstantPower`, :class:`ConstantCurrent`, :class:`PowerSweep`, and the
+Public API: :class:`CellModel` (the full cell, :mod:`microdesign.cell.full_cell`),
+:class:`HalfCellModel` (the cathode against lithium metal, :mod:`microdesign.cell.half_cell`),
+:class:`CellResult`, :class:`CellFormat`, the protocols :class:`ConstantPower`,
+:class:`ConstantCurrent`, :class:`PowerSweep` (:mod:`microdesign.cell.protocols`), and the
 linked-parameter helpers :func:`thickness_m`, :func:`press_density_g_cm3`.
 """
 
 from microdesign.cell.formats import CellFormat, cell_format
+from microdesign.cell.full_cell import CellModel, build_cell_model
 from microdesign.cell.geometry import CellGeometry, Materials, Stack
+from microdesign.cell.half_cell import HalfCellModel
 from microdesign.cell.parameters import CathodeStructure, base_chemistry, press_density_g_cm3, thickness_m
+from microdesign.cell.protocols import ConstantCurrent, ConstantPower, PowerSweep, protocol_from_config
 from microdesign.cell.result import RESULT_KEYS, CellResult
-from microdesign.cell.simulate import (
-    CellModel,
-    ConstantCurrent,
-    ConstantPower,
-    PowerSweep,
-    build_cell_model,
-    protocol_from_config,
-)
 
 __all__ = [
     "RESULT_KEYS", "CathodeStructure", "CellFormat", "CellGeometry", "CellModel", "CellResult", "ConstantCurrent",
-    "ConstantPower", "Materials", "PowerSweep", "Stack", "base_chemistry", "build_cell_model", "cell_format", "press_density_g_cm3",
-    "protocol_from_config", "thickness_m",
+    "ConstantPower", "HalfCellModel", "Materials", "PowerSweep", "Stack", "base_chemistry", "build_cell_model",
+    "cell_format", "press_density_g_cm3", "protocol_from_config", "thickness_m",
 ]

@@ -60,8 +60,7 @@ def run(cfg) -> int:
         protocol = None
     else:
         raise ConfigError("mode", mode, "'one' or 'ragone'")
-    out = model.simulate(metrics, thickness, protocol)
-    results = out if isinstance(out, list) else [out]
+    results = model.sweep(metrics, thickness, protocol)
 
     first = results[0]
     log.info("%s cell: cathode %.1f um, anode %.1f um, jelly roll %.3f m, electrode area %.4f m2, mass %.1f g, "

@@ -1,4 +1,4 @@
-"""The cell model's physics: base point, energy = integral V I dt, power and thickness trends,
+"""The full cell's physics: base point, energy = integral V I dt, power and thickness trends,
 protocols, failures as values, model re-use."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_energy_is_the_integral_of_voltage_times_current(model, chen_metrics):
 def test_more_power_less_energy_and_one_build_per_sweep(model, chen_metrics):
     builds = model.n_builds
     powers = (10.0, 50.0, 120.0, 250.0)
-    curve = model.simulate(chen_metrics, 70e-6, PowerSweep(powers))
+    curve = model.sweep(chen_metrics, 70e-6, PowerSweep(powers))
     assert model.n_builds == builds + 1  # one model for the whole Ragone curve
     assert [r.power_W for r in curve] == list(powers)
     assert all(r.ok for r in curve), [r.reason for r in curve]
@@ -121,6 +121,16 @@ def test_absurd_power_is_a_failed_result_not_an_exception(model, chen_metrics):
     assert model.simulate(chen_metrics, CHEN_L, ConstantPower(20.0)).ok
 
 
+def test_simulate_returns_one_result_and_refuses_a_sweep(model, chen_metrics):
+    from microdesign.errors import ConfigError
+
+    assert isinstance(model.simulate(chen_metrics, CHEN_L, ConstantPower(20.0)), CellResult)
+    with pytest.raises(ConfigError, match="sweep"):
+        model.simulate(chen_metrics, CHEN_L, PowerSweep((10.0, 20.0)))
+    one = model.sweep(chen_metrics, CHEN_L, ConstantPower(20.0))
+    assert len(one) == 1 and one[0] == model.simulate(chen_metrics, CHEN_L, ConstantPower(20.0))
+
+
 def test_infeasible_geometry_is_a_failed_result(model, chen_metrics):
     builds = model.n_builds
     res = model.simulate(chen_metrics, 0.015, ConstantPower(10.0))  # 15 mm coatings in a 23 mm radius can
@@ -133,7 +143,7 @@ def test_failed_characterisation_gives_failed_results(model):
     failed = M.MicrostructureMetrics.failed("pore network does not percolate through-plane", 1e-7, 64)
     res = model.simulate(failed, CHEN_L, ConstantPower(10.0))
     assert res.status == "failed" and "percolate" in res.reason
-    sweep = model.simulate_mass_loading(failed, 20.0, PowerSweep((10.0, 20.0)))
+    sweep = model.sweep(failed, CHEN_L, PowerSweep((10.0, 20.0)))
     assert [r.status for r in sweep] == ["failed", "failed"]
 
 
@@ -148,24 +158,6 @@ def test_result_dict_has_pybamm_style_keys(model, chen_metrics):
     with pytest.raises(ValueError):
         CellResult(status="ok", energy_Wh=float("nan"))
     assert CellResult.failed("x", energy_Wh=float("inf")).energy_Wh == 0.0
-
-
-def test_half_cell_per_gram_target_misleads_at_cell_level(model, chen_metrics):
-    """Electrode level (Li-metal half cell, mA.h per g AM at 3C) favours the thin electrode; the 4680
-    stores more energy at 10 W with the thick one (why every design is scored as a whole cell)."""
-    thin_half = model.simulate_half_cell(chen_metrics, 40e-6, 3.0)
-    thick_half = model.simulate_half_cell(chen_metrics, 150e-6, 3.0)
-    slow_half = model.simulate_half_cell(chen_metrics, 40e-6, 0.1)
-    for r in (thin_half, thick_half, slow_half):
-        assert r.ok, r.reason
-    assert thin_half.cathode_capacity_mAh_g_am > 1.2 * thick_half.cathode_capacity_mAh_g_am
-    assert slow_half.cathode_capacity_mAh_g_am > thin_half.cathode_capacity_mAh_g_am
-    # per gram = capacity / (X_AM rho_AM L A)
-    am_g = 0.665 * 4.75 * 40e-6 * 100 * 1e-4 * 1e4
-    assert thin_half.cathode_capacity_mAh_g_am == pytest.approx(thin_half.capacity_Ah * 1e3 / am_g, rel=1e-9)
-    thin_cell = model.simulate(chen_metrics, 40e-6, ConstantPower(10.0))
-    thick_cell = model.simulate(chen_metrics, 150e-6, ConstantPower(10.0))
-    assert thick_cell.energy_Wh > thin_cell.energy_Wh
 
 
 @pytest.mark.parametrize("option, low, high", [("cyl_21700", 4.8, 6.2), ("pouch", 30.0, 70.0)])

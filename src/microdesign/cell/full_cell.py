@@ -1,8 +1,9 @@
-"""The cell model: a PyBaMM DFN of a whole cell built from measured metrics, and its protocols.
+"""The full cell: a PyBaMM DFN of a whole cell (default 4680) built from measured metrics.
 
 :class:`CellModel` is the stage object (built from ``conf/cell/*.yaml`` with ``_target_``). One
 call of :meth:`CellModel.simulate` turns ``MicrostructureMetrics`` + cathode thickness + a
-protocol into a :class:`~microdesign.cell.result.CellResult` (or a list of them for a power sweep).
+single-discharge protocol (:mod:`microdesign.cell.protocols`) into one
+:class:`~microdesign.cell.result.CellResult`; :meth:`CellModel.sweep` runs a sweep (a list of them).
 
 Speed: PyBaMM cannot re-mesh a built model, so a model is built (and discretised once by the IDAKLU
 solver) per geometry ``(L_p, L_n, R_eff, area)`` and per drive (current/power) and kept in a small
@@ -32,111 +33,12 @@ from microdesign.cell.parameters import (
     parameter_values,
     thickness_m,
 )
+from microdesign.cell.protocols import ConstantCurrent, ConstantPower, PowerSweep, Protocol, protocol_from_config
 from microdesign.cell.result import CellResult
 from microdesign.characterise.metrics import MicrostructureMetrics
 from microdesign.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Protocols
-# ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConstantPower:
-    """Discharge at constant power to the lower cut-off voltage.
-
-    Attributes:
-        power_W: discharge power [W] of the whole cell (> 0).
-    """
-
-    power_W: float
-
-    def __post_init__(self) -> None:
-        require(math.isfinite(self.power_W) and self.power_W > 0, "power_W", self.power_W, "a finite power > 0 [W]")
-
-    def describe(self, cutoff_V: float) -> str:
-        return f"constant power {self.power_W:g} W to {cutoff_V:g} V"
-
-
-@dataclass(frozen=True)
-class ConstantCurrent:
-    """Discharge at constant current ``c_rate x Q_C/10`` to the cut-off, where Q_C/10 is the design's
-    own capacity at C/10 (measured by a first discharge at the theoretical C/10 current).
-
-    Attributes:
-        c_rate: C-rate [h-1] (> 0); ignored when ``current_A`` is given.
-        current_A: an absolute current [A] instead of a C-rate (base-point studies against a
-            published set's own current), or None.
-    """
-
-    c_rate: float = 1.0
-    current_A: float | None = None
-
-    def __post_init__(self) -> None:
-        require(math.isfinite(self.c_rate) and self.c_rate > 0, "c_rate", self.c_rate, "a finite C-rate > 0 [h-1]")
-        if self.current_A is not None:
-            require(math.isfinite(self.current_A) and self.current_A > 0, "current_A", self.current_A,
-                    "a finite current > 0 [A]")
-
-    def describe(self, cutoff_V: float) -> str:
-        if self.current_A is not None:
-            return f"constant current {self.current_A:g} A to {cutoff_V:g} V"
-        return f"constant current {self.c_rate:g}C to {cutoff_V:g} V"
-
-
-@dataclass(frozen=True)
-class PowerSweep:
-    """Constant-power discharges at each power: one design's Ragone curve.
-
-    Attributes:
-        powers_W: discharge powers [W], each > 0, shape ``p``.
-    """
-
-    powers_W: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        require(len(self.powers_W) > 0, "powers_W", self.powers_W, "at least one power")
-        for p in self.powers_W:
-            require(math.isfinite(p) and p > 0, "powers_W", self.powers_W, "finite powers > 0 [W]")
-
-    @classmethod
-    def geometric(cls, low_W: float, high_W: float, n: int) -> PowerSweep:
-        """``n`` powers spaced geometrically from ``low_W`` to ``high_W``."""
-        require(0 < low_W < high_W, "low_W/high_W", (low_W, high_W), "0 < low < high")
-        require(n >= 2, "n", n, ">= 2")
-        return cls(tuple(float(p) for p in np.geomspace(low_W, high_W, n)))
-
-
-Protocol = ConstantPower | ConstantCurrent | PowerSweep
-
-
-def protocol_from_config(cfg: Mapping[str, Any] | Protocol) -> Protocol:
-    """A protocol from a config node: ``{kind: constant_power, power_W: 50}``,
-    ``{kind: constant_current, c_rate: 1}``, ``{kind: power_sweep, powers_W: [...]}`` or
-    ``{kind: power_sweep, low_W:, high_W:, n:}``.
-
-    Raises:
-        ConfigError: unknown kind or missing value.
-    """
-    if isinstance(cfg, ConstantPower | ConstantCurrent | PowerSweep):
-        return cfg
-    d = dict(cfg)
-    kind = d.get("kind")
-    try:
-        if kind == "constant_power":
-            return ConstantPower(float(d["power_W"]))
-        if kind == "constant_current":
-            if d.get("current_A") is not None:
-                return ConstantCurrent(current_A=float(d["current_A"]))
-            return ConstantCurrent(float(d["c_rate"]))
-        if kind == "power_sweep":
-            if d.get("powers_W"):
-                return PowerSweep(tuple(float(p) for p in d["powers_W"]))
-            return PowerSweep.geometric(float(d["low_W"]), float(d["high_W"]), int(d["n"]))
-    except KeyError as exc:
-        raise ConfigError(f"protocol.{exc.args[0]}", None, f"a value for protocol kind {kind!r}") from exc
-    raise ConfigError("protocol.kind", kind, "'constant_power', 'constant_current' or 'power_sweep'")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,7 +134,7 @@ class CellModel:
         """Cathode coating thickness [m] of a design: h = ML / (PD 100), PD = X_AM rho_AM + X_CBD rho_CBD.
 
         The press density comes from the measured phase fractions and the material densities of
-        ``materials`` (DESIGN.md §3.1: PD = CD (1 - eps)).
+        ``materials`` (docs/process_model.md, "Linked parameters": PD = CD (1 - eps)).
 
         Raises:
             ConfigError: non-positive mass loading or bad metrics.
@@ -447,25 +349,47 @@ class CellModel:
         return res, sol
 
     def simulate(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
-                 protocol: Protocol | Mapping[str, Any] | None = None) -> CellResult | list[CellResult]:
-        """Simulate one design.
+                 protocol: ConstantPower | ConstantCurrent | Mapping[str, Any] | None = None) -> CellResult:
+        """Simulate one discharge of one design.
 
         Args:
             metrics: what characterisation measured (needs porosity, AM volume fraction, through-plane
                 pore tortuosity factor, solid conductivity, AM-pore specific surface area).
             cathode_thickness_m: one cathode coating [m] (see :meth:`cathode_thickness_from_mass_loading`).
-            protocol: :class:`ConstantPower`, :class:`ConstantCurrent`, :class:`PowerSweep` or a config
-                mapping; ``None`` = the configured default.
+            protocol: :class:`~microdesign.cell.protocols.ConstantPower`,
+                :class:`~microdesign.cell.protocols.ConstantCurrent` or a config mapping; ``None`` = the
+                configured default. Sweeps go through :meth:`sweep`.
 
         Returns:
-            A :class:`CellResult` (a list of ``p`` results, one per power, for a :class:`PowerSweep`).
-            Failed metrics, infeasible geometry, failed solves and a cut-off at t = 0 are results with
-            ``status == "failed"`` and a reason.
+            One :class:`CellResult`. Failed metrics, infeasible geometry, failed solves and a cut-off
+            at t = 0 are results with ``status == "failed"`` and a reason.
+
+        Raises:
+            ConfigError: missing or out-of-range metrics, bad thickness, a bad protocol or a sweep.
+        """
+        proto = self.protocol if protocol is None else protocol_from_config(protocol)
+        if isinstance(proto, PowerSweep):
+            raise ConfigError("protocol", proto, "one discharge (constant_power or constant_current); "
+                              "run a power_sweep with CellModel.sweep")
+        return self.sweep(metrics, cathode_thickness_m, proto)[0]
+
+    def sweep(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
+              protocol: Protocol | Mapping[str, Any] | None = None) -> list[CellResult]:
+        """Every discharge of a protocol for one design, one model build per drive.
+
+        Args:
+            metrics, cathode_thickness_m: as :meth:`simulate`.
+            protocol: any protocol or config mapping; ``None`` = the configured default.
+
+        Returns:
+            ``p`` results, one per power of a :class:`~microdesign.cell.protocols.PowerSweep` (one
+            result for a single-discharge protocol); failures are results with a reason.
 
         Raises:
             ConfigError: missing or out-of-range metrics, bad thickness or protocol.
         """
         proto = self.protocol if protocol is None else protocol_from_config(protocol)
+        steps = [ConstantPower(p) for p in proto.powers_W] if isinstance(proto, PowerSweep) else [proto]
         if not metrics.ok:
             reason = f"characterisation failed: {metrics.reason}"
             fail = CellResult.failed(reason, cathode_thickness_m=float(cathode_thickness_m) if
@@ -473,115 +397,14 @@ class CellModel:
                                      cell_format=self.cell_format.name, can_volume_L=self.cell_format.volume_L)
             if isinstance(proto, PowerSweep):
                 return [CellResult(**{**fail.__dict__, "power_W": p}) for p in proto.powers_W]
-            return fail
+            return [fail]
         design = self.design(metrics, cathode_thickness_m)
-        if isinstance(proto, PowerSweep):
-            return [self.run_protocol(design, ConstantPower(p))[0] for p in proto.powers_W]
-        return self.run_protocol(design, proto)[0]
-
-    # ---- half cell ------------------------------------------------------------------------------
-    def simulate_half_cell(self, metrics: MicrostructureMetrics, cathode_thickness_m: float, c_rate: float,
-                           electrode_area_m2: float = 1e-4, upper_voltage_cutoff_V: float = 4.4) -> CellResult:
-        """The "academic" electrode-level test: the cathode against a lithium-metal counter electrode.
-
-        PyBaMM's half-cell DFN (``{"working electrode": "positive"}``) with the measured cathode, the
-        base set's separator and electrolyte, and the lithium-metal exchange-current density and
-        partial molar volume of PyBaMM's ``Xu2019`` set (Xu et al., J. Electrochem. Soc. 166 (2019)
-        A3456). The current is ``c_rate`` times the cathode's nominal capacity
-        ``F c_p,max X_AM L_p (y_0 - y_init) A`` (no cell format: per-gram results do not depend on area).
-        The cell-level fields (volumetric energy density, specific energy, mass, volume) are 0.0.
-
-        Returns:
-            A :class:`CellResult` whose ``cathode_capacity_mAh_g_am`` is the discharged capacity per
-            gram of cathode active material [mA.h.g-1]; failures are results with a reason.
-
-        Raises:
-            ConfigError: bad metrics, thickness, C-rate or area.
-        """
-        import pybamm
-
-        require(math.isfinite(c_rate) and c_rate > 0, "c_rate", c_rate, "a finite C-rate > 0 [h-1]")
-        require(math.isfinite(electrode_area_m2) and electrode_area_m2 > 0, "electrode_area_m2", electrode_area_m2,
-                "> 0 [m2]")
-        require(math.isfinite(cathode_thickness_m) and cathode_thickness_m > 0, "cathode_thickness_m",
-                cathode_thickness_m, "a finite thickness > 0 [m]")
-        label = f"half cell (Li metal) {c_rate:g}C to {self.cutoff_V:g} V"
-        if not metrics.ok:
-            return CellResult.failed(f"characterisation failed: {metrics.reason}", protocol=label, c_rate=c_rate,
-                                     cathode_thickness_m=cathode_thickness_m, cell_format="half cell")
-        cathode = CathodeStructure.from_metrics(metrics)
-        chem = self.chemistry
-        nominal = chem.initial_capacity_Ah_m2(cathode.am_volume_fraction, cathode_thickness_m) * electrode_area_m2
-        am_mass_kg = cathode.am_volume_fraction * self.materials.cathode_am_density_kg_m3 * cathode_thickness_m \
-            * electrode_area_m2
-        key = ("half", round(cathode_thickness_m, 15), round(cathode.effective_particle_radius_m, 15),
-               round(electrode_area_m2, 15))
-        known = dict(protocol=label, c_rate=c_rate, cathode_thickness_m=cathode_thickness_m,
-                     electrode_area_m2=electrode_area_m2, cell_format="half cell",
-                     extra={"Positive particle effective radius [m]": cathode.effective_particle_radius_m})
-        sim = self._sims.get(key)
-        try:
-            if sim is None:
-                xu = pybamm.ParameterValues("Xu2019")
-                pv = pybamm.ParameterValues(chem.name)
-                b_s = float(pv.get("Separator Bruggeman coefficient (electrolyte)", 1.5))
-                pv.update({
-                    "Separator tortuosity factor (electrolyte)": chem.separator_porosity ** (1 - b_s),
-                    "Positive electrode tortuosity factor (electrode)": 1.0,
-                    "Positive electrode thickness [m]": cathode_thickness_m,
-                    "Positive particle radius [m]": cathode.effective_particle_radius_m,
-                    "Electrode height [m]": 0.01, "Electrode width [m]": electrode_area_m2 / 0.01,
-                    "Initial concentration in positive electrode [mol.m-3]": chem.y_init * chem.c_p_max_mol_m3,
-                    "Upper voltage cut-off [V]": upper_voltage_cutoff_V,
-                    "Nominal cell capacity [A.h]": nominal,
-                    "Exchange-current density for lithium metal electrode [A.m-2]":
-                        xu["Exchange-current density for lithium metal electrode [A.m-2]"],
-                    "Lithium metal partial molar volume [m3.mol-1]": xu["Lithium metal partial molar volume [m3.mol-1]"],
-                    "Current function [A]": "[input]",
-                    **{k: "[input]" for k in cathode.inputs()},
-                }, check_already_exists=False)
-                if self.lower_voltage_cutoff_V is not None:
-                    pv.update({"Lower voltage cut-off [V]": self.lower_voltage_cutoff_V})
-                model = pybamm.lithium_ion.DFN(options={"working electrode": "positive",
-                                                        "transport efficiency": "tortuosity factor",
-                                                        "calculate discharge energy": "true"})
-                solver = pybamm.IDAKLUSolver(rtol=self.solver_options["rtol"], atol=self.solver_options["atol"])
-                sim = pybamm.Simulation(model, parameter_values=pv, solver=solver)
-                self._sims[key] = sim
-                self.n_builds += 1
-                while len(self._sims) > self.cache_size:
-                    self._sims.popitem(last=False)
-            current = c_rate * nominal
-            sol = sim.solve([0.0, self.max_duration_factor * 3600.0 / c_rate],
-                            inputs={**cathode.inputs(), "Current function [A]": current})
-            self.n_solves += 1
-        except Exception as exc:  # noqa: BLE001 - failures are values
-            return CellResult.failed(f"half-cell solve failed: {type(exc).__name__}: {str(exc)[:200]}", **known)
-        t = np.asarray(sol["Time [s]"].entries, dtype=float)
-        Q = float(sol["Discharge capacity [A.h]"].entries[-1])
-        E = float(sol["Discharge energy [W.h]"].entries[-1])
-        duration = float(t[-1] - t[0])
-        if duration < 1.0 or Q <= 0 or E <= 0 or not (math.isfinite(Q) and math.isfinite(E)):
-            return CellResult.failed(f"cut-off voltage reached at t = 0 ({sol.termination})",
-                                     termination=str(sol.termination), **known)
-        return CellResult(status="ok", reason=None, termination=str(sol.termination), current_A=Q * 3600 / duration,
-                          capacity_Ah=Q, energy_Wh=E, mean_voltage_V=E / Q, duration_s=duration,
-                          mean_power_W=E * 3600 / duration, cathode_capacity_mAh_g_am=Q / am_mass_kg,
-                          **known)
+        return [self.run_protocol(design, step)[0] for step in steps]
 
     def ragone(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
                powers_W: Sequence[float]) -> list[CellResult]:
         """Constant-power discharges at ``powers_W`` (shape ``p``): one design's Ragone curve."""
-        out = self.simulate(metrics, cathode_thickness_m, PowerSweep(tuple(float(p) for p in powers_W)))
-        assert isinstance(out, list)
-        return out
-
-    def simulate_mass_loading(self, metrics: MicrostructureMetrics, mass_loading_mg_cm2: float,
-                              protocol: Protocol | Mapping[str, Any] | None = None) -> CellResult | list[CellResult]:
-        """:meth:`simulate` with the thickness from the design's mass loading [mg.cm-2]."""
-        if not metrics.ok:
-            return self.simulate(metrics, float("nan"), protocol)
-        return self.simulate(metrics, self.cathode_thickness_from_mass_loading(metrics, mass_loading_mg_cm2), protocol)
+        return self.sweep(metrics, cathode_thickness_m, PowerSweep(tuple(float(p) for p in powers_W)))
 
 
 def build_cell_model(cfg: Any) -> CellModel:
