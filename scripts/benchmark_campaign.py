@@ -43,9 +43,9 @@ def run_one(overrides: list[str], path: Path) -> list:
 
 
 def curve(trials: list) -> np.ndarray:
-    from microdesign.analysis import best_trace
+    from microdesign.campaign import best_so_far
 
-    return best_trace(trials)[1]
+    return best_so_far(trials)
 
 
 def evals_to_within(c: np.ndarray, target: float, rel: float = 0.01) -> float:
@@ -215,7 +215,7 @@ def main() -> int:
                f"- written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; microdesign {microdesign.__version__} "
                "(each section states when its runs were recorded)",
                f"- machine: {platform.platform()}, {os.cpu_count()} CPU cores, no GPU; load average "
-               f"{os.getloadavg()[0]:.1f} (a 2-core machine shared by ~6 people: wall times are pessimistic, "
+               f"{os.getloadavg()[0]:.1f} (a shared machine: wall times are pessimistic, "
                "the process CPU time per evaluation is the load-independent cost)",
                f"- command: `{cmd}` (benchmark wall time so far {(time.time() - t_start) / 60:.1f} min)", "",
                "## Seconds per iteration by stage (real pipeline)", "",

@@ -288,3 +288,24 @@ def test_resume_extends_the_budget_and_keeps_the_stored_config(tmp_path):
     assert [t.seed for t in after] == [trial_seed(4, i) for i in range(5)]
     with pytest.raises(ConfigError, match="resume"):
         validate(compose("campaign", BASE + [f"resume={tmp_path / 'nope.h5'}"]))
+
+
+def test_best_so_far_follows_finishing_order_and_the_stored_direction():
+    from microdesign.campaign import best_so_far, best_trial
+    from microdesign.objective import ObjectiveValue
+    from microdesign.storage import TrialRecord
+
+    def trial(i, raw, finished, status="completed"):  # a minimised objective: value = -raw
+        obj = ObjectiveValue("ok", -raw, raw, 1.0) if status == "completed" else None
+        return TrialRecord(index=i, batch=i, status=status, method="sobol", inputs={}, seed=i, objective=obj,
+                           finished_unix=finished)
+
+    # trial 1 finished first (e.g. a parallel worker); trial 3 is still running and not counted
+    trials = [trial(0, 5.0, 20.0), trial(1, 7.0, 10.0), trial(2, 0.0, 30.0, "failed"),
+              trial(3, 1.0, 0.0, "running"), trial(4, 3.0, 40.0)]
+    assert best_so_far(trials, "minimize").tolist() == [7.0, 5.0, 5.0, 3.0]
+    assert best_so_far(trials).tolist() == [-7.0, -5.0, -5.0, -3.0]  # the scale the optimiser maximises
+    assert best_trial(trials).index == 4
+    assert np.isnan(best_so_far([trial(2, 0.0, 1.0, "failed"), trial(0, 5.0, 2.0)], "minimize")[0])
+    with pytest.raises(ConfigError):
+        best_so_far(trials, "largest")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from microdesign.campaign.loop import best_so_far, best_trial
+from microdesign.objective import direction_sign
 from microdesign.storage import CampaignStore, TrialRecord
 
 log = logging.getLogger(__name__)
@@ -22,23 +24,13 @@ PHASE_COLOURS = ["#1b1b1b", "#9fb4c7", "#e07b39"]  # pore, active material, CBD
 METHOD_COLOURS = {"sobol": "#4c72b0", "qLogNEI": "#dd8452", "rerun": "#55a868", "sobol-fallback": "#8172b3"}
 
 
-def _sign(head: dict[str, Any]) -> float:
-    return -1.0 if head.get("direction") == "minimize" else 1.0
+def _direction(head: dict[str, Any]) -> str:
+    """The stored objective direction (files always carry it; ``maximize`` where absent)."""
+    return str(head.get("direction", "maximize"))
 
 
 def _completed(trials: list[TrialRecord]) -> list[TrialRecord]:
     return [t for t in trials if t.status == "completed" and t.objective is not None]
-
-
-def best_trace(trials: list[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """``(evaluation number 1..n, best maximised objective so far)`` over finished trials in finishing order."""
-    fin = sorted((t for t in trials if t.finished), key=lambda t: (t.finished_unix, t.index))
-    best, out = -math.inf, []
-    for t in fin:
-        if t.status == "completed" and t.objective is not None:
-            best = max(best, t.objective.value)
-        out.append(best if math.isfinite(best) else np.nan)
-    return np.arange(1, len(out) + 1), np.asarray(out, float)
 
 
 def partial_dependence(head: dict[str, Any], trials: list[TrialRecord], n_grid: int = 25, n_mc: int = 128,
@@ -69,7 +61,7 @@ def partial_dependence(head: dict[str, Any], trials: list[TrialRecord], n_grid: 
     Y = torch.tensor([t.objective.value for t in done], dtype=torch.float64).unsqueeze(-1)
     V = torch.tensor([t.objective.variance for t in done], dtype=torch.float64).unsqueeze(-1)
     model = fit_gp(Z, Y, V)
-    sign = _sign(head)
+    sign = direction_sign(_direction(head))
     best = Z[int(torch.argmax(Y))]
     from torch.quasirandom import SobolEngine
 
@@ -117,16 +109,14 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, dpi: int =
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_report")
     out.mkdir(parents=True, exist_ok=True)
     head, trials = CampaignStore(path).load()
-    sign = _sign(head)
     unit, label = head.get("objective_unit", ""), head.get("objective_name", "objective")
     names = head["space"]["names"]
-    done = _completed(trials)
-    best = max(done, key=lambda t: t.objective.value) if done else None
+    best = best_trial(trials)
     figs: list[tuple[str, str]] = []
 
     # 1. best objective vs evaluation
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    n, b = best_trace(trials)
+    b = best_so_far(trials, _direction(head))
     fin = sorted((t for t in trials if t.finished), key=lambda t: (t.finished_unix, t.index))
     for k, t in enumerate(fin, start=1):
         if t.status == "completed":
@@ -135,7 +125,7 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, dpi: int =
                         color=METHOD_COLOURS.get(t.method, "grey"), alpha=0.8)
         else:
             ax.axvline(k, color="red", alpha=0.15, lw=3)
-    ax.step(n, sign * b, where="post", color="k", label="best so far")
+    ax.step(np.arange(1, b.size + 1), b, where="post", color="k", label="best so far")
     for m, c in METHOD_COLOURS.items():
         if any(t.method == m for t in fin):
             ax.plot([], [], "o", color=c, label=m)

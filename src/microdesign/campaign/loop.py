@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from microdesign.errors import ConfigError
-from microdesign.objective import observations_for_model
+from microdesign.objective import direction_sign, observations_for_model
 from microdesign.storage import CampaignStore, TrialRecord
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ class Budget:
 
     Attributes:
         max_evaluations: finished trials (completed + failed) in the whole campaign, resumes included.
-        max_wall_time_s: wall time of this session [s]; the trial in progress finishes (None: no limit).
+        max_wall_time_s: wall time of this run [s] (a resume counts afresh); the trial in progress
+            finishes (None: no limit).
         convergence_patience: stop when the best value has not improved by more than
             ``convergence_rel_tol`` x |best| over this many finished trials after the initial
             design (None: off).
@@ -64,14 +65,37 @@ def batch_seed(campaign_seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([int(campaign_seed), 1_000_003, int(batch)]).generate_state(1)[0])
 
 
-def best_so_far(trials: list[TrialRecord]) -> list[float]:
-    """Running best of the maximised objective over finished trials, in finishing order (NaN before the first)."""
+def best_so_far(trials: Sequence[TrialRecord], direction: str | None = None) -> np.ndarray:
+    """Running best objective over the finished trials, in finishing order (NaN before the first completed one).
+
+    The one best-so-far curve of the package: the loop's convergence budget, the campaign report and
+    the case-study reports read it.
+
+    Args:
+        trials: the campaign's trials (any order).
+        direction: None: on the scale the optimiser maximises (:attr:`ObjectiveValue.value`);
+            ``"maximize"`` / ``"minimize"``, the campaign file's stored ``direction``: in the
+            objective's own sign and unit (the best trial's ``raw_value``).
+
+    Returns:
+        One value per finished trial (completed or failed), shape ``n_finished``.
+
+    Raises:
+        ConfigError: an unknown ``direction``.
+    """
+    sign = 1.0 if direction is None else direction_sign(direction)
     out, best = [], -math.inf
     for t in sorted((t for t in trials if t.finished), key=lambda t: (t.finished_unix, t.index)):
         if t.status == "completed" and t.objective is not None:
             best = max(best, t.objective.value)
-        out.append(best if math.isfinite(best) else math.nan)
-    return out
+        out.append(sign * best if math.isfinite(best) else math.nan)
+    return np.asarray(out, float)
+
+
+def best_trial(trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The completed trial with the best objective (the first of equals), or None without one."""
+    done = [t for t in trials if t.status == "completed" and t.objective is not None]
+    return max(done, key=lambda t: t.objective.value) if done else None
 
 
 class Campaign:
@@ -128,8 +152,7 @@ class Campaign:
         return len(self.finished)
 
     def best(self) -> TrialRecord | None:
-        done = [t for t in self.trials if t.status == "completed" and t.objective is not None]
-        return max(done, key=lambda t: t.objective.value) if done else None
+        return best_trial(self.trials)
 
     def _replace(self, t: TrialRecord) -> None:
         self.trials[[x.index for x in self.trials].index(t.index)] = t.with_(volume=None)

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from microdesign.campaign.loop import best_so_far
+
 log = logging.getLogger(__name__)
 
 NICE = {"am_weight_fraction": "AM weight fraction", "porosity": "porosity", "cbd_adhesion": "CBD adhesion",
@@ -34,23 +36,6 @@ NICE = {"am_weight_fraction": "AM weight fraction", "porosity": "porosity", "cbd
 def completed(trials: Sequence[Any]) -> list[Any]:
     """Completed trials with an ok objective, in index order."""
     return [t for t in trials if t.status == "completed" and t.objective is not None and t.objective.ok]
-
-
-def best_trial(trials: Sequence[Any]) -> Any | None:
-    done = completed(trials)
-    return max(done, key=lambda t: t.objective.value) if done else None
-
-
-def best_so_far(trials: Sequence[Any]) -> np.ndarray:
-    """Running best raw objective over finished trials in index order (NaN before the first success)."""
-    out, best = [], -math.inf
-    sign = None
-    for t in sorted((t for t in trials if t.finished), key=lambda t: t.index):
-        if t.status == "completed" and t.objective is not None and t.objective.ok:
-            sign = 1.0 if t.objective.value == t.objective.raw_value else -1.0
-            best = max(best, t.objective.value)
-        out.append(best * (sign or 1.0) if math.isfinite(best) else math.nan)
-    return np.array(out)
 
 
 def cell_model_of(run: Any) -> Any:
@@ -172,7 +157,7 @@ def _convergence_plot(runs: dict[str, Any], path: Path, ylabel: str, title: str)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=110)
     for label, r in runs.items():
-        y = best_so_far(r.trials)
+        y = best_so_far(r.trials, r.head.get("direction", "maximize"))
         if y.size:
             ax.plot(np.arange(1, y.size + 1), y, marker="o", ms=3, label=label)
     ax.set_xlabel("evaluation")

@@ -55,8 +55,8 @@ class CampaignRun:
     def optimum(self) -> Any | None:
         """The campaign's optimum: its recommended design (best validated value) where the campaign
         validated its best designs, else the best design found; None without a completed trial."""
+        from microdesign.campaign.loop import best_trial
         from microdesign.campaign.validation import recommended
-        from microdesign.case_studies.report import best_trial
 
         rec = recommended(self.trials, self.validations)
         return rec[0] if rec is not None else best_trial(self.trials)

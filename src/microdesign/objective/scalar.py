@@ -3,7 +3,7 @@
 An objective reads one number from the :class:`~microdesign.cell.result.CellResult` (e.g. the
 volumetric energy density [W.h.L-1] of the 4680 cell at the campaign's discharge power) and gives the
 optimiser a noise variance for it. The noise is the uncertainty that the finite number of
-characterised cubes leaves in the metrics (DESIGN.md §3.3), carried through the cell model:
+characterised cubes leaves in the metrics (docs/characterisation.md), carried through the cell model:
 
 * ``"propagate"`` (default): first-order (delta-method) propagation,
   ``Var f ≈ gᵀ C g`` with ``g_k = ∂f/∂m_k`` by a forward difference of one standard error
@@ -74,6 +74,21 @@ class ObjectiveValue:
         return cls(status="failed", reason=reason)
 
 
+DIRECTIONS = ("maximize", "minimize")
+
+
+def direction_sign(direction: str) -> float:
+    """``+1.0`` for a maximised objective, ``-1.0`` for a minimised one: ``value = sign x raw_value``
+    (:class:`ObjectiveValue`); ``direction`` as configured and as stored in the campaign file.
+
+    Raises:
+        ConfigError: ``direction`` is neither ``"maximize"`` nor ``"minimize"``.
+    """
+    if direction not in DIRECTIONS:
+        raise ConfigError("objective.direction", direction, "'maximize' or 'minimize'")
+    return 1.0 if direction == "maximize" else -1.0
+
+
 class Objective(Protocol):
     """What the campaign needs from an objective."""
 
@@ -109,8 +124,7 @@ class CellQuantity:
                  label: str | None = None, direction: str = "maximize", noise: str = "propagate",
                  metrics: Sequence[str] | None = None, fixed_variance: float = 0.0,
                  on_failure: str = "exclude", penalty: float | None = None):
-        if direction not in ("maximize", "minimize"):
-            raise ConfigError("objective.direction", direction, "'maximize' or 'minimize'")
+        direction_sign(direction)  # raises ConfigError for an unknown direction
         if noise not in ("propagate", "central", "none"):
             raise ConfigError("objective.noise", noise, "'propagate', 'central' or 'none'")
         if not (math.isfinite(fixed_variance) and fixed_variance >= 0):
@@ -142,7 +156,7 @@ class CellQuantity:
 
     @property
     def sign(self) -> float:
-        return 1.0 if self.direction == "maximize" else -1.0
+        return direction_sign(self.direction)
 
     def _read(self, cell: Any) -> float | None:
         if cell is None or getattr(cell, "status", "failed") != "ok":

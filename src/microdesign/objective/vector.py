@@ -27,7 +27,7 @@ import numpy as np
 
 from microdesign.errors import ConfigError
 from microdesign.objective import noise
-from microdesign.objective.scalar import ObjectiveValue
+from microdesign.objective.scalar import DIRECTIONS, ObjectiveValue, direction_sign
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class CellQuantities:
             if not o.get("quantity"):
                 raise ConfigError(f"objective.objectives[{k}].quantity", o.get("quantity"), "a CellResult field or extra key")
             o.setdefault("direction", "maximize")
-            if o["direction"] not in ("maximize", "minimize"):
+            if o["direction"] not in DIRECTIONS:
                 raise ConfigError(f"objective.objectives[{k}].direction", o["direction"], "'maximize' or 'minimize'")
             o.setdefault("label", o["quantity"])
             o.setdefault("unit", "")
@@ -87,7 +87,7 @@ class CellQuantities:
         self.unit = objs[0]["unit"]
         self.direction = "maximize"
         self.sign = 1.0
-        self.signs = np.array([1.0 if o["direction"] == "maximize" else -1.0 for o in objs])
+        self.signs = np.array([direction_sign(o["direction"]) for o in objs])
 
     @property
     def m(self) -> int:
