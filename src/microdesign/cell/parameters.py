@@ -54,6 +54,9 @@ from typing import Any
 
 from microdesign.characterise import metrics as M
 from microdesign.errors import ConfigError, require
+# Thickness from mass loading: the process model's linked parameters (docs/process_model.md), re-exported
+# for the cell's users.
+from microdesign.process.linked import press_density_g_cm3, thickness_m
 
 log = logging.getLogger(__name__)
 
@@ -71,43 +74,6 @@ NEG_THICKNESS = "Negative electrode thickness [m]"
 INPUT_KEYS = (POS_POROSITY, POS_AM, POS_TAU_E, POS_SIGMA)
 #: accepted |porosity + X_AM + X_CBD - 1| (metrics perturbed by their CI for noise propagation).
 SUM_TOLERANCE = 0.05
-
-
-# ---------------------------------------------------------------------------------------------------
-# Thickness from mass loading (linked parameters, DESIGN.md §3.1)
-# ---------------------------------------------------------------------------------------------------
-def press_density_g_cm3(porosity: float, crystallographic_density_g_cm3: float) -> float:
-    """PD = CD (1 - eps) [g.cm-3] (DESIGN.md §3.1). Uses :mod:`microdesign.process.linked` when present.
-
-    Raises:
-        ConfigError: porosity outside [0, 1) or a non-positive density.
-    """
-    try:
-        from microdesign.process.linked import press_density_g_cm3 as _pd
-
-        return float(_pd(porosity, crystallographic_density_g_cm3))
-    except ImportError:  # pragma: no cover - local fallback until the process package lands
-        require(0 <= porosity < 1, "porosity", porosity, "in [0, 1)")
-        require(crystallographic_density_g_cm3 > 0, "crystallographic_density_g_cm3", crystallographic_density_g_cm3, "> 0")
-        return crystallographic_density_g_cm3 * (1.0 - porosity)
-
-
-def thickness_m(mass_loading_mg_cm2: float, press_density_g_cm3: float) -> float:
-    """Coating thickness per side h = ML / (PD 100) [m], ML in mg.cm-2 converted to g.cm-2 (DESIGN.md §3.1).
-
-    Uses :func:`microdesign.process.linked.thickness_m` when present.
-
-    Raises:
-        ConfigError: non-positive mass loading or press density.
-    """
-    try:
-        from microdesign.process.linked import thickness_m as _t
-
-        return float(_t(mass_loading_mg_cm2, press_density_g_cm3))
-    except ImportError:  # pragma: no cover - local fallback
-        require(mass_loading_mg_cm2 > 0, "mass_loading_mg_cm2", mass_loading_mg_cm2, "> 0")
-        require(press_density_g_cm3 > 0, "press_density_g_cm3", press_density_g_cm3, "> 0")
-        return mass_loading_mg_cm2 * 1e-3 / (press_density_g_cm3 * 100.0)
 
 
 # ---------------------------------------------------------------------------------------------------
