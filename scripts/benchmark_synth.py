@@ -5,12 +5,12 @@
    log-normal radii, same target solid fraction), 128^3 at the default voxel size.
 2. Realism: the synthetic line at the NREL NMC-1 volume's phase fractions (adhesion 1, i.e. CBD
    as bridges, the placement NREL used) against cubes of the real volume
-   (../shared/data/nrel_nmc1_cal_cbd_bridge.tif, 0.398 um voxels): AM local-thickness radius,
+   (nrel_nmc1_cal_cbd_bridge.tif, 0.398 um voxels; docs/public_data.md): AM local-thickness radius,
    equivalent-sphere radius 3 X_AM / S_AM, interfacial areas (face counting, TauFactor) and the pore
    tortuosity factor through-plane (axis 0) and in-plane (axis 1) (TauFactor ``Solver``).
 3. Trends: pore tortuosity factor and AM-pore surface area over porosity x CBD adhesion (64^3).
 
-Usage::
+Usage (PoreSpy is the ``bench`` extra: ``pip install -e ".[bench]"``)::
 
     python scripts/benchmark_synth.py [--cube 128] [--seeds 3] [--no-tau] [--no-trends]
 
@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 NREL = REPO.parent / "shared" / "data" / "nrel_nmc1_cal_cbd_bridge.tif"
 VOXEL = 0.398e-6
 # NREL phase fractions -> AM weight fraction with the 1:1 carbon:PVDF formulation that gives the same
-# CBD:AM volume ratio (0.1000 / 0.4995): w = 0.928 (solved from DESIGN.md §3.1).
+# CBD:AM volume ratio (0.1000 / 0.4995): w = 0.928 (solved from the phase-fraction equation of
+# docs/process_model.md).
 NREL_PARAMS = {"am_weight_fraction": 0.928, "porosity": 0.4005, "cbd_adhesion": 1.0}
 
 
@@ -88,7 +89,11 @@ def main() -> None:
     args = ap.parse_args()
     L = args.cube
 
-    import porespy as ps
+    try:
+        import porespy as ps
+    except ImportError:
+        raise SystemExit("benchmark_synth.py compares against PoreSpy, an optional extra: "
+                         'pip install -e ".[bench]"') from None
     import tifffile
 
     from microdesign.synth import SyntheticLine

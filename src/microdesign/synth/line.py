@@ -1,14 +1,14 @@
 """The synthetic manufacturing line: process parameters -> labelled 3-phase cathode volume.
 
-A stochastic, physically motivated stand-in for a real coating line (DESIGN.md §3.2), used to train
+A stochastic, physically motivated stand-in for a real coating line (docs/synthetic_line.md), used to train
 the generator where no customer data exists and as the oracle its fidelity is measured against.
 One call of :meth:`SyntheticLine.generate` runs four steps:
 
 1. **Formulation -> phase volume fractions.** X_i = (1 - eps)(w_i/rho_i) / sum_j(w_j/rho_j)
-   (Thomitzek et al., Sustainability 14 (2022) 1530; DESIGN.md §3.1) from the AM weight fraction,
+   (Thomitzek et al., Sustainability 14 (2022) 1530; docs/process_model.md) from the AM weight fraction,
    the carbon:binder weight ratio and the porosity, via
-   :class:`microdesign.process.formulation.Formulation` (local fallback with the same densities:
-   NMC 4.75, carbon black 1.9, PVDF 1.78 g/cm3).
+   :class:`microdesign.process.formulation.Formulation` (its densities: NMC 4.75, carbon black 1.9,
+   PVDF 1.78 g/cm3).
 2. **Dry coating: polydisperse NMC spheres.** Log-normal radii (mean, coefficient of variation)
    are packed by random sequential addition, largest first, with a small allowed contact overlap,
    into a box that is taller along axis 0 (through-plane) than the final one, at the AM volume
@@ -51,6 +51,7 @@ from scipy import ndimage
 
 from microdesign.errors import ConfigError
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
+from microdesign.process.formulation import Formulation
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,6 @@ PARAMETER_UNITS = {
     "particle_radius_mean_m": "m",
     "particle_radius_cv": "1",
 }
-
-# Material densities [g/cm3] for the local fallback of the formulation (DESIGN.md §3.1): NMC811
-# crystallographic density 4.75 (supplier data sheets, e.g. Targray NMC811), carbon black
-# (Super C65 / C45, Imerys data sheet) 1.9, PVDF (Solvay Solef 5130 data sheet) 1.78.
-_AM_DENSITY = 4.75
-_CA_DENSITY = 1.9
-_BINDER_DENSITY = 1.78
 
 
 @dataclass(frozen=True)
@@ -105,29 +99,15 @@ def phase_volume_fractions(
 ) -> dict[str, float]:
     """Volume fractions of pore, AM and CBD for a formulation and a porosity.
 
-    X_i = (1 - eps)(w_i/rho_i)/sum_j(w_j/rho_j) (Thomitzek et al. 2022; DESIGN.md §3.1), CBD = carbon
-    black + binder. Uses :class:`microdesign.process.formulation.Formulation` when present.
+    X_i = (1 - eps)(w_i/rho_i)/sum_j(w_j/rho_j) (Thomitzek et al. 2022; docs/process_model.md), CBD = carbon
+    black + binder, by :class:`microdesign.process.formulation.Formulation` (its default densities).
 
     Returns:
         dict with keys ``pore``, ``active_material``, ``cbd`` summing to 1.
     """
-    try:
-        from microdesign.process.formulation import Formulation
-
-        form = Formulation.from_am_weight_fraction(
-            am_weight_fraction, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio
-        )
-        x = form.phase_volume_fractions(porosity)
-        return {"pore": float(x["pore"]), "active_material": float(x["active_material"]), "cbd": float(x["cbd"])}
-    except (ImportError, AttributeError):
-        pass
-    rest = 1.0 - am_weight_fraction
-    w_ca = rest * carbon_to_binder_weight_ratio / (1.0 + carbon_to_binder_weight_ratio)
-    w_b = rest - w_ca
-    v_am, v_ca, v_b = am_weight_fraction / _AM_DENSITY, w_ca / _CA_DENSITY, w_b / _BINDER_DENSITY
-    total = v_am + v_ca + v_b
-    solid = 1.0 - porosity
-    return {"pore": porosity, "active_material": solid * v_am / total, "cbd": solid * (v_ca + v_b) / total}
+    form = Formulation.from_am_weight_fraction(am_weight_fraction, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio)
+    x = form.phase_volume_fractions(porosity)
+    return {"pore": float(x["pore"]), "active_material": float(x["active_material"]), "cbd": float(x["cbd"])}
 
 
 class SyntheticLine:
@@ -157,7 +137,7 @@ class SyntheticLine:
             Zielke et al., Adv. Energy Mater. 2015).
         carbon_to_binder_weight_ratio: carbon black : PVDF weight ratio (1:1).
         default_voxel_size_m: voxel size [m] used when ``generate`` gets none (0.398 µm, that of
-            the NREL NMC-1 tomography, shared/data/README.md).
+            the NREL NMC-1 tomography, docs/public_data.md).
         insertion_attempts: random positions tried per particle before it is dropped.
 
     Raises:
@@ -481,9 +461,10 @@ def _union_with_exact_count(
 def distance_to_background(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance [voxels] of every ``True`` voxel of ``mask`` to the nearest ``False`` one (0 on ``False``).
 
-    Uses the ``edt`` package (Silversmith, multi-label EDT; fast) where it is installed, else
-    ``scipy.ndimage.distance_transform_edt`` (Maurer et al., IEEE PAMI 25 (2003) 265), which gives the
-    same distances: ``edt`` is compiled and not on every machine (e.g. the lent GPU image).
+    Uses the optional ``edt`` package (Silversmith's multi-label EDT, the ``fast`` extra: about 4x faster
+    at 128^3) where it is installed, else ``scipy.ndimage.distance_transform_edt`` (Maurer et al.,
+    IEEE PAMI 25 (2003) 265), which gives the same distances. ``edt`` is a compiled wheel, so a
+    machine that only carries the source (e.g. a GPU machine) still generates.
 
     Args:
         mask: boolean volume ``X x Y x Z``.
