@@ -2,7 +2,7 @@
 
 :class:`taufactor.Solver` (binary phase) and :class:`taufactor.MultiPhaseSolver` (several conducting
 phases), Kench & Cooper, SoftwareX 2023 / JOSS 2023. TauFactor extracts the spanning cluster itself,
-so these get the whole phase; their printing and warnings are silenced (library code logs). The
+so these get the whole phase; their printing is silenced and their warnings logged (library code logs). The
 driver (:mod:`microdesign.characterise.transport`) does the percolation check, the grouping and the
 finite/positive filtering.
 """
@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 
 import numpy as np
+
+from microdesign.logs import warnings_to_log
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
 def quiet():
-    """Silence TauFactor's ``print`` output and warnings (library code logs, never prints)."""
-    import warnings
-
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    """Silence TauFactor's ``print`` output (library code logs, never prints); its warnings go to the debug log."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings_to_log(log, "TauFactor", logging.DEBUG):
         yield
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from microdesign.errors import ConfigError
+from microdesign.logs import warnings_to_log
 from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, pending_unit, sobol_points
 from microdesign.optim.space import DTYPE, SearchSpace
 
@@ -159,8 +159,7 @@ class HypervolumeProposer:
                 model=model, ref_point=torch.as_tensor(self.ref_point, dtype=DTYPE), X_baseline=Zt,
                 sampler=sampler, prune_baseline=True, X_pending=pending_unit(self.space, X_pending))
             cons = self.space.unit_inequality_constraints() or None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings_to_log(log, "qLogNEHVI optimisation"):
                 cand, value = optimize_acqf(acq, bounds=self.space.unit_bounds(), q=q, num_restarts=self.num_restarts,
                                             raw_samples=self.raw_samples, inequality_constraints=cons,
                                             options={"maxiter": self.maxiter, "batch_limit": 4}, sequential=True)

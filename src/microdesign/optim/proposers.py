@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from microdesign.errors import ConfigError
+from microdesign.logs import warnings_to_log
 from microdesign.optim.space import DTYPE, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,9 @@ def pending_unit(space: SearchSpace, X_pending: np.ndarray | None) -> torch.Tens
     return space.to_free_unit(np.asarray(X_pending, dtype=np.float64).reshape(-1, space.d))
 
 
-def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_noise_variance: float = 1e-6):
-    """Fit a ``SingleTaskGP`` on free unit-cube inputs.
+def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_noise_variance: float = 1e-6,
+           data_fidelities: list[int] | None = None):
+    """Fit a ``SingleTaskGP`` (or, with ``data_fidelities``, a ``SingleTaskMultiFidelityGP``) on unit-cube inputs.
 
     Args:
         Z: inputs ``n x d_free`` in the unit cube (float64).
@@ -146,6 +147,8 @@ def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_nois
         Yvar: observed noise variances ``n x 1`` or None (then a homoscedastic noise is inferred).
         min_noise_variance: floor on ``Yvar`` relative to the sample variance of ``Y`` (a zero noise
             makes the kernel matrix singular for repeated designs).
+        data_fidelities: input columns holding a fidelity in [0, 1] (``SingleTaskMultiFidelityGP``,
+            docs/multi_fidelity.md); None: a plain ``SingleTaskGP``.
 
     Returns:
         The fitted model (eval mode).
@@ -165,10 +168,16 @@ def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_nois
     if Yvar is not None:
         scale = float(Y.var()) if Y.shape[0] > 1 and float(Y.var()) > 0 else 1.0
         kwargs["train_Yvar"] = Yvar.clamp_min(min_noise_variance * scale)
-    model = SingleTaskGP(Z, Y, input_transform=Normalize(d, bounds=bounds), outcome_transform=Standardize(1), **kwargs)
+    if data_fidelities:
+        from botorch.models import SingleTaskMultiFidelityGP
+
+        kwargs["data_fidelities"] = list(data_fidelities)
+        model_cls = SingleTaskMultiFidelityGP
+    else:
+        model_cls = SingleTaskGP
+    model = model_cls(Z, Y, input_transform=Normalize(d, bounds=bounds), outcome_transform=Standardize(1), **kwargs)
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings_to_log(log, "GP fit"):
         try:
             fit_gpytorch_mll(mll)
         except Exception as exc:  # noqa: BLE001 - any fit failure becomes one error type
@@ -287,8 +296,7 @@ class BotorchProposer:
             acq = qLogNoisyExpectedImprovement(model=model, X_baseline=Zt, sampler=sampler, prune_baseline=True,
                                                X_pending=pending_unit(self.space, X_pending))
             cons = self.space.unit_inequality_constraints() or None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings_to_log(log, "qLogNEI optimisation"):
                 cand, value = optimize_acqf(
                     acq, bounds=self.space.unit_bounds(), q=q, num_restarts=self.num_restarts,
                     raw_samples=self.raw_samples, inequality_constraints=cons,
