@@ -1,6 +1,6 @@
 """Benchmark: full characterisation metric set, ours vs a plain loop of single-cube TauFactor solves.
 
-Same cubes (seeded sub-cubes of the real NREL NMC volume in ../shared/data, or a seeded random
+Same cubes (seeded sub-cubes of the real NREL NMC volume (docs/public_data.md), or a seeded random
 three-phase field when it is absent), same discretisation, same bulk conductivities. Accuracy of
 both is measured against a reference: our solver in float64 driven to a relative energy change of
 1e-10 (the exact discrete solution of TauFactor's own discretisation, to ~1e-9).
@@ -14,7 +14,7 @@ both is measured against a reference: our solver in float64 driven to a relative
 Times are CPU seconds of this process (``time.process_time``) with ``torch.set_num_threads(threads)``,
 because the machine is shared and wall time depends on the other users; wall time is reported too.
 
-GPU target (issue #4: 39 x 128^3, all metrics, < 5 s on one GPU) -- one command::
+GPU target (39 x 128^3, all metrics, < 5 s on one GPU; docs/characterisation.md) -- one command::
 
     python scripts/benchmark_characterise.py --gpu-target
 
@@ -29,20 +29,20 @@ printed only unless ``--out`` is given).
 
 Each mode rewrites only its own marked section of ``docs/benchmarks/characterise.md``.
 
-On the lent GPU machines (Python 3.12 image with torch, numpy, scipy, scikit-image, matplotlib,
-tifffile, psutil, PyYAML, but without TauFactor, Hydra, OmegaConf and IPython, which TauFactor
-imports) the missing pure-Python packages travel as a copy from this environment
-(``--pack-deps``); the package runs from ``src``. Here, once::
+On a GPU machine whose Python has torch, numpy, scipy, scikit-image, matplotlib, tifffile, psutil
+and PyYAML but not TauFactor, Hydra, OmegaConf or IPython (which TauFactor imports), the missing
+pure-Python packages can be copied over from a full environment (``--pack-deps``) and the package
+run from ``src``. On the full environment, once::
 
     python scripts/benchmark_characterise.py --pack-deps build/gpu_deps     # build/ is git-ignored
 
-then one device command, carrying ``build/gpu_deps``, with the section file coming back in $OUT::
+then, on the GPU machine, from a copy of the repository that includes ``build/gpu_deps``::
 
-    set -o pipefail; cp docs/benchmarks/characterise.md $OUT/ && export PYTHONUNBUFFERED=1 PYTHONPATH=build/gpu_deps:src &&
-    python3 -m pytest -q -p no:cacheprovider tests/characterise/test_connectivity.py 2>&1 | tee $OUT/tests.log &&
-    python3 scripts/benchmark_characterise.py --gpu-target --out $OUT/characterise.md 2>&1 | tee $OUT/gpu_target.log
+    export PYTHONPATH=build/gpu_deps:src
+    python3 -m pytest -q -p no:cacheprovider tests/characterise/test_connectivity.py
+    python3 scripts/benchmark_characterise.py --gpu-target
 
-and copy ``characterise.md`` from the returned files over ``docs/benchmarks/characterise.md``.
+and bring ``docs/benchmarks/characterise.md`` back (only its GPU section changes).
 
 Usage::
 
@@ -89,7 +89,7 @@ def cubes_for(L: int, n: int, seed: int) -> tuple[np.ndarray, str]:
     if NREL.is_file():
         import tifffile
 
-        sampler, origin = SubcubeSampler(tifffile.imread(NREL), L), "NREL NMC-1 calendered (shared/data)"
+        sampler, origin = SubcubeSampler(tifffile.imread(NREL), L), "NREL NMC-1 calendered (docs/public_data.md)"
         draw = lambda k: sampler(1, seed + k)[0]  # noqa: E731
     else:
         origin = "random three-phase field"

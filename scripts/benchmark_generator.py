@@ -1,9 +1,9 @@
-"""Benchmark: generator volumes per second at 128^3 (issue 5 item 7) -> docs/benchmarks/generator.md.
+"""Benchmark: generator volumes per second at 128^3 -> docs/benchmarks/generator.md.
 
 Times, in the same run and on the same machine:
 * ``Generator.sample`` (our wrapper: validation, seeded noise, network, argmax, crop) at 128^3;
 * the plain network forward pass (torch only, same latent size) - the library floor;
-* the forward pass + ``torch.argmax`` labels (the session-1 labelling, replaced by
+* the forward pass + ``torch.argmax`` labels (the plain labelling, replaced by
   :func:`microdesign.generator.sampler.argmax_uint8`; identical labels);
 * the synthetic line ``SyntheticLine.generate`` at 128^3 (the "manufacturing simulation" the
   generator replaces; it is also the oracle of the fidelity report).
@@ -71,12 +71,12 @@ def main() -> None:
         with torch.inference_mode():
             net(z, cond)
 
-    def session1():  # the labelling of session 1: torch.argmax over the phases, int64 -> uint8 -> numpy
+    def argmax_path():  # the plain labelling: torch.argmax over the phases, int64 -> uint8 -> numpy
         with torch.inference_mode():
             return net(z, cond).argmax(dim=1).to(torch.uint8).cpu().numpy()
 
     rows.append(("plain torch forward (softmax output, no labels), n=1", 1, _time(plain, args.repeats)))
-    rows.append(("plain torch forward + torch.argmax labels (session-1 path), n=1", 1, _time(session1, args.repeats)))
+    rows.append(("plain torch forward + torch.argmax labels (argmax path), n=1", 1, _time(argmax_path, args.repeats)))
     synth_note = ""
     if gen.parameter_names and set(gen.parameter_names) <= {"am_weight_fraction", "porosity", "cbd_adhesion"}:
         from omegaconf import OmegaConf

@@ -17,10 +17,12 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real NMC images in ``../shared/data`` beside the repository (the one place tests find them).
+    """The public NMC images (docs/public_data.md) in the folder ``shared/data`` next to the repository checkout.
+
+    This fixture is the one place tests find them.
 
     Skips the requesting test, with the reason, where that folder is absent (a bare checkout).
     """
     if not SHARED_DATA.is_dir():
-        pytest.skip("real NMC images not available: ../shared/data beside the repository is absent")
+        pytest.skip(f"real NMC images not available: {SHARED_DATA} is absent (docs/public_data.md)")
     return SHARED_DATA

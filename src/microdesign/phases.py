@@ -1,4 +1,4 @@
-"""Phase labels of segmented cathode volumes (DESIGN.md §3.2).
+"""Phase labels of segmented cathode volumes (docs/conventions.md).
 
 Every volume in the project is ``uint8`` with one label per phase:
 0 pore (electrolyte), 1 active material (NMC), 2 carbon-binder domain (CBD).

@@ -34,7 +34,7 @@ def test_every_format_composes_instantiates_and_cites_every_number(option):
 
 def test_4680_can_volume_and_21700_matches_chen2020_cell_volume():
     assert _format("cyl_4680").volume_L == pytest.approx(math.pi * 0.023**2 * 0.080 * 1e3, rel=1e-12)
-    assert _format("cyl_4680").volume_L == pytest.approx(0.133, abs=0.001)  # REFERENCES.md
+    assert _format("cyl_4680").volume_L == pytest.approx(0.133, abs=0.001)  # 46 x 80 mm can (docs/cell_model.md)
     assert _format("cyl_21700").volume_m3 == pytest.approx(2.42e-5, rel=0.01)  # PyBaMM Chen2020 "Cell volume [m3]"
 
 

@@ -164,7 +164,7 @@ def test_expected_parameters_and_voxel_size_checked(saved):
 
 
 def _old_sample(g: Generator, params, n: int, size: int, seed: int) -> np.ndarray:
-    """The session-1 sampling path: argmax of the softmax output, int64 -> uint8, per batch."""
+    """The plain sampling path: argmax of the softmax output, int64 -> uint8, per batch."""
     import torch
 
     net = g.network

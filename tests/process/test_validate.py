@@ -1,4 +1,4 @@
-"""Every bad input gets a ConfigError naming the parameter, before any work (issue: Bad input)."""
+"""Every bad input gets a ConfigError naming the parameter, before any work (docs/conventions.md, "Bad input")."""
 
 import pytest
 

@@ -119,8 +119,8 @@ class TrialEvaluator:
     def thickness_m(self, inputs: Mapping[str, float], metrics: Any) -> float:
         """Cathode coating thickness [m] from the design's mass loading and the measured structure.
 
-        ``h = ML/(PD·100)`` with press density ``PD = X_AM ρ_AM + X_CBD ρ_CBD`` (DESIGN.md §3.1,
-        ``PD = CD(1 − ε)``); the cell model's own method is used when it has one.
+        ``h = ML/(PD·100)`` with press density ``PD = X_AM ρ_AM + X_CBD ρ_CBD`` (docs/process_model.md,
+        "Linked parameters": ``PD = CD(1 − ε)``); the cell model's own method is used when it has one.
         """
         if self.mass_loading_name not in inputs:
             if self.fixed_thickness_m is None:

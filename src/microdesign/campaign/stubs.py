@@ -3,7 +3,7 @@
 They follow the real stages' protocols and physics trends, not their accuracy:
 
 * :class:`StubGenerator` — independent voxels with the phase fractions of the process model
-  (``Formulation.phase_volume_fractions``, DESIGN.md §3.1), so per-cube fractions scatter binomially
+  (``Formulation.phase_volume_fractions``, docs/process_model.md), so per-cube fractions scatter binomially
   and the characterisation CI is real.
 * :class:`StubCharacteriser` — voxel-counted fractions per cube; Bruggeman tortuosity
   ``τ = ε^(1−b)`` (b = 1.5; Bruggeman 1935, Tjaden et al., Curr. Opin. Chem. Eng. 12 (2016) 44);
@@ -111,7 +111,7 @@ class StubCell:
 
     Args:
         power_W: discharge power [W] (recorded; scales the penetration depth as ``(10 W / P)^0.5``).
-        can_volume_L: outer cell volume [L] (4680: 0.133 L, REFERENCES.md).
+        can_volume_L: outer cell volume [L] (4680: 0.133 L, docs/cell_model.md).
         penetration_depth_m: electrolyte penetration depth at ε/τ = 0.2 and 10 W [m].
         max_thickness_m: a thicker coating fails ("does not fit", the geometry-failure path).
         delay_s: sleep this long per simulation [s] (emulates a slow stage in kill/resume tests).

@@ -2,7 +2,7 @@
 
 The best value a campaign found is a maximum over noisy evaluations, so it is biased upwards, and a
 design near a failure boundary (a pore network that percolates in 3 cubes of 48³ but not in every
-cube) can win by luck. Measured on the real pipeline with the session-2 default generator
+cube) can win by luck. Measured on the real pipeline with the generator
 ``synth3p_small`` (``docs/campaign.md``, "Sample efficiency"): re-evaluated with 12 fresh cubes, three of
 five qLogNEI "best" designs at porosity 0.25 failed (1 or 2 of 12 cubes did not percolate). A campaign therefore ends by re-evaluating its ``top_k`` best completed designs with
 ``n_cubes`` cubes drawn with new seeds, records each re-evaluation in the campaign file

@@ -39,7 +39,7 @@ class CampaignRun:
         head: the campaign file header (``CampaignStore.load``).
         trials: every trial (without volumes).
         validations: the campaign's final re-evaluations of its best designs (``/validation``).
-        wall_s: wall time of this session's run [s] (0 when only loaded).
+        wall_s: wall time of this run [s] (0 when only loaded).
     """
 
     study: str

@@ -1,4 +1,4 @@
-"""Characterisation: TauFactor metrics over sampled cubes with confidence intervals (DESIGN.md §3.3)."""
+"""Characterisation: TauFactor metrics over sampled cubes with confidence intervals (docs/characterisation.md)."""
 
 from microdesign.characterise.characteriser import DEFAULT_BULK_CONDUCTIVITY_S_M, Characteriser
 from microdesign.characterise.metrics import MetricEstimate, MicrostructureMetrics

@@ -1,4 +1,4 @@
-"""The characterisation stage: labelled cubes -> :class:`MicrostructureMetrics` (DESIGN.md §3.3).
+"""The characterisation stage: labelled cubes -> :class:`MicrostructureMetrics` (docs/characterisation.md).
 
 Per cube: phase volume fractions (voxel counting), specific surface areas of the AM-pore and AM-CBD
 interfaces (:mod:`microdesign.characterise.surface`), the pore tortuosity factor through-plane
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 #: active_material: NMC811 electrode conductivity of PyBaMM's Chen2020 set (Chen et al., J.
 #: Electrochem. Soc. 167 (2020) 080534), 0.18 S/m; measured NMC811 values span ~0.01-1 S/m with
 #: state of charge. cbd: 760 S/m, the carbon-binder-domain value used in mesoscale electrode models
-#: (Trembacki et al., J. Electrochem. Soc. 165 (2018) E725) and quoted in REFERENCES.md; porous
+#: (Trembacki et al., J. Electrochem. Soc. 165 (2018) E725; docs/characterisation.md); porous
 #: CBD measurements go down to ~10 S/m.
 DEFAULT_BULK_CONDUCTIVITY_S_M: dict[str, float] = {"active_material": 0.18, "cbd": 760.0}
 

@@ -83,7 +83,7 @@ class MetricEstimate:
 
 @dataclass(frozen=True)
 class MicrostructureMetrics:
-    """What characterisation measured on a set of cubes (DESIGN.md §3.3).
+    """What characterisation measured on a set of cubes (docs/characterisation.md).
 
     Attributes:
         estimates: metric key -> estimate; holds every key of :data:`REQUIRED_METRICS` when

@@ -6,8 +6,10 @@ to ``output_dir``, and reports the cheapest setting meeting ``target_relative_ci
 
 Examples::
 
-    microdesign convergence source.path=../shared/data/nrel_nmc1_cal_cbd_bridge.tif source.voxel_size_m=3.98e-7
+    microdesign convergence source.path=<data>/nrel_nmc1_cal_cbd_bridge.tif source.voxel_size_m=3.98e-7
     microdesign convergence source.kind=synthetic cube_sizes=[32,48] counts=[4,8] characterise=fast
+
+``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ Examples::
     microdesign fidelity n_points=4 n_seeds=5
     microdesign fidelity generator.checkpoint=models/my_model reference.dataset=data/my_build.h5
     microdesign fidelity generator=nrel reference.kind=volume \
-        reference.path=../shared/data/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
+        reference.path=<data>/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
+
+``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 Example (docs/dataset_format.md)::
 
-    microdesign import-data images=/work/shared/data/nrel_nmc1_cal_cbd_bridge.tif \\
+    microdesign import-data images=<data>/nrel_nmc1_cal_cbd_bridge.tif \\
         labels=nrel_labels.yaml voxel_size_m=0.398e-6 output=data/nrel.h5
 
 Unmapped grey values, inconsistent sizes, missing labels and a missing voxel size are rejected
 with a message naming the file and the problem, before anything is written.
+``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Inputs (see ``docs/dataset_format.md`` for a worked example with the real NMC im
   an optional per-file ``voxel_size_m`` column / a table-level ``voxel_size_m``;
 * a grey-value -> phase table (e.g. ``{0: pore, 85: active_material, 170: cbd}``);
 * the voxel (pixel) size [m]: it is never guessed from the file (TIFF resolution tags are often
-  absent or wrong: the SEM image of shared/data has none).
+  absent or wrong: the public SEM image of docs/public_data.md has none).
 
 Everything is checked before the output is written; a problem raises
 :class:`microdesign.errors.ConfigError` whose message names the file and the problem: an unmapped

@@ -1,4 +1,4 @@
-"""Conditional 3D microstructure generator trained against 2D slices (DESIGN.md §3.2).
+"""Conditional 3D microstructure generator trained against 2D slices (docs/generator.md).
 
 Public interface:
 

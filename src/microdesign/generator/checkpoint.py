@@ -53,7 +53,7 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class CheckpointMetadata:
-    """Everything a checkpoint must carry besides its weights (DESIGN.md §3.2).
+    """Everything a checkpoint must carry besides its weights (docs/generator.md, "Checkpoint format").
 
     Attributes:
         name: model name (folder name under ``models/``).

@@ -1,4 +1,4 @@
-"""Fidelity of a generator against its training source (issue 5, item 4).
+"""Fidelity of a generator against its training source (docs/generator.md, "Fidelity").
 
 At held-out parameter points, ``n_seeds`` generated cubes and ``n_seeds`` reference cubes (the
 synthetic line at the same point, or random sub-cubes of a real volume) are characterised the same

@@ -1,4 +1,4 @@
-"""BoTorch proposers for the campaign loop (DESIGN.md §3.5).
+"""BoTorch proposers for the campaign loop (docs/campaign.md).
 
 :class:`SearchSpace` is the optimiser's view of the design space (free unit cube, fixed parameters,
 linear constraints); :class:`BotorchProposer` (Sobol initial design, then ``SingleTaskGP`` +

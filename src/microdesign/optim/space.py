@@ -19,7 +19,7 @@ import torch
 
 from microdesign.errors import ConfigError
 
-DTYPE = torch.float64  # BoTorch's recommendation for GP fitting (REFERENCES.md)
+DTYPE = torch.float64  # BoTorch's recommendation for GP fitting (docs/campaign.md)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Process-to-structure model (DESIGN.md §3.1): formulation, slot-die coating, drying, calendering,
+"""Process-to-structure model (docs/process_model.md): formulation, slot-die coating, drying, calendering,
 linked parameters and manufacturing tolerances."""
 
 from microdesign.process.chain import DEFAULT_INPUTS, ElectrodeStructure, ProcessModel, evaluate_process

@@ -4,7 +4,7 @@
 Monte Carlo of :mod:`microdesign.process.tolerance` passes arrays). :class:`ProcessModel` is the
 config-built stage object (``conf/process/*.yaml``). Equations and sources: the modules
 :mod:`~microdesign.process.formulation`, :mod:`~microdesign.process.coating`,
-:mod:`~microdesign.process.drying`, :mod:`~microdesign.process.calendering`; DESIGN.md §3.1.
+:mod:`~microdesign.process.drying`, :mod:`~microdesign.process.calendering`; docs/process_model.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Slot-die coating: wet film thickness and loadings.
 
-Equations (DESIGN.md §3.1; Thomitzek et al., Sustainability 14 (2022) 1530, slot-die coating step;
+Equations (docs/process_model.md; Thomitzek et al., Sustainability 14 (2022) 1530, slot-die coating step;
 the pre-metered film of a slot die is the volume flow spread over web speed and coating width):
 
 * wet film thickness  h_wet = V̇ / (v · w)

@@ -1,6 +1,6 @@
 """Electrode formulation: solid and slurry densities, phase volume fractions.
 
-Equations (DESIGN.md §3.1; Thomitzek et al., Sustainability 14 (2022) 1530, eqs. for slurry and
+Equations (docs/process_model.md; Thomitzek et al., Sustainability 14 (2022) 1530, eqs. for slurry and
 coating composition):
 
 * solid density           ρ_solids = (Σ_i ω_i/ρ_i)^-1

@@ -1,6 +1,6 @@
 """Linked electrode parameters: the manufacturer's vocabulary <-> the model's.
 
-Equations (DESIGN.md §3.1), with mass loading ML [g.cm-2], press density PD [g.cm-3],
+Equations (docs/process_model.md, "Linked parameters"), with mass loading ML [g.cm-2], press density PD [g.cm-3],
 crystallographic (true solid) density CD [g.cm-3] and active fraction f of the pressed solid:
 
 * porosity              ε = 1 − PD/CD

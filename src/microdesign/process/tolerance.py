@@ -1,4 +1,4 @@
-"""Manufacturing tolerances propagated by Monte Carlo (DESIGN.md §3.1).
+"""Manufacturing tolerances propagated by Monte Carlo (docs/process_model.md).
 
 Each uncertain input carries a :class:`Tolerance`: a normal distribution (``relative`` or ``absolute``
 is one standard deviation) or a uniform one (``relative`` or ``absolute`` is the half-width, i.e.
