@@ -135,7 +135,7 @@ def timed(f):
     return out, time.process_time() - t0, time.perf_counter() - w0
 
 
-#: Pure-Python packages the lent GPU image lacks (TauFactor imports IPython.display).
+#: Pure-Python packages a minimal GPU image may lack (TauFactor imports IPython.display).
 PACKED = ("taufactor", "hydra", "omegaconf", "antlr4", "IPython", "traitlets")
 
 

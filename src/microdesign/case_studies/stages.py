@@ -4,8 +4,8 @@ All follow the campaign's stage protocols (:mod:`microdesign.campaign.evaluate`)
 objective and campaign file run them unchanged:
 
 * :class:`SyntheticLineGenerator` - the synthetic manufacturing line (:class:`microdesign.synth.SyntheticLine`)
-  as a volume generator ``sample(params, n, size_voxels, seed)``: the generator option of the CPU
-  case studies while no trained conditional generator is shipped (it is also the generator's oracle,
+  as a volume generator ``sample(params, n, size_voxels, seed)``: the generator option of the ``cpu``
+  case-study profile (it is also the conditional generator's oracle,
   docs/synthetic_line.md).
 * :class:`CachedCharacteriser` - :class:`microdesign.characterise.Characteriser` with an on-disk
   per-cube memo (key: the cube's bytes, the voxel size and the solver settings). Campaigns of one
