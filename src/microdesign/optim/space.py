@@ -36,10 +36,6 @@ class LinearConstraint:
     rhs: float
     sense: str = ">="
 
-    def satisfied(self, values: Mapping[str, float], tol: float = 1e-9) -> bool:
-        lhs = sum(c * float(values[n]) for n, c in self.coefficients.items())
-        return lhs >= self.rhs - tol if self.sense == ">=" else lhs <= self.rhs + tol
-
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -155,10 +151,6 @@ class SearchSpace:
         for n, v in self.fixed.items():
             X[:, self.names.index(n)] = v
         return X
-
-    def as_dict(self, x: np.ndarray) -> dict[str, float]:
-        """One physical design (shape ``d``) as ``{name: value}``."""
-        return {n: float(v) for n, v in zip(self.names, np.asarray(x, float).reshape(-1))}
 
     # ------------------------------------------------------------------ constraints
     def unit_inequality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
