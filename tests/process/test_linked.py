@@ -33,3 +33,16 @@ def test_chen2020_positive_electrode_recast_reproduces_base_point():
     assert abs(lp.am_volume_fraction - pv["Positive electrode active material volume fraction"]) < 1e-9
     # Chen2020 has no CBD term: the whole solid is active material
     assert lp.active_fraction == pytest.approx(1.0, abs=1e-12)
+
+
+def test_measured_press_density_is_the_mass_of_the_measured_phases():
+    """PD = X_AM rho_AM + X_CBD rho_CBD (g.cm-3) and h = ML/(PD 100): 0.6 x 4.75 + 0.1 x 1.9 = 3.04 g.cm-3,
+    so 30.4 mg.cm-2 coats 100 um; a porosity of 1 (no solid) is refused."""
+    from microdesign.errors import ConfigError
+    from microdesign.process.linked import measured_press_density_g_cm3, thickness_m
+
+    pd = measured_press_density_g_cm3(0.3, 0.6, 0.1, 4.75, 1.9)
+    assert pd == pytest.approx(3.04, rel=1e-12)
+    assert thickness_m(30.4, pd) == pytest.approx(100e-6, rel=1e-12)
+    with pytest.raises(ConfigError, match="porosity"):
+        measured_press_density_g_cm3(1.0, 0.0, 0.0, 4.75, 1.9)

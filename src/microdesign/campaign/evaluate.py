@@ -120,7 +120,8 @@ class TrialEvaluator:
         """Cathode coating thickness [m] from the design's mass loading and the measured structure.
 
         ``h = ML/(PD·100)`` with press density ``PD = X_AM ρ_AM + X_CBD ρ_CBD`` (docs/process_model.md,
-        "Linked parameters": ``PD = CD(1 − ε)``); the cell model's own method is used when it has one.
+        "Linked parameters": ``PD = CD(1 − ε)``; :func:`microdesign.process.linked.measured_press_density_g_cm3`,
+        the cell model's formula); the cell model's own method is used when it has one.
         """
         if self.mass_loading_name not in inputs:
             if self.fixed_thickness_m is None:
@@ -130,11 +131,12 @@ class TrialEvaluator:
         own = getattr(self.cell, "cathode_thickness_from_mass_loading", None)
         if own is not None:
             return float(own(metrics, ml))
-        from microdesign.characterise.metrics import AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION
-        from microdesign.process.linked import thickness_m
+        from microdesign.characterise.metrics import AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION, POROSITY
+        from microdesign.process.linked import measured_press_density_g_cm3, thickness_m
 
-        pd = (metrics[AM_VOLUME_FRACTION].mean * self.am_density_g_cm3
-              + metrics[CBD_VOLUME_FRACTION].mean * self.cbd_density_g_cm3)
+        pd = measured_press_density_g_cm3(metrics[POROSITY].mean, metrics[AM_VOLUME_FRACTION].mean,
+                                          metrics[CBD_VOLUME_FRACTION].mean, self.am_density_g_cm3,
+                                          self.cbd_density_g_cm3)
         return float(thickness_m(ml, pd))
 
     # ------------------------------------------------------------------ evaluation

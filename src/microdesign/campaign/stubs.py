@@ -35,6 +35,7 @@ from microdesign.characterise.metrics import (
     MetricEstimate,
     MicrostructureMetrics,
 )
+from microdesign.materials import GRAPHITE_DENSITY_KG_M3, NMC811_DENSITY_KG_M3, g_cm3
 
 
 class StubGenerator:
@@ -143,10 +144,12 @@ class StubCell:
         m = metrics.means()
         eps, x_am, tau = m[POROSITY], m[AM_VOLUME_FRACTION], m[TORTUOSITY_THROUGH_PLANE]
         sigma = m.get(CONDUCTIVITY_SOLID, 1.0)
-        q_vol = 0.190 * 4.75e6 * 3.7  # 190 mAh/g NMC x 4.75 g/cm3 x 3.7 V -> Wh per m3 of AM
+        rho_am, rho_graphite = NMC811_DENSITY_KG_M3, GRAPHITE_DENSITY_KG_M3
+        q_vol = 0.190 * (rho_am * 1e3) * 3.7  # 190 mAh/g NMC x 4.75 g/cm3 x 3.7 V -> Wh per m3 of AM
         L_pen = self.L_pen * ((eps / tau) / 0.2) * math.sqrt(10.0 / self.power_W) * sigma / (sigma + 0.5)
         utilisation = 1.0 / (1.0 + (L / L_pen) ** 2)
-        inactive = 16e-6 / 2 + 12e-6 / 2 + 12e-6 + 1.1 * L * x_am * 4.75 * 0.19 / (2.26 * 0.36 * 0.7)  # per side
+        inactive = (16e-6 / 2 + 12e-6 / 2 + 12e-6
+                    + 1.1 * L * x_am * g_cm3(rho_am) * 0.19 / (g_cm3(rho_graphite) * 0.36 * 0.7))  # per side
         wh_per_m3_stack = q_vol * x_am * L * utilisation / (L + inactive) / 1000.0
         packing = 0.72  # jelly roll share of the can volume
         ved = wh_per_m3_stack * packing

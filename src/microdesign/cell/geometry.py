@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from microdesign import materials
 from microdesign.cell.formats import CellFormat
 from microdesign.errors import require
-from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
+from microdesign.process.formulation import default_cbd_density_g_cm3
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,30 @@ class Stack:
 
 @dataclass(frozen=True)
 class Materials:
-    """Densities [kg.m-3] and fractions that the cell mass needs.
+    """Densities [kg.m-3] and fractions that the cell mass needs (defaults from :mod:`microdesign.materials`,
+    sources there).
 
     Attributes:
-        cathode_am_density_kg_m3: cathode active material (NMC811 crystallographic density, 4750; the
-            `process.formulation` default and its source).
+        cathode_am_density_kg_m3: cathode active material (NMC811 crystallographic density, 4750).
         cathode_cbd_density_kg_m3: carbon-binder domain solid density (C65 + PVDF 1:1 by weight, 1838;
             `Formulation.cbd_density_g_cm3`).
-        anode_am_density_kg_m3: graphite.
-        anode_binder_density_kg_m3: anode binder/additive (the volume 1 - porosity - AM fraction).
-        positive_current_collector_density_kg_m3: aluminium.
-        negative_current_collector_density_kg_m3: copper.
-        separator_density_kg_m3: separator polymer (solid, before porosity).
-        electrolyte_density_kg_m3: liquid electrolyte.
+        anode_am_density_kg_m3: graphite (2260).
+        anode_binder_density_kg_m3: anode binder/additive (PVDF, 1780; the volume 1 - porosity - AM fraction).
+        positive_current_collector_density_kg_m3: aluminium (2700).
+        negative_current_collector_density_kg_m3: copper (8960).
+        separator_density_kg_m3: separator polymer (polyethylene, 950; solid, before porosity).
+        electrolyte_density_kg_m3: liquid electrolyte (1200).
         electrolyte_excess: extra electrolyte over the pore volume, as a fraction of it.
     """
 
-    cathode_am_density_kg_m3: float = 1000.0 * NMC811_DENSITY_G_CM3
+    cathode_am_density_kg_m3: float = materials.NMC811_DENSITY_KG_M3
     cathode_cbd_density_kg_m3: float = 1000.0 * default_cbd_density_g_cm3()
-    anode_am_density_kg_m3: float = 2260.0
-    anode_binder_density_kg_m3: float = 1780.0
-    positive_current_collector_density_kg_m3: float = 2700.0
-    negative_current_collector_density_kg_m3: float = 8960.0
-    separator_density_kg_m3: float = 950.0
-    electrolyte_density_kg_m3: float = 1200.0
+    anode_am_density_kg_m3: float = materials.GRAPHITE_DENSITY_KG_M3
+    anode_binder_density_kg_m3: float = materials.PVDF_DENSITY_KG_M3
+    positive_current_collector_density_kg_m3: float = materials.ALUMINIUM_DENSITY_KG_M3
+    negative_current_collector_density_kg_m3: float = materials.COPPER_DENSITY_KG_M3
+    separator_density_kg_m3: float = materials.POLYETHYLENE_DENSITY_KG_M3
+    electrolyte_density_kg_m3: float = materials.ELECTROLYTE_DENSITY_KG_M3
     electrolyte_excess: float = 0.0
 
     def __post_init__(self) -> None:

@@ -56,7 +56,7 @@ from microdesign.characterise import metrics as M
 from microdesign.errors import ConfigError, require
 # Thickness from mass loading: the process model's linked parameters (docs/process_model.md), re-exported
 # for the cell's users.
-from microdesign.process.linked import press_density_g_cm3, thickness_m
+from microdesign.process.linked import measured_press_density_g_cm3, press_density_g_cm3, thickness_m
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,10 @@ class CathodeStructure:
         return self.porosity / self.tortuosity_factor
 
     def press_density_g_cm3(self, am_density_g_cm3: float, cbd_density_g_cm3: float) -> float:
-        """Coating density PD = X_AM rho_AM + X_CBD rho_CBD [g.cm-3] (= CD (1 - eps) with CD the solid density)."""
-        solid = 1.0 - self.porosity
-        if solid <= 0:  # pragma: no cover - excluded by validation
-            raise ConfigError("porosity", self.porosity, "< 1")
-        cd = (self.am_volume_fraction * am_density_g_cm3 + self.cbd_volume_fraction * cbd_density_g_cm3) / solid
-        return press_density_g_cm3(self.porosity, cd)
+        """Coating density PD = X_AM rho_AM + X_CBD rho_CBD [g.cm-3] (= CD (1 - eps) with CD the solid density;
+        :func:`microdesign.process.linked.measured_press_density_g_cm3`)."""
+        return measured_press_density_g_cm3(self.porosity, self.am_volume_fraction, self.cbd_volume_fraction,
+                                            am_density_g_cm3, cbd_density_g_cm3)
 
     def inputs(self) -> dict[str, float]:
         """PyBaMM ``[input]`` values for the positive electrode (see the module table)."""

@@ -19,7 +19,8 @@ from microdesign.errors import ArrayLike, ConfigError
 from microdesign.process.calendering import calendered_porosity
 from microdesign.process.coating import dry_loading_mg_cm2, wet_film_thickness_m, wet_loading_mg_cm2
 from microdesign.process.drying import ConstantDryingPorosity, DryingModel
-from microdesign.process.formulation import Formulation
+from microdesign.process.formulation import (C65_DENSITY_G_CM3, NMC811_DENSITY_G_CM3, NMP_DENSITY_G_CM3,
+                                             PVDF_DENSITY_G_CM3, Formulation)
 from microdesign.process.linked import thickness_m as linked_thickness_m
 
 #: Process inputs and their defaults. Sources: formulation densities and solids content, see
@@ -29,10 +30,10 @@ from microdesign.process.linked import thickness_m as linked_thickness_m
 DEFAULT_INPUTS: dict[str, float] = {
     "am_weight_fraction": 0.96,
     "carbon_to_binder_weight_ratio": 1.0,
-    "am_density_g_cm3": 4.75,
-    "conductive_additive_density_g_cm3": 1.9,
-    "binder_density_g_cm3": 1.78,
-    "solvent_density_g_cm3": 1.028,
+    "am_density_g_cm3": NMC811_DENSITY_G_CM3,
+    "conductive_additive_density_g_cm3": C65_DENSITY_G_CM3,
+    "binder_density_g_cm3": PVDF_DENSITY_G_CM3,
+    "solvent_density_g_cm3": NMP_DENSITY_G_CM3,
     "solids_content": 0.65,
     "flow_rate_mL_min": 536.0,
     "web_speed_m_min": 10.0,

@@ -11,14 +11,9 @@ coating composition):
 The carbon-binder domain (CBD) of the microstructure is conductive additive + binder; its volume
 fraction is X_CA + X_PB. Nano-porosity inside the CBD is not resolved here (it is counted as CBD).
 
-Default densities (g.cm-3) and their sources:
-
-* NMC811 4.75 — crystallographic density of LiNi0.8Mn0.1Co0.1O2 (≈ 4.7–4.8, e.g. Noh et al., J. Power
-  Sources 233 (2013) 121; supplier data sheets quote a true density of 4.7–4.8).
-* carbon black (Super C65) 1.9 — Imerys TIMCAL C-NERGY Super C65 data sheet (skeletal density 1.6–2.0).
-* PVDF binder 1.78 — Solvay Solef 5130 data sheet (1.75–1.80).
-* NMP solvent 1.028 — N-methyl-2-pyrrolidone at 25 °C (CRC Handbook).
-* solids content 0.65 — typical NMC slurry solids mass fraction (Thomitzek et al. 2022 use 0.6–0.7).
+Default densities (g.cm-3): NMC811 4.75, carbon black (Super C65) 1.9, PVDF binder 1.78, NMP solvent
+1.028, from :mod:`microdesign.materials` (sources there). Default solids content 0.65 — typical NMC
+slurry solids mass fraction (Thomitzek et al. 2022 use 0.6–0.7).
 """
 
 from __future__ import annotations
@@ -27,16 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from microdesign import materials
 from microdesign.errors import ArrayLike, ConfigError, check_fraction, check_positive
+from microdesign.materials import g_cm3
 
 COMPONENTS = ("active_material", "conductive_additive", "binder")
 
 _SUM_TOLERANCE = 1e-6
 
-# default densities [g.cm-3], sources in the module docstring
-NMC811_DENSITY_G_CM3 = 4.75
-C65_DENSITY_G_CM3 = 1.9
-PVDF_DENSITY_G_CM3 = 1.78
+# default densities [g.cm-3] (microdesign.materials)
+NMC811_DENSITY_G_CM3 = g_cm3(materials.NMC811_DENSITY_KG_M3)
+C65_DENSITY_G_CM3 = g_cm3(materials.C65_DENSITY_KG_M3)
+PVDF_DENSITY_G_CM3 = g_cm3(materials.PVDF_DENSITY_KG_M3)
+NMP_DENSITY_G_CM3 = g_cm3(materials.NMP_DENSITY_KG_M3)
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class Formulation:
     am_density_g_cm3: ArrayLike = NMC811_DENSITY_G_CM3
     conductive_additive_density_g_cm3: ArrayLike = C65_DENSITY_G_CM3
     binder_density_g_cm3: ArrayLike = PVDF_DENSITY_G_CM3
-    solvent_density_g_cm3: ArrayLike = 1.028
+    solvent_density_g_cm3: ArrayLike = NMP_DENSITY_G_CM3
     solids_content: ArrayLike = 0.65
 
     def __post_init__(self) -> None:

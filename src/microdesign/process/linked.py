@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from microdesign.errors import ArrayLike, ConfigError, check_fraction, check_positive
+from microdesign.materials import NMC811_DENSITY_KG_M3, g_cm3
 
 _CTX = "linked parameters"
 
@@ -32,6 +33,26 @@ def press_density_g_cm3(porosity: ArrayLike, crystallographic_density_g_cm3: Arr
     check_fraction("porosity", porosity, _CTX, open_high=True)
     check_positive("crystallographic_density_g_cm3", crystallographic_density_g_cm3, _CTX)
     return crystallographic_density_g_cm3 * (1.0 - np.asarray(porosity, dtype=float))
+
+
+def measured_press_density_g_cm3(porosity: float, am_volume_fraction: float, cbd_volume_fraction: float,
+                                 am_density_g_cm3: float, cbd_density_g_cm3: float) -> float:
+    """Press density of a measured coating: PD = X_AM ρ_AM + X_CBD ρ_CBD [g.cm-3], as CD·(1 − ε) with the
+    solid density CD = (X_AM ρ_AM + X_CBD ρ_CBD)/(1 − ε) (the cell model's and the campaign's thickness
+    from mass loading, :func:`thickness_m`).
+
+    Args:
+        porosity: ε [1], in [0, 1).
+        am_volume_fraction, cbd_volume_fraction: X_AM, X_CBD [1] (e.g. voxel-counted means).
+        am_density_g_cm3, cbd_density_g_cm3: ρ_AM, ρ_CBD [g.cm-3] (defaults in :mod:`microdesign.materials`).
+
+    Raises:
+        ConfigError: porosity outside [0, 1) or a non-positive solid density.
+    """
+    check_fraction("porosity", porosity, _CTX, open_high=True)
+    solid = 1.0 - porosity
+    cd = (am_volume_fraction * am_density_g_cm3 + cbd_volume_fraction * cbd_density_g_cm3) / solid
+    return press_density_g_cm3(porosity, cd)
 
 
 def thickness_m(mass_loading_mg_cm2: ArrayLike, press_density_g_cm3: ArrayLike) -> ArrayLike:
@@ -119,13 +140,13 @@ class LinkedParameters:
 
     @classmethod
     def from_pybamm(cls, parameter_values: Any, electrode: str = "Positive",
-                    crystallographic_density_g_cm3: float = 4.75) -> LinkedParameters:
+                    crystallographic_density_g_cm3: float = g_cm3(NMC811_DENSITY_KG_M3)) -> LinkedParameters:
         """Recast one electrode of a PyBaMM parameter set (e.g. ``pybamm.ParameterValues("Chen2020")``).
 
         Reads ``"<electrode> electrode thickness [m]"``, ``"<electrode> electrode porosity"`` and
         ``"<electrode> electrode active material volume fraction"``; the recast reproduces them exactly
         at the base point (Chen2020 positive: 75.6 µm, 0.335, 0.665; Chen et al., J. Electrochem. Soc.
-        167 (2020) 080534). Default CD 4.75 g.cm-3 is NMC811's (see :mod:`microdesign.process.formulation`).
+        167 (2020) 080534). Default CD 4.75 g.cm-3 is NMC811's (:mod:`microdesign.materials`).
 
         Raises:
             ConfigError: ``electrode`` is not ``"Positive"`` or ``"Negative"``.
