@@ -18,12 +18,28 @@ CAMPAIGN = ["experiment=analytic", "campaign.progress=false", "campaign.validati
             "campaign.budget.max_evaluations=2", "optimiser=sobol"]
 
 
-def _files(root: Path) -> dict[str, Path]:
-    """Bad input files: empty, truncated, text disguised as TIFF/HDF5, a missing path."""
+@pytest.fixture(scope="module")
+def campaign_file(tmp_path_factory) -> Path:
+    """A finished two-trial analytic campaign file."""
+    path = tmp_path_factory.mktemp("campaign") / "c.h5"
+    assert main(["campaign", *CAMPAIGN, f"output={path}"]) == 0
+    return path
+
+
+def _files(root: Path, campaign: Path) -> dict[str, Path]:
+    """Bad input files: empty, truncated, text disguised as TIFF/HDF5, a missing path, a campaign
+    file with flipped bytes or cut short."""
     import h5py
     import tifffile
 
     files = {"missing": root / "missing.h5", "missing_tif": root / "missing.tif"}
+    data = bytearray(campaign.read_bytes())
+    for i in range(len(data) // 3, len(data), len(data) // 7):
+        data[i] ^= 0x5A
+    (root / "flipped.h5").write_bytes(bytes(data))
+    files["flipped.h5"] = root / "flipped.h5"
+    (root / "truncated_campaign.h5").write_bytes(campaign.read_bytes()[: len(data) // 2])
+    files["truncated_campaign.h5"] = root / "truncated_campaign.h5"
     for name in ("empty.tif", "empty.h5", "empty.npy"):
         (root / name).write_bytes(b"")
         files[name] = root / name
@@ -61,17 +77,40 @@ CASES = [
     ("sample-unknown-target-arg", ["sample", "+generator.devic=cpu", "output={tmp}/s.h5"], "device"),
     ("sample-n-type", ["sample", "n=two", "output={tmp}/s.h5"], "n"),
     ("cell-type", ["cell", "ragone.n=many"], "ragone.n"),
+    # user files: missing, empty, not the expected kind, truncated (data.files)
+    *[(f"characterise-{f}", ["characterise", "source.path={%s}" % f.replace(".", "_"), "source.voxel_size_m=4e-7",
+                             "n_cubes=2", "cube_size=8", "output=null"], "source.path")
+      for f in ("missing_tif", "empty.tif", "text.tif", "truncated.tif", "empty.npy", "text.npy")],
+    *[(f"train-generator-{f}", ["train-generator", "dataset.path={%s}" % f.replace(".", "_"), "out_dir={tmp}/g",
+                                "progress=false"], "dataset.path")
+      for f in ("missing", "empty.h5", "text.h5", "plain.h5", "truncated.h5")],
+    *[(f"train-generator-{f}", ["train-generator", "dataset.path={%s}" % f.replace(".", "_"), "out_dir={tmp}/g",
+                                "dataset.voxel_size_m=4e-7", "dataset.label_map={0:0,1:1,2:2}", "progress=false"],
+       "dataset.path") for f in ("missing_tif", "empty.tif", "text.tif", "truncated.tif")],
+    ("train-generator-one-phase", ["train-generator", "dataset.path={one_phase_tif}", "out_dir={tmp}/g",
+                                   "dataset.voxel_size_m=4e-7", "dataset.label_map={0:0,1:1,2:2}", "progress=false"],
+     "images"),
+    *[(f"export-tiff-{f}", ["export-tiff", "input={%s}" % f.replace(".", "_"), "output={tmp}/o.tif"], "input")
+      for f in ("missing", "empty.h5", "text.h5", "plain.h5", "truncated.h5", "text.tif")],
+    *[(f"report-{f}", ["report", "{%s}" % f.replace(".", "_")], "file")
+      for f in ("missing", "empty.h5", "text.h5", "plain.h5", "truncated.h5", "flipped.h5", "truncated_campaign.h5")],
+    *[(f"campaign-resume-{f}", ["campaign", "resume={%s}" % f.replace(".", "_")], "resume")
+      for f in ("missing", "empty.h5", "text.h5", "plain.h5", "truncated.h5", "flipped.h5", "truncated_campaign.h5")],
 ]
 
 
 def _argv(template: list[str], files: dict[str, Path], tmp: Path) -> list[str]:
-    return [a.format(tmp=tmp, **{k.replace(".", "_"): v for k, v in files.items()}) for a in template]
+    import re
+
+    names = {"tmp": str(tmp), **{k.replace(".", "_"): str(v) for k, v in files.items()}}
+    return [re.sub(r"\{(\w+)\}", lambda m: names.get(m.group(1), m.group(0)), a) for a in template]
 
 
 @pytest.mark.parametrize("argv, option", [pytest.param(a, o, id=i) for i, a, o in CASES])
-def test_bad_input_is_a_named_error(argv, option, tmp_path, capsys):
-    files = _files(tmp_path)
+def test_bad_input_is_a_named_error(argv, option, tmp_path, capsys, campaign_file):
+    files = _files(tmp_path, campaign_file)
     before = {p.name for p in tmp_path.iterdir()}
+    capsys.readouterr()
     rc = main(_argv(argv, files, tmp_path))
     err = capsys.readouterr().err
     assert rc == 2, err

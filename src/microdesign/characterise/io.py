@@ -41,22 +41,16 @@ def load_volume(path: str | Path, labels: Mapping[Any, int] | None = None) -> np
         uint8 volume of phase labels, the file's shape.
 
     Raises:
-        ConfigError: missing file, unknown suffix, not 3D, a raw value without a mapping, or a
-            target label outside {0, 1, 2}.
+        ConfigError: missing, empty, truncated or unreadable file (:func:`microdesign.data.files.read_array`),
+            unknown suffix, not 3D, a raw value without a mapping, or a target label outside {0, 1, 2}.
     """
+    from microdesign.data.files import read_array
     from microdesign.data.importer import map_grey_values, parse_grey_table
 
     p = Path(str(path)).expanduser()
-    if not p.is_file():
-        raise ConfigError("source.path", str(path), "an existing .tif/.tiff/.npy file")
-    if p.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        raw = tifffile.imread(p)
-    elif p.suffix.lower() == ".npy":
-        raw = np.load(p)
-    else:
+    if p.suffix.lower() not in (".tif", ".tiff", ".npy"):
         raise ConfigError("source.path", str(path), "a .tif, .tiff or .npy file")
+    raw = read_array(p, "source.path")
     raw = np.squeeze(raw) if raw.ndim > 3 else raw
     if raw.ndim != 3:
         raise ConfigError("source.path", f"{p.name} with shape {raw.shape}", "a 3D volume X x Y x Z")

@@ -19,10 +19,12 @@ def run(cfg) -> int:
 
     from microdesign.analysis import write_report
     from microdesign.errors import ConfigError
+    from microdesign.storage import load_campaign_file
 
     file = OmegaConf.select(cfg, "file", throw_on_missing=False)
     if file is None or OmegaConf.is_missing(cfg, "file") or not Path(str(file)).is_file():
         raise ConfigError("file", None if OmegaConf.is_missing(cfg, "file") else file, "an existing campaign file (file=<path>)")
+    load_campaign_file(str(file), "file")  # the whole file is readable before the report folder is made
     report = write_report(str(file), cfg.out_dir, int(cfg.dpi))
     import logging
 

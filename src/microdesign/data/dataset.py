@@ -370,36 +370,50 @@ class MicrostructureDataset:
 
     Args:
         path: dataset file written by :class:`DatasetWriter` / :func:`write_dataset`.
+        option: the option that named the file, for messages (``input``, ``dataset.path``);
+            None: the messages name the failing attribute (``format``, ``schema_version``).
 
     Raises:
         FileNotFoundError: no such file.
-        ConfigError: not a ``microdesign-dataset`` file, or an unsupported schema version.
+        ConfigError: not an HDF5 file, not a ``microdesign-dataset`` file, an unsupported schema
+            version, or a header that cannot be read (a truncated or corrupt file).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, option: str | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"dataset file not found: {self.path}")
         self._file = None
         self._hash: str | None = None
-        f = self._h5()
+        try:
+            f = self._h5()
+        except OSError as exc:
+            raise ConfigError(option or "path", str(self.path),
+                              f"a {FORMAT_NAME} HDF5 file that can be read ({exc})") from None
         fmt = f.attrs.get("format")
         if fmt != FORMAT_NAME:
             self.close()
-            raise ConfigError("format", fmt, f"{FORMAT_NAME!r} (file {self.path})")
+            raise ConfigError(option or "format", str(self.path) if option else fmt,
+                              f"a {FORMAT_NAME!r} file (its format attribute is {fmt!r})" if option
+                              else f"{FORMAT_NAME!r} (file {self.path})")
         version = str(f.attrs.get("schema_version"))
         if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
             self.close()
             raise ConfigError("schema_version", version, f"major version {SCHEMA_VERSION.split('.')[0]} ({self.path})")
-        self._n = int(f.attrs["n_samples"])
-        self._names = tuple(json.loads(f.attrs["parameter_names"]))
-        self._units = dict(json.loads(f.attrs["parameter_units"]))
-        self._phases = tuple(json.loads(f.attrs["phase_names"]))
-        self._provenance = dict(json.loads(f.attrs["provenance"]))
-        self._voxel = float(f.attrs["voxel_size_m"])
-        self._ndim = int(f.attrs["ndim"])
+        try:
+            self._n = int(f.attrs["n_samples"])
+            self._names = tuple(json.loads(f.attrs["parameter_names"]))
+            self._units = dict(json.loads(f.attrs["parameter_units"]))
+            self._phases = tuple(json.loads(f.attrs["phase_names"]))
+            self._provenance = dict(json.loads(f.attrs["provenance"]))
+            self._voxel = float(f.attrs["voxel_size_m"])
+            self._ndim = int(f.attrs["ndim"])
+            self._shape = tuple(int(s) for s in f["images"].shape[1:])
+        except (KeyError, OSError, RuntimeError, ValueError) as exc:
+            self.close()
+            raise ConfigError(option or "path", str(self.path),
+                              f"a complete {FORMAT_NAME} file (header unreadable: {type(exc).__name__}: {exc})") from None
         self._version = version
-        self._shape = tuple(int(s) for s in f["images"].shape[1:])
 
     def _h5(self):
         import h5py

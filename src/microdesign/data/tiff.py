@@ -40,23 +40,30 @@ def export_tiff(
         The output path.
 
     Raises:
-        ConfigError: bad suffix, existing output, index out of range, grey_values of the wrong
-            length or outside 0-255.
+        ConfigError: a missing, empty, truncated or foreign dataset file (named ``input``), bad
+            suffix, existing output, index out of range, grey_values of the wrong length or
+            outside 0-255.
     """
     import tifffile
 
     from microdesign.data.dataset import MicrostructureDataset
+    from microdesign.data.files import require_file
 
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise ConfigError("output", str(output), "a .tif or .tiff file")
     if output.exists() and not overwrite:
         raise ConfigError("output", str(output), "a path that does not exist yet (or overwrite=true)")
-    with MicrostructureDataset(dataset) as ds:
+    require_file(dataset, "input", ("hdf5",), "a microdesign dataset (.h5)")
+    with MicrostructureDataset(dataset, option="input") as ds:
         n = len(ds)
         if not -n <= int(index) < n:
             raise ConfigError("index", index, f"a sample index in [{-n}, {n - 1}] ({dataset})")
-        sample = ds[int(index)]
+        try:
+            sample = ds[int(index)]
+        except (OSError, KeyError, RuntimeError) as exc:  # h5py on a truncated or corrupt file
+            raise ConfigError("input", str(dataset), f"a complete microdesign dataset ({type(exc).__name__}: {exc})"
+                              ) from None
         image = sample.image
         if grey_values is not None:
             lut = np.asarray(list(grey_values))

@@ -55,9 +55,15 @@ class TrainingData:
         ndims = {im.ndim for im in self.images}
         if len(ndims) != 1 or ndims.pop() not in (2, 3):
             raise ConfigError("images", sorted({im.ndim for im in self.images}), "all 2D or all 3D images")
-        for im in self.images:
+        for i, im in enumerate(self.images):
             if im.dtype != np.uint8 or (im.size and int(im.max()) >= N_PHASES):
                 raise ConfigError("images", f"dtype {im.dtype}, max {int(im.max())}", "uint8 labels 0/1/2")
+            present = np.flatnonzero(np.bincount(im.reshape(-1), minlength=N_PHASES))
+            if present.size < 2:
+                raise ConfigError("images", f"image {i} {im.shape} is all {PHASE_NAMES[int(present[0])]}"
+                                  if present.size else f"image {i} is empty",
+                                  "segmented images showing at least two phases (one phase has no microstructure "
+                                  "to learn; check the label map)")
         lab = np.asarray(self.labels, dtype=np.float64).reshape(len(self.images), len(self.parameter_names))
         object.__setattr__(self, "labels", lab)
         if not np.all(np.isfinite(lab)):
@@ -123,7 +129,7 @@ def hash_arrays(images: Sequence[np.ndarray], labels: np.ndarray, names: Sequenc
 def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                        label_map: Mapping[int | float, int] | None = None,
                        bounds: Mapping[str, Sequence[float]] | None = None,
-                       max_samples: int | None = None) -> TrainingData:
+                       max_samples: int | None = None, option: str = "dataset.path") -> TrainingData:
     """Load training data from a dataset file (``.h5``/``.hdf5``) or a segmented TIFF.
 
     Args:
@@ -136,26 +142,33 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
         bounds: training bounds per parameter (default: the dataset provenance's ``parameter_bounds`` /
             ``bounds`` if present, else the min and max of the labels).
         max_samples: read at most this many samples (HDF5).
+        option: the option that names the file, for messages (``dataset.path``, ``reference.path``).
 
     Raises:
-        ConfigError: unknown file type, missing voxel size or label map, unmapped labels, bad data.
-        FileNotFoundError: no such file.
+        ConfigError: a missing, empty, truncated or unreadable file or one of another kind
+            (:mod:`microdesign.data.files`), unknown file type, missing voxel size or label map,
+            unmapped labels, bad data, a training image of a single phase.
     """
+    from microdesign.data.files import read_array, require_file
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"training data not found: {path}")
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         from microdesign.data.dataset import MicrostructureDataset
 
-        with MicrostructureDataset(path) as ds:
+        require_file(path, option, ("hdf5",), "a microdesign dataset (HDF5)")
+        with MicrostructureDataset(path, option=option) as ds:
             if tuple(ds.phase_names) != PHASE_NAMES:
                 raise ConfigError("phase_names", ds.phase_names, f"{PHASE_NAMES} ({path})")
             if voxel_size_m is not None and not np.isclose(voxel_size_m, ds.voxel_size_m, rtol=1e-6):
                 raise ConfigError("voxel_size_m", voxel_size_m, f"the dataset's {ds.voxel_size_m} ({path})")
             n = len(ds) if max_samples is None else min(len(ds), int(max_samples))
-            images = [ds[i].image for i in range(n)]
-            labels = ds.labels_array()[:n]
+            try:
+                images = [ds[i].image for i in range(n)]
+                labels = ds.labels_array()[:n]
+            except (OSError, KeyError, RuntimeError) as exc:  # h5py on a truncated or corrupt file
+                raise ConfigError(option, str(path), f"a complete microdesign dataset ({type(exc).__name__}: {exc})"
+                                  ) from None
             prov = ds.provenance
             if bounds is None:
                 bounds = prov.get("parameter_bounds") or prov.get("bounds")
@@ -170,13 +183,11 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                                 description=f"{path.name} ({n} samples, {ds.sample_shape})",
                                 source_path=str(path.resolve()))
     if suffix in (".tif", ".tiff"):
-        import tifffile
-
         if voxel_size_m is None:
             raise ConfigError("voxel_size_m", None, f"the voxel edge in metres of {path.name} (TIFF does not carry it)")
         if not label_map:
             raise ConfigError("label_map", label_map, f"a map file value -> phase label 0/1/2 for {path.name}")
-        raw = tifffile.imread(path)
+        raw = read_array(path, option, ("tiff",))
         raw = np.squeeze(raw) if raw.ndim == 3 and raw.shape[0] == 1 else raw
         out = np.full(raw.shape, 255, dtype=np.uint8)
         for value, label in label_map.items():
@@ -188,7 +199,7 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             raise ConfigError("label_map", dict(label_map), f"a label for every value in {path.name}; unmapped {unmapped}")
         return TrainingData([out], np.zeros((1, 0)), (), (), float(voxel_size_m), {},
                             description=f"{path.name} {raw.shape}", source_path=str(path.resolve()))
-    raise ConfigError("dataset.path", str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
+    raise ConfigError(option, str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
 
 
 def _pair(v: object) -> tuple[float, float]:

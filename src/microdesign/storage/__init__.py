@@ -7,6 +7,7 @@ from microdesign.storage.campaign_file import (
     CampaignFileError,
     CampaignStore,
     TrialRecord,
+    load_campaign_file,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "STATUSES", "CampaignFileError", "CampaignStore", "TrialRecord"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "STATUSES", "CampaignFileError", "CampaignStore", "TrialRecord", "load_campaign_file"]

@@ -26,7 +26,13 @@ Crash safety: every write is a transaction on a copy — the file is copied to `
 copy is modified and closed, ``fsync``-ed, and atomically renamed over the file (POSIX ``rename``), then
 the directory is ``fsync``-ed. A ``kill -9`` at any instant leaves either the old or the new complete
 file (and at worst a stale ``.tmp``, ignored and overwritten). A single writer is enforced by an
-``flock`` on ``<file>.lock`` (released by the kernel when the writer dies).
+``flock`` on ``<file>.lock`` beside the real file (a symlink is resolved first; the kernel releases
+the lock when the writer dies).
+
+Integrity: the first 512 bytes are an HDF5 user block holding the SHA-256 of the rest of the file,
+written with every transaction; readers compare it before h5py reads the file, so that a file with
+changed or missing bytes is refused with a clear error (HDF5 may crash on corrupt metadata). Files
+without the checksum (older versions) are read unchecked.
 """
 
 from __future__ import annotations
@@ -156,6 +162,45 @@ def _attrs(node: Any) -> dict[str, Any]:
     return out
 
 
+_USERBLOCK = 512  # HDF5 user block at the start of the file: holds the checksum of the rest
+_SEAL = b"microdesign-campaign sha256 "
+
+
+def _content_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        fh.seek(_USERBLOCK)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _seal(path: Path) -> None:
+    """Write the SHA-256 of everything after the user block into the user block (HDF5 ignores it)."""
+    digest = _content_sha256(path).encode()
+    with open(path, "r+b") as fh:
+        fh.write((_SEAL + digest + b"\n").ljust(_USERBLOCK, b"\0"))
+
+
+def _verify(path: Path) -> None:
+    """Compare a sealed file's content with its checksum (files written before sealing pass unchecked).
+
+    Raises:
+        CampaignFileError: flipped, missing or extra bytes (before h5py reads them: HDF5 can crash
+            on corrupt metadata instead of raising).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(_USERBLOCK)
+    if not head.startswith(_SEAL):
+        return
+    stored = head[len(_SEAL):].split(b"\n", 1)[0].decode("ascii", "replace")
+    if stored != _content_sha256(path):
+        raise CampaignFileError(f"{path} is corrupt: its content does not match the SHA-256 written with it "
+                                "(changed, missing or extra bytes)")
+
+
 def _s(x: Any) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
@@ -177,14 +222,16 @@ class CampaignStore:
 
     def __init__(self, path: str | os.PathLike, writer: bool = False):
         self.path = Path(path)
+        # the lock, the transaction copy and the rename act on the file itself, not on a symlink to it
+        self._real = Path(os.path.realpath(self.path))
         self._lock_fd: int | None = None
         if writer:
             self._acquire_lock()
 
     # ------------------------------------------------------------------ locking
     def _acquire_lock(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
+        self._real.parent.mkdir(parents=True, exist_ok=True)
+        lock = self._real.with_name(self._real.name + ".lock")
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -215,17 +262,20 @@ class CampaignStore:
 
         if self._lock_fd is None:
             raise CampaignFileError(f"{self.path}: opened read-only; writes need writer=True")
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self._real.with_name(self._real.name + ".tmp")
         if create:
-            mode = "w"
+            f = h5py.File(tmp, "w", userblock_size=_USERBLOCK)
         else:
-            shutil.copyfile(self.path, tmp)
-            mode = "r+"
-        with h5py.File(tmp, mode) as f:
+            shutil.copyfile(self._real, tmp)
+            f = h5py.File(tmp, "r+")
+        with f:
+            sealed = f.userblock_size >= _USERBLOCK
             yield f
+        if sealed:
+            _seal(tmp)
         _fsync_path(tmp)
-        os.replace(tmp, self.path)
-        _fsync_path(self.path.parent, directory=True)
+        os.replace(tmp, self._real)
+        _fsync_path(self._real.parent, directory=True)
 
     # ------------------------------------------------------------------ writing
     def create(self, config_yaml: str, package_version: str, seed: int, space: dict[str, Any],
@@ -331,6 +381,7 @@ class CampaignStore:
         """
         import h5py
 
+        _verify(self.path)
         with h5py.File(self.path, "r") as f:
             return self._header(f)
 
@@ -360,6 +411,7 @@ class CampaignStore:
         """
         import h5py
 
+        _verify(self.path)
         with h5py.File(self.path, "r") as f:
             head = self._header(f)
             trials = [self._read_trial(f["trials"][k], volumes) for k in sorted(f["trials"])]
@@ -430,3 +482,39 @@ class CampaignStore:
                            voxel_size_m=vsize, created_unix=a.get("created_unix", 0.0),
                            started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0),
                            note=a.get("note") or None, worker=a.get("worker") or None)
+
+
+def load_campaign_file(path: str | os.PathLike, option: str, volumes: bool = False
+                       ) -> tuple[dict[str, Any], list[TrialRecord], list[TrialRecord]]:
+    """Read a campaign file that a user option names (``resume``, ``file``), checking it completely.
+
+    Args:
+        path: the file.
+        option: the option that named it, for the message.
+        volumes: also read the representative volumes.
+
+    Returns:
+        ``(header, trials, validations)`` as :meth:`CampaignStore.load` and
+        :meth:`CampaignStore.load_validations`.
+
+    Raises:
+        ConfigError: a missing, empty or non-HDF5 file, not a campaign file, a newer format version,
+            or a file whose content cannot be read (truncated, flipped bytes: h5py's ``OSError``,
+            ``KeyError``, ``RuntimeError``, ``ValueError``).
+    """
+    from microdesign.data.files import require_file
+    from microdesign.errors import ConfigError
+
+    expected = "a microdesign campaign file"
+    require_file(path, option, ("hdf5",), f"{expected} (HDF5)")
+    store = CampaignStore(path)
+    try:
+        head, trials = store.load(volumes=volumes)
+        return head, trials, store.load_validations(volumes=volumes)
+    except CampaignFileError as exc:
+        raise ConfigError(option, str(path), f"{expected} ({exc})") from None
+    except ConfigError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(option, str(path), f"{expected} that can be read: it is corrupt or incomplete "
+                          f"({type(exc).__name__}: {exc})") from None

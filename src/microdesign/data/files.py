@@ -1,0 +1,157 @@
+"""Checks and readers of the user files that commands read: a clear error before any work.
+
+Every command that reads a user's file (a TIFF or ``.npy`` volume, an HDF5 dataset or campaign
+file) goes through :func:`require_file` / :func:`read_array` / :func:`open_hdf5`, so that a missing,
+empty, truncated or mislabelled file (a text file named ``.tif``, a TIFF named ``.h5``) is a
+:class:`~microdesign.errors.ConfigError` naming the option, the file and what was expected, instead
+of the reader library's own exception (``tifffile.TiffFileError``, ``OSError`` from HDF5, ``ValueError``
+from NumPy).
+
+The file kind is recognised by its signature (first bytes), not by its suffix: TIFF ``II*\\0`` /
+``MM\\0*`` (BigTIFF ``II+\\0`` / ``MM\\0+``; TIFF 6.0 and BigTIFF specifications), HDF5
+``\\x89HDF\\r\\n\\x1a\\n`` at offset 0 or a power-of-two user-block offset (``h5py.is_hdf5``; HDF5 file
+format specification), NumPy ``\\x93NUMPY`` (NEP 1, the ``.npy`` format) and PNG
+``\\x89PNG\\r\\n\\x1a\\n``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+
+KINDS = ("tiff", "hdf5", "npy", "png")
+_SIGNATURES = {
+    "tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+    "npy": (b"\x93NUMPY",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+}
+_DESCRIPTION = {"tiff": "a TIFF image", "hdf5": "an HDF5 file", "npy": "a NumPy .npy array", "png": "a PNG image"}
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """The kind of a file from its first bytes: one of :data:`KINDS`, or None (unknown or unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    for kind, signatures in _SIGNATURES.items():
+        if head.startswith(signatures):
+            return kind
+    import h5py
+
+    try:
+        return "hdf5" if h5py.is_hdf5(str(path)) else None
+    except OSError:
+        return None
+
+
+def require_file(path: Any, option: str, kinds: Sequence[str] = (), expected: str | None = None) -> Path:
+    """``path`` is an existing, readable, non-empty file (of one of ``kinds`` when given).
+
+    Args:
+        path: the file as the user gave it (``~`` is expanded).
+        option: the option that named it (``source.path``, ``input``, ``resume``), for the message.
+        kinds: acceptable kinds (:data:`KINDS`); empty: any file.
+        expected: what the message says was expected (default: from ``kinds``).
+
+    Returns:
+        The path.
+
+    Raises:
+        ConfigError: missing path, a directory, unreadable, empty, or a file of another kind.
+    """
+    want = expected or " or ".join(_DESCRIPTION[k] for k in kinds) or "a file"
+    if path is None or str(path).strip() in ("", "???"):
+        raise ConfigError(option, path, f"{want} (a path)")
+    p = Path(str(path)).expanduser()
+    if not p.exists():
+        raise ConfigError(option, str(path), f"{want}; the file does not exist")
+    if not p.is_file():
+        raise ConfigError(option, str(path), f"{want}; this is not a regular file")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(option, str(path), f"{want}; the file is not readable (permissions)")
+    if p.stat().st_size == 0:
+        raise ConfigError(option, str(path), f"{want}; the file is empty")
+    if kinds:
+        kind = file_kind(p)
+        if kind not in kinds:
+            found = _DESCRIPTION[kind] if kind else "a file of unknown format"
+            raise ConfigError(option, str(path), f"{want}; the file is {found} (by its content)")
+    return p
+
+
+def read_array(path: Any, option: str, kinds: Sequence[str] = ("tiff", "npy")) -> np.ndarray:
+    """Read an image or volume (TIFF via tifffile, ``.npy`` via NumPy, PNG via Pillow) as an array.
+
+    Args:
+        path: the file.
+        option: the option that named it, for the message.
+        kinds: acceptable kinds.
+
+    Returns:
+        The array as stored (no squeezing or label mapping).
+
+    Raises:
+        ConfigError: as :func:`require_file`, or a file that cannot be decoded (truncated, corrupt,
+            an object array).
+    """
+    p = require_file(path, option, kinds)
+    kind = file_kind(p)
+    try:
+        if kind == "tiff":
+            import tifffile
+
+            return np.asarray(tifffile.imread(p))
+        if kind == "npy":
+            return np.asarray(np.load(p, allow_pickle=False))
+        from PIL import Image
+
+        with Image.open(p) as im:
+            return np.asarray(im)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure of a user file is bad input
+        raise ConfigError(option, str(path), f"a complete, readable {_DESCRIPTION[kind]} "
+                          f"({type(exc).__name__}: {exc})") from None
+
+
+@contextmanager
+def open_hdf5(path: Any, option: str, expected: str = "an HDF5 file") -> Iterator[Any]:
+    """Open an HDF5 file read-only; any failure to open or read it is a :class:`ConfigError`.
+
+    Errors raised inside the ``with`` block by the caller's reads (a corrupt or truncated file:
+    ``OSError``, ``KeyError``, ``RuntimeError``, ``ValueError`` from h5py) become a ConfigError too;
+    a ConfigError raised inside passes unchanged.
+
+    Args:
+        path: the file.
+        option: the option that named it, for the message.
+        expected: what the message says was expected (``"a microdesign campaign file"``).
+
+    Yields:
+        The open ``h5py.File``.
+
+    Raises:
+        ConfigError: as :func:`require_file`, or an unreadable file.
+    """
+    import h5py
+
+    p = require_file(path, option, ("hdf5",), expected)
+    try:
+        f = h5py.File(p, "r")
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(option, str(path), f"{expected} that can be read ({type(exc).__name__}: {exc})") from None
+    try:
+        with f:
+            yield f
+    except ConfigError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise ConfigError(option, str(path), f"{expected} that can be read: it is corrupt or incomplete "
+                          f"({type(exc).__name__}: {exc})") from None
