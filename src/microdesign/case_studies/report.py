@@ -38,13 +38,6 @@ def completed(trials: Sequence[Any]) -> list[Any]:
     return [t for t in trials if t.status == "completed" and t.objective is not None and t.objective.ok]
 
 
-def cell_model_of(run: Any) -> Any:
-    """The campaign's own cell model (from its stored config)."""
-    from hydra.utils import instantiate
-
-    return instantiate(run.config.cell, _convert_="all")
-
-
 def full_cell_model(run: Any, power_W: float | None = None) -> Any:
     """A plain :class:`~microdesign.cell.CellModel` with the campaign's cell settings (for Ragone sweeps)."""
     from microdesign.cell import CellModel
@@ -80,10 +73,6 @@ def crossover_power(model: Any, energy: Any, power: Any, powers_W: np.ndarray, v
         d = ragone(model, power, [p])[0] - ragone(model, energy, [p])[0]
         lo, hi = (mid, hi) if d < 0 else (lo, mid)
     return math.exp(0.5 * (lo + hi))
-
-
-def _fmt(v: float, nd: int = 3) -> str:
-    return f"{v:.{nd}g}" if isinstance(v, float) else str(v)
 
 
 def design_row(trial: Any, names: Sequence[str]) -> list[str]:

@@ -9,7 +9,7 @@ a NaN: every numeric field of a failed result is a finite number (0.0 where noth
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 #: Keys of :meth:`CellResult.to_dict`, PyBaMM style (unit in brackets), in order.
@@ -117,9 +117,6 @@ class CellResult:
         """
         clean = {k: (0.0 if isinstance(v, float) and not math.isfinite(v) else v) for k, v in known.items()}
         return cls(status="failed", reason=reason, **clean)
-
-    def with_status(self, status: str, reason: str | None) -> CellResult:
-        return replace(self, status=status, reason=reason)
 
     def to_dict(self) -> dict[str, Any]:
         """PyBaMM-style keys (``"Energy [W.h]"``, ``"Volumetric energy density [W.h.L-1]"``, ...) -> value.

@@ -53,11 +53,6 @@ class ConvergenceResult:
     failures: dict[int, str] = field(default_factory=dict)
     predicted_n: dict[int, int] = field(default_factory=dict)
 
-    def worst_relative_ci(self, L: int, n: int) -> float:
-        """Largest relative CI over metrics at (L, n)."""
-        vals = [r.relative_ci95 for r in self.rows if r.cube_size_voxels == L and r.n_cubes == n]
-        return max(vals) if vals else float("inf")
-
 
 def convergence_analysis(characteriser: Characteriser, source_for_size: Callable[[int], Callable[[int, int], np.ndarray]],
                          voxel_size_m: float, cube_sizes: Sequence[int], counts: Sequence[int],

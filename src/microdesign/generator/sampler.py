@@ -162,13 +162,6 @@ class Generator:
         return self.metadata.name
 
     # -- validation -----------------------------------------------------------------------------------
-    def in_bounds(self, params: Mapping[str, float]) -> bool:
-        """Whether every parameter lies inside the training bounds (no exception)."""
-        try:
-            return all(lo <= float(params[k]) <= hi for k, (lo, hi) in self.metadata.training_bounds.items())
-        except (KeyError, TypeError, ValueError):
-            return False
-
     def normalise(self, params: Mapping[str, float]) -> np.ndarray:
         """Check ``params`` and map them to the unit cube of the training bounds.
 

@@ -10,7 +10,7 @@ depends on nothing but bounds; the campaign validates the same config with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
