@@ -140,7 +140,7 @@ PACKED = ("taufactor", "hydra", "omegaconf", "antlr4", "IPython", "traitlets")
 
 
 def pack_deps(dest: Path) -> int:
-    """Copy :data:`PACKED` from this environment into ``dest`` (put first on PYTHONPATH there)."""
+    """Copy :data:`PACKED` from this environment into ``dest`` (put first on PYTHONPATH on the GPU machine)."""
     import importlib
     import shutil
 
@@ -151,7 +151,7 @@ def pack_deps(dest: Path) -> int:
         shutil.copytree(src, dest / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
         total += sum(f.stat().st_size for f in (dest / name).rglob("*") if f.is_file())
-    print(f"packed {', '.join(PACKED)} into {dest} ({total / 2**20:.1f} MiB); carry it and put it first on PYTHONPATH")
+    print(f"packed {', '.join(PACKED)} into {dest} ({total / 2**20:.1f} MiB); copy it to the GPU machine and put it first on PYTHONPATH")
     return 0
 
 
@@ -337,8 +337,8 @@ def gpu_target(args, argv) -> int:
         return 2
     missing = [m for m in ("taufactor", "hydra", "omegaconf", "scipy", "h5py") if importlib.util.find_spec(m) is None]
     if missing:  # fail in seconds, before any device time is spent on cube generation
-        print(f"benchmark_characterise --gpu-target: missing packages {missing}; carry them "
-              "(--pack-deps build/gpu_deps, PYTHONPATH=build/gpu_deps:src)", file=sys.stderr)
+        print(f"benchmark_characterise --gpu-target: missing packages {missing}; install them or "
+              "copy them over (--pack-deps build/gpu_deps, then PYTHONPATH=build/gpu_deps:src)", file=sys.stderr)
         return 2
     from hydra.utils import instantiate
 
