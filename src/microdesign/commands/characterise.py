@@ -3,7 +3,7 @@
 Examples::
 
     microdesign characterise source.path=<data>/nrel_nmc1_cal_cbd_bridge.tif source.voxel_size_m=3.98e-7
-    microdesign characterise source.path=vol.tif source.voxel_size_m=3.9e-7 'source.labels={0:0,85:1,170:2}' n_cubes=8
+    microdesign characterise source.path=vol.tif source.voxel_size_m=3.9e-7 'source.phase_values=[0,85,170]' n_cubes=8
     microdesign characterise source.kind=synthetic cube_size=48 characterise=fast
     microdesign characterise ... characterise.solver=taufactor     # TauFactor's own SOR solvers
 
