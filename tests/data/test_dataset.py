@@ -91,16 +91,6 @@ def test_reads_lazily_one_sample(tmp_path, monkeypatch):
     assert requested == [2]
 
 
-def test_read_region_window(tmp_path):
-    vols = _volumes(n=2, shape=(12, 10, 8))
-    path = write_dataset(tmp_path / "d.h5", vols, _labels(2), UNITS, 1e-6)
-    with MicrostructureDataset(path) as ds:
-        win = ds.read_region(1, (slice(2, 7), slice(0, 4), slice(3, 8)))
-        np.testing.assert_array_equal(win, vols[1, 2:7, 0:4, 3:8])
-        with pytest.raises(ConfigError, match="region"):
-            ds.read_region(0, (slice(0, 2),))
-
-
 def test_pickle_reopens_handle(tmp_path):
     vols = _volumes()
     path = write_dataset(tmp_path / "d.h5", vols, _labels(), UNITS, 1e-6)

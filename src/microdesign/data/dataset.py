@@ -459,31 +459,6 @@ class MicrostructureDataset:
         row = f["labels"][i]
         return Sample(image=image, labels={n: float(v) for n, v in zip(self._names, row)}, index=i)
 
-    def read_region(self, i: int, region: Sequence[slice]) -> np.ndarray:
-        """A window of sample ``i`` (e.g. a random training cube of a large imported volume),
-        reading only the chunks it overlaps.
-
-        Args:
-            i: sample index.
-            region: one ``slice`` per image axis (``ndim`` of them).
-
-        Returns:
-            uint8 array of the window.
-
-        Raises:
-            IndexError: ``i`` out of range.
-            ConfigError: not one slice per axis.
-        """
-        i = int(i)
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError(f"sample {i} out of range for {self._n} samples in {self.path}")
-        region = tuple(region)
-        if len(region) != self._ndim or not all(isinstance(r, slice) for r in region):
-            raise ConfigError("region", region, f"{self._ndim} slices, one per image axis")
-        return self._h5()["images"][(i,) + region]
-
     def __iter__(self) -> Iterator[Sample]:
         for i in range(self._n):
             yield self[i]
