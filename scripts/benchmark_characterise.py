@@ -8,7 +8,7 @@ both is measured against a reference: our solver in float64 driven to a relative
 * plain loop: for each cube, ``taufactor.Solver(pore).solve()`` and
   ``taufactor.MultiPhaseSolver(solid, cond).solve()`` with TauFactor's default criterion
   (``conv_crit=1e-2``) and ``iter_limit`` as given, plus the same volume fractions / surface areas.
-* ours: ``Characteriser(solver="mgcg")`` on the same cubes (energy criterion, rtol 1e-4), and the
+* ours: ``Characteriser(MgcgSolver())`` on the same cubes (energy criterion, rtol 1e-4), and the
   same with TauFactor's flux criterion (``criterion="flux"``).
 
 Times are CPU seconds of this process (``time.process_time``) with ``torch.set_num_threads(threads)``,
@@ -208,7 +208,7 @@ def cpu_benchmark(args, argv) -> int:
     import taufactor
     import torch
 
-    from microdesign.characterise import Characteriser
+    from microdesign.characterise import Characteriser, MgcgSolver
     from microdesign.characterise import metrics as M
     from microdesign.characterise import transport as T
 
@@ -224,11 +224,10 @@ def cpu_benchmark(args, argv) -> int:
         ref_sig = T.mgcg_conductivity(cubes, cond, rtol=1e-10, dtype="float64", iter_limit=5000).d_eff
         print(f"  reference tau {ref_tau}, sigma {ref_sig}", flush=True)
         print(f"[{L}^3 x {n}] ours (energy) ...", flush=True)
-        ours = Characteriser(solver="mgcg", threads=args.threads, bulk_conductivity_S_m=bulk, min_cubes=2)
+        ours = Characteriser(MgcgSolver(threads=args.threads), bulk_conductivity_S_m=bulk)
         (vals, reason), t_ours, w_ours = timed(lambda: ours.measure(cubes, VOXEL_M))
         assert reason is None, reason
-        ours_f = Characteriser(solver="mgcg", criterion="flux", threads=args.threads, bulk_conductivity_S_m=bulk,
-                               min_cubes=2)
+        ours_f = Characteriser(MgcgSolver(criterion="flux", threads=args.threads), bulk_conductivity_S_m=bulk)
         print(f"[{L}^3 x {n}] ours (flux criterion) ...", flush=True)
         (vals_f, reason_f), t_f, w_f = timed(lambda: ours_f.measure(cubes, VOXEL_M))
         assert reason_f is None, reason_f
@@ -355,7 +354,8 @@ def gpu_target(args, argv) -> int:
     print(f"[gpu-target] generating {n} synthetic cubes of {L}^3 ...", flush=True)
     cubes, voxel, origin = synthetic_cubes(n, L, args.seed, args.workers)
     cfg = compose("characterise", ["characterise=gpu"])
-    ch = instantiate(cfg.characterise, device=dev, voxel_ops="device", min_cubes=max(2, n), max_cubes=max(2, n))
+    ch = instantiate(cfg.characterise, solver={"device": dev}, voxel_ops="device",
+                     adaptive={"min_cubes": max(2, n), "max_cubes": max(2, n)})
     cond = {1: ch.bulk_conductivity_S_m["active_material"], 2: ch.bulk_conductivity_S_m["cbd"]}
 
     print("[gpu-target] warm-up on 2 cubes ...", flush=True)

@@ -78,7 +78,7 @@ def _command_help(command: Command) -> str:
         lines += ["", doc]
     lines += ["", "config groups (choose with group=option):"]
     for group in groups:
-        options = sorted(p.stem for p in (root / group).glob("*.yaml"))
+        options = sorted(p.stem for p in (root / group).glob("*.yaml") if not p.stem.startswith("_"))  # _base: shared keys
         lines.append(f"  {group}: {', '.join(options)}")
     return "\n".join(lines)
 

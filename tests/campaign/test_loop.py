@@ -245,6 +245,30 @@ def test_a_file_naming_a_moved_class_still_resumes(tmp_path, monkeypatch):
     assert len(CampaignStore(path).load()[1]) == 3
 
 
+def test_a_file_with_the_older_flat_characterise_settings_still_resumes(tmp_path):
+    """Campaign files store their config; older ones hold the characteriser's settings as flat keys
+    (``solver: taufactor``, ``taufactor_iter_limit``, ``max_cubes`` ...): a resume converts them to the solver object."""
+    from omegaconf import OmegaConf
+
+    from microdesign.characterise import Characteriser, TauFactorSolver
+
+    _run(tmp_path, "campaign.budget.max_evaluations=2", "campaign.validation.top_k=0")
+    path = tmp_path / "c.h5"
+    with CampaignStore(path, writer=True) as store:
+        stored = OmegaConf.create(store.read_header()["config_yaml"])
+        stored.characterise = {"_target_": "microdesign.characterise.Characteriser", "solver": "taufactor",
+                               "device": "cpu", "conv_crit": 0.02, "rtol": 1e-3, "iter_limit": 300,
+                               "taufactor_iter_limit": 5000, "threads": 1, "in_plane": True, "max_cubes": 8,
+                               "min_cubes": 3}
+        store.set_attrs(config_yaml=OmegaConf.to_yaml(stored))
+    setup = validate(compose("campaign", FAST + [f"resume={path}", "campaign.budget.max_evaluations=3"]))
+    ch = setup.evaluator.characteriser
+    assert isinstance(ch, Characteriser) and isinstance(ch.solver, TauFactorSolver)
+    assert (ch.solver.conv_crit, ch.solver.iter_limit, ch.solver.threads) == (0.02, 5000, 1)
+    assert ch.in_plane and (ch.adaptive.max_cubes, ch.adaptive.min_cubes) == (8, 3)
+    assert setup.cfg.characterise.solver._target_.endswith("TauFactorSolver")
+
+
 def test_a_failed_validation_is_recorded_and_not_recommended():
     from microdesign.campaign.evaluate import Evaluation
     from microdesign.campaign.validation import FinalValidation, recommended

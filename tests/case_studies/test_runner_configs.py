@@ -74,7 +74,7 @@ def test_every_campaign_composes_under_every_profile(tmp_path, profile):
                 char = instantiate(c.characterise)
                 assert hasattr(gen, "sample") and hasattr(char, "characterise")
             else:
-                assert c.characterise.device == "auto" and c.campaign.cube_size_voxels == 128
+                assert c.characterise.solver.device == "auto" and c.campaign.cube_size_voxels == 128
             if profile == "cpu_generator":  # the embedded default generator, with the cpu profile's budgets
                 assert type(gen).__name__ == "Generator" and gen.metadata.name == compose("campaign").generator.checkpoint
                 assert n == int(spec.evaluations.cpu)

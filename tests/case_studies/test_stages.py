@@ -48,21 +48,22 @@ def _metrics(eps=0.35, x_am=0.55, tau=1.8, sigma=5.0, ssa=4.0e5, n=4, spread=0.0
 
 
 def test_cached_characteriser_equals_uncached_and_hits(tmp_path):
-    from microdesign.characterise.characteriser import Characteriser
+    from microdesign.characterise import Characteriser, MgcgSolver
 
     cubes = SyntheticLineGenerator(voxel_size_m=8e-7).sample(
         {"am_weight_fraction": 0.9, "porosity": 0.45, "cbd_adhesion": 0.5}, n=2, size_voxels=16, seed=1)
-    plain = Characteriser(min_cubes=2).characterise(cubes, 8e-7)
-    cached = CachedCharacteriser(cache_dir=tmp_path, min_cubes=2)
+    plain = Characteriser().characterise(cubes, 8e-7)
+    cached = CachedCharacteriser(cache_dir=tmp_path)
     first = cached.characterise(cubes, 8e-7)
-    again = CachedCharacteriser(cache_dir=tmp_path, min_cubes=2)  # a new process sharing the memo
+    again = CachedCharacteriser(cache_dir=tmp_path, solver=MgcgSolver(threads=1))  # a new process sharing the memo
+    assert again._settings == cached._settings  # the key ignores the threads (no effect on the values)
     second = again.characterise(cubes[::-1].copy(), 8e-7)
     assert first.ok and second.ok and again.hits == 2 and again.misses == 0
     for k, e in plain.estimates.items():
         assert first.estimates[k].mean == pytest.approx(e.mean, rel=1e-12)
         assert second.estimates[k].mean == pytest.approx(e.mean, rel=1e-12)
     # another solver setting is another key
-    other = CachedCharacteriser(cache_dir=tmp_path, min_cubes=2, conv_crit=0.02)
+    other = CachedCharacteriser(cache_dir=tmp_path, solver=MgcgSolver(conv_crit=0.02))
     other.measure(cubes[:1], 8e-7)
     assert other.misses == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microdesign.characterise import Characteriser, SubcubeSampler
+from microdesign.characterise import Characteriser, MgcgSolver, SubcubeSampler, TauFactorSolver
 from microdesign.characterise import metrics as M
 from microdesign.characterise import transport as T
 from microdesign.characterise.surface import interface_ssa
@@ -16,10 +16,11 @@ from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 DX = 0.4e-6  # voxel edge [m]
 
 
-def _char(**kw) -> Characteriser:
-    kw.setdefault("min_cubes", 2)
-    kw.setdefault("threads", 1)
-    return Characteriser(**kw)
+SOLVERS = {"mgcg": MgcgSolver, "taufactor": TauFactorSolver}
+
+
+def _char(solver: str = "mgcg", adaptive: dict | None = None, **kw) -> Characteriser:
+    return Characteriser(SOLVERS[solver](threads=1), adaptive={"min_cubes": 2, **(adaptive or {})}, **kw)
 
 
 # --------------------------------------------------------------------------- straight channels
@@ -107,7 +108,7 @@ def test_bad_input_raises_config_error_before_work():
     with pytest.raises(ConfigError):
         c.characterise(np.zeros((8, 8, 8), dtype=np.uint8), -1.0)
     with pytest.raises(ConfigError):
-        Characteriser(solver="sor")
+        Characteriser(solver="sor")  # a solver is an object (MgcgSolver, TauFactorSolver), not a name
     with pytest.raises(ConfigError):
         Characteriser(bulk_conductivity_S_m={"active_material": 0.0})
 
@@ -179,7 +180,7 @@ def test_batched_solve_equals_one_by_one():
 def test_ci_shrinks_as_cubes_are_added_and_stop_reasons():
     big = random_three_phase(40, porosity=0.45, cbd_fraction=0.1, correlation_voxels=1.5, seed=7)
     src = SubcubeSampler(big, 12)
-    c = _char(min_cubes=3, batch_cubes=3, bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    c = _char(adaptive={"min_cubes": 3, "batch_cubes": 3}, bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
     capped = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=1e-4, max_cubes=9)
     assert capped.ok, capped.reason
     assert capped.stop_reason == "cap_reached" and capped.n_cubes == 9
@@ -191,14 +192,14 @@ def test_ci_shrinks_as_cubes_are_added_and_stop_reasons():
     met = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=0.5, max_cubes=9)
     assert met.stop_reason == "ci_target_met" and met.n_cubes < 9
     # the target can watch a subset of metrics: porosity alone meets a target the others miss
-    c_por = _char(min_cubes=3, batch_cubes=3, ci_metrics=[M.POROSITY],
+    c_por = _char(adaptive={"min_cubes": 3, "batch_cubes": 3, "ci_metrics": [M.POROSITY]},
                   bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
     por_ci = M.MetricEstimate.from_values(M.POROSITY, capped[M.POROSITY].values[:3]).relative_ci95
     assert worst(3) > 1.01 * por_ci  # so with every metric watched it would not stop at 3
     only = c_por.characterise_adaptive(src, DX, seed=1, target_relative_ci=1.01 * por_ci, max_cubes=9)
     assert only.stop_reason == "ci_target_met" and only.n_cubes == 3
     with pytest.raises(ConfigError):
-        Characteriser(ci_metrics=["Porosity [%]"])
+        Characteriser(adaptive={"ci_metrics": ["Porosity [%]"]})
     # seeded: the same master seed draws the same first cubes
     np.testing.assert_array_equal(met[M.POROSITY].values[:3], capped[M.POROSITY].values[:3])
 
@@ -213,3 +214,65 @@ def test_subcube_sampling_is_seeded_and_keeps_axes():
     assert np.all(np.diff(a[:, :, 0, 0], axis=1) == 21 * 22)
     with pytest.raises(ConfigError):
         SubcubeSampler(big, 30)
+
+
+# ------------------------------------------------------------------------ configs and stored configs
+#: The flat ``characterise`` node of the ``cpu`` option as campaign files of older versions store it.
+FLAT_CPU = {"_target_": "microdesign.characterise.Characteriser", "solver": "mgcg", "device": "cpu", "batch": False,
+            "conv_crit": 0.01, "rtol": 0.0001, "criterion": "energy", "iter_limit": 1000,
+            "taufactor_iter_limit": 20000, "precision": "float32", "conductivity_precision": "float64",
+            "in_plane": False, "require_convergence": True,
+            "bulk_conductivity_S_m": {"active_material": 0.18, "cbd": 760.0},
+            "surface_area": {"method": "face_counting", "isotropic_correction": True, "smoothing": True},
+            "target_relative_ci": 0.01, "max_cubes": 39, "ci_metrics": None, "min_cubes": 4, "batch_cubes": 4,
+            "threads": None, "voxel_ops": "auto"}
+
+
+def test_a_flat_stored_config_upgrades_to_the_shipped_nested_one():
+    from omegaconf import OmegaConf
+
+    from microdesign.characterise.characteriser import upgrade_flat_config
+    from microdesign.config import compose
+
+    cpu = OmegaConf.to_container(compose("characterise", ["characterise=cpu"]).characterise)
+    assert upgrade_flat_config(FLAT_CPU) == cpu
+    assert upgrade_flat_config(cpu) == cpu  # already nested: unchanged
+    tf = compose("characterise", ["characterise=taufactor"]).characterise
+    flat_tf = {**FLAT_CPU, "solver": "taufactor", "taufactor_iter_limit": 5000, "max_cubes": 8}
+    up = upgrade_flat_config(flat_tf)
+    assert up["solver"] == {**OmegaConf.to_container(tf.solver), "iter_limit": 5000}  # mgcg-only keys dropped
+    assert up["adaptive"]["max_cubes"] == 8
+    cached = upgrade_flat_config({"_target_": "microdesign.case_studies.stages.CachedCharacteriser",
+                                  "cache_dir": "x", "solver": "mgcg", "rtol": 1e-3, "min_cubes": 3})
+    assert cached == {"_target_": "microdesign.case_studies.stages.CachedCharacteriser", "cache_dir": "x",
+                      "solver": {"_target_": "microdesign.characterise.solvers.MgcgSolver", "rtol": 1e-3},
+                      "adaptive": {"min_cubes": 3}}
+    stub = {"_target_": "microdesign.campaign.stubs.StubCharacteriser", "particle_radius_m": 5e-6}
+    assert upgrade_flat_config(stub) == stub  # not a Characteriser: not converted
+    with pytest.raises(ConfigError, match="characterise.solver"):
+        upgrade_flat_config({**FLAT_CPU, "solver": "sor"})
+
+
+def test_the_default_config_reproduces_the_values_recorded_before_the_solver_became_an_object():
+    """Two 24^3 cubes under ``characterise=cpu``: values recorded with the flat-argument characteriser (same
+    solves); fractions and areas exactly, transport values to float32 solve rounding."""
+    from hydra.utils import instantiate
+
+    from microdesign.config import compose
+
+    cubes = np.stack([random_three_phase(24, porosity=0.4, cbd_fraction=0.12, seed=s) for s in (3, 4)])
+    values, reason = instantiate(compose("characterise", ["characterise=cpu"]).characterise).measure(cubes, 5e-7)
+    assert reason is None
+    recorded = {
+        M.AM_VOLUME_FRACTION: [0.4800347222222222, 0.4800347222222222],
+        M.CBD_VOLUME_FRACTION: [0.11993634259259259, 0.11993634259259259],
+        M.POROSITY: [0.4000289351851852, 0.4000289351851852],
+        M.SSA_AM_CBD: [310667.43827160494, 300250.77160493826],
+        M.SSA_AM_PORE: [98379.62962962964, 90374.22839506173],
+        M.TORTUOSITY_THROUGH_PLANE: [2.2745127108103387, 2.070440952089834],
+        M.CONDUCTIVITY_SOLID: [0.32721778943940927, 0.2258607224419292],
+    }
+    assert set(values) == set(recorded)
+    for k, v in recorded.items():
+        rel = 2e-6 if k in (M.TORTUOSITY_THROUGH_PLANE, M.CONDUCTIVITY_SOLID) else 1e-12
+        np.testing.assert_allclose(values[k], v, rtol=rel, err_msg=k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microdesign.characterise import Characteriser, SubcubeSampler
+from microdesign.characterise import Characteriser, MgcgSolver, SubcubeSampler
 from microdesign.characterise import metrics as M
 
 NREL = "nrel_nmc1_cal_cbd_bridge.tif"
@@ -25,7 +25,7 @@ def nrel(shared_data):
 
 def test_nrel_crops_characterise_with_plausible_values(nrel):
     cubes = SubcubeSampler(nrel, 40)(2, 5)
-    m = Characteriser(threads=1, min_cubes=2).characterise(cubes, VOXEL_M, seed=5)
+    m = Characteriser(MgcgSolver(threads=1)).characterise(cubes, VOXEL_M, seed=5)
     assert m.ok, m.reason
     assert m.n_cubes == 2 and m.cube_size_voxels == 40
     # README volume fractions: pore 0.40, NMC 0.50, CBD 0.10 (crops scatter around them)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from microdesign.characterise import Characteriser
+from microdesign.characterise import Characteriser, MgcgSolver, TauFactorSolver
 from microdesign.characterise import metrics as M
 from microdesign.characterise.connectivity import spanning_mask, spanning_masks, spanning_masks_torch
 from microdesign.characterise.surface import interface_face_counts, interface_face_counts_torch
@@ -87,9 +87,10 @@ def test_torch_face_counts_equal_numpy():
 def test_characteriser_device_path_gives_identical_metrics(solver):
     cubes = np.stack([random_three_phase(16, porosity=0.42, cbd_fraction=0.12, correlation_voxels=1.5, seed=s)
                       for s in range(3)])
-    kw = dict(solver=solver, threads=1, min_cubes=2, in_plane=(solver == "mgcg"), batch=True,
-              bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
-    host, dev = Characteriser(voxel_ops="host", **kw), Characteriser(voxel_ops="device", **kw)
+    make = {"mgcg": MgcgSolver, "taufactor": TauFactorSolver}[solver]
+    kw = dict(in_plane=(solver == "mgcg"), bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    host = Characteriser(make(threads=1, batch=True), voxel_ops="host", **kw)
+    dev = Characteriser(make(threads=1, batch=True), voxel_ops="device", **kw)
     assert not host.on_device and dev.on_device and not Characteriser().on_device  # auto: host on a CPU
     (vh, rh), (vd, rd) = host.measure(cubes, DX), dev.measure(cubes, DX)
     assert rh is None and rd is None, (rh, rd)
@@ -104,7 +105,7 @@ def test_device_path_reports_non_percolation_like_the_host_path():
     v = straight_channels(L=16)
     v[8] = ACTIVE_MATERIAL
     for ops in ("host", "device"):
-        m = Characteriser(voxel_ops=ops, threads=1, min_cubes=2).characterise(v, DX)
+        m = Characteriser(MgcgSolver(threads=1), voxel_ops=ops).characterise(v, DX)
         assert m.status == "failed" and "pore network does not percolate through-plane" in m.reason
     with pytest.raises(ConfigError):
         Characteriser(voxel_ops="gpu")
@@ -140,9 +141,9 @@ def test_cuda_device_path_matches_the_host_path():
     """On CUDA: voxel work identical to the host path; transport values equal to float32/float64 rounding."""
     cubes = np.stack([random_three_phase(24, porosity=0.4, cbd_fraction=0.12, correlation_voxels=1.5, seed=s)
                       for s in range(4)])
-    kw = dict(threads=1, min_cubes=2, in_plane=True, batch=True)
-    (vh, rh) = Characteriser(device="cpu", voxel_ops="host", **kw).measure(cubes, DX)
-    gpu = Characteriser(device="cuda", **kw)
+    (vh, rh) = Characteriser(MgcgSolver(device="cpu", threads=1, batch=True), in_plane=True,
+                             voxel_ops="host").measure(cubes, DX)
+    gpu = Characteriser(MgcgSolver(device="cuda", threads=1, batch=True), in_plane=True)
     assert gpu.on_device
     (vd, rd) = gpu.measure(cubes, DX)
     assert rh is None and rd is None, (rh, rd)

@@ -27,8 +27,11 @@ def test_every_characterise_option_composes_and_instantiates():
             c = instantiate(cfg.characterise)
             assert isinstance(c, Characteriser)
             assert c.device in ("cpu", "cuda")
-    assert instantiate(compose("characterise", ["characterise=taufactor"]).characterise).solver == "taufactor"
-    assert instantiate(compose("characterise", []).characterise).solver == "mgcg"  # cpu default
+    assert instantiate(compose("characterise", ["characterise=taufactor"]).characterise).solver.name == "taufactor"
+    assert instantiate(compose("characterise", []).characterise).solver.name == "mgcg"  # cpu default
+    # the solver is a group of its own: any option can switch it
+    fast_tf = instantiate(compose("characterise", ["characterise=fast", "characterise/solver=taufactor"]).characterise)
+    assert fast_tf.solver.name == "taufactor" and fast_tf.adaptive.max_cubes == 8
 
 
 @pytest.fixture()
@@ -44,7 +47,7 @@ def test_characterise_command_on_a_tiff_with_a_label_table(tiff_volume, tmp_path
     path, v = tiff_volume
     out = tmp_path / "res.json"
     rc = main(["characterise", f"source.path={path}", "source.voxel_size_m=4e-7", "source.phase_values=[0,85,170]",
-               "cube_size=14", "n_cubes=3", f"output={out}", "characterise=fast", "characterise.threads=1"])
+               "cube_size=14", "n_cubes=3", f"output={out}", "characterise=fast", "characterise.solver.threads=1"])
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["status"] == "ok" and res["n_cubes"] == 3
@@ -66,7 +69,7 @@ def test_convergence_command_writes_table_plot_and_conclusion(tiff_volume, tmp_p
     out = tmp_path / "conv"
     rc = main(["convergence", f"source.path={path}", "source.voxel_size_m=4e-7", "source.phase_values=[0,85,170]",
                "cube_sizes=[10,14]", "counts=[2,3]", "target_relative_ci=0.9", f"output_dir={out}",
-               "characterise=fast", "characterise.threads=1"])
+               "characterise=fast", "characterise.solver.threads=1"])
     assert rc == 0
     rows = (out / "convergence.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 7  # header + sizes x counts x metrics

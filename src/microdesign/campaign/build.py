@@ -105,6 +105,7 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
         ConfigError: the file does not exist or is not a campaign file.
     """
     from microdesign.config import compose
+    from microdesign.characterise.characteriser import upgrade_flat_config
     from microdesign.storage import CampaignFileError, CampaignStore
 
     path = Path(str(cfg.resume))
@@ -121,6 +122,8 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
             text = text.replace(f"_target_: {old}\n", f"_target_: {new}\n")
     stored = OmegaConf.create(text)
     default = compose("campaign", [])
+    if stored.get("characterise") is not None:  # files written while the characteriser's settings were flat
+        stored.characterise = upgrade_flat_config(stored.characterise)
     for key in RESUMABLE_KEYS:
         here, base = OmegaConf.select(cfg, key), OmegaConf.select(default, key)
         # a key the stored config lacks (a file from an older version) takes this run's value, default included

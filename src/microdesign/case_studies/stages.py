@@ -83,8 +83,9 @@ class SyntheticLineGenerator:
 class CachedCharacteriser(Characteriser):
     """:class:`~microdesign.characterise.Characteriser` that memoises per-cube measurements on disk.
 
-    A cube's values depend only on its labels, the voxel size and the solver settings, so they are
-    stored under ``sha256(settings, voxel size, cube bytes)``; failed sets are never stored. Several
+    A cube's values depend only on its labels, the voxel size and the measurement settings
+    (:meth:`Characteriser.settings`: solver and its tolerances, conductivities, surface-area method), so
+    they are stored under ``sha256(settings, voxel size, cube bytes)``; failed sets are never stored. Several
     processes may share one ``cache_dir`` (atomic writes).
 
     Args:
@@ -97,8 +98,7 @@ class CachedCharacteriser(Characteriser):
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-        settings = {k: v for k, v in sorted(kwargs.items()) if k not in ("device", "batch")}
-        self._settings = json.dumps(settings, sort_keys=True, default=str)
+        self._settings = json.dumps(self.settings(), sort_keys=True, default=str)
         self.hits = 0
         self.misses = 0
 

@@ -4,19 +4,20 @@ Per cube: phase volume fractions (voxel counting), specific surface areas of the
 interfaces (:mod:`microdesign.characterise.surface`), the pore tortuosity factor through-plane
 (axis 0) and optionally in-plane (mean over axes 1 and 2), and the effective electronic
 conductivity of the solid (AM + CBD with their bulk conductivities) through-plane
-(:mod:`microdesign.characterise.transport`). Over cubes: mean, std, Student-t 95% CI
-(:class:`MetricEstimate`). :meth:`Characteriser.characterise_adaptive` adds cubes until every
-metric's relative CI half-width meets the target or the cap is reached (Kench et al., Matter 7
-(2024): 39 cubes of 128^3 give the mean within 1% at 95% confidence).
+by a transport solver object (:mod:`microdesign.characterise.solvers`: our MG-CG or TauFactor's SOR).
+Over cubes: mean, std, Student-t 95% CI (:class:`MetricEstimate`).
+:meth:`Characteriser.characterise_adaptive` adds cubes until every metric's relative CI half-width
+meets the target or the cap is reached (:class:`AdaptiveSampling`; Kench et al., Matter 7 (2024): 39
+cubes of 128^3 give the mean within 1% at 95% confidence).
 
 Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network
 or the solid network of some cube does not span axis 0, a solve returned a non-finite or
 non-positive value, or (with ``require_convergence``) a solver hit its iteration limit.
 
 Voxel work (volume fractions, face counting, percolation check, solve set-up) runs with numpy /
-scipy on the host, or with torch on the solve's device (``voxel_ops``; by default on the device when
-it is CUDA, where host work would dominate): identical results. :attr:`Characteriser.timings_s`
-holds the per-stage wall seconds of the last :meth:`Characteriser.measure`.
+scipy on the host, or with torch on the solver's device (``voxel_ops``; by default on the device when
+it is CUDA and the solver takes device arrays, where host work would dominate): identical results.
+:attr:`Characteriser.timings_s` holds the per-stage wall seconds of the last :meth:`Characteriser.measure`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +46,8 @@ from microdesign.characterise.metrics import (
     MicrostructureMetrics,
 )
 from microdesign.characterise.surface import METHODS as SSA_METHODS
+from microdesign.characterise.solvers import MgcgSolver, TauFactorSolver, TransportSolver
 from microdesign.characterise.surface import face_counting_ssa, interface_face_counts_torch, interface_ssa
-from microdesign.device import resolve_device
 from microdesign.errors import ConfigError, require
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
@@ -57,9 +60,6 @@ log = logging.getLogger(__name__)
 #: (Trembacki et al., J. Electrochem. Soc. 165 (2018) E725; docs/characterisation.md); porous
 #: CBD measurements go down to ~10 S/m.
 DEFAULT_BULK_CONDUCTIVITY_S_M: dict[str, float] = {"active_material": 0.18, "cbd": 760.0}
-
-SOLVERS = ("mgcg", "taufactor")
-
 
 class _StageClock:
     """Context factory adding each block's wall seconds to ``store[stage]`` (CUDA synchronised first)."""
@@ -93,46 +93,87 @@ def _swap_contiguous(a, i: int, j: int):
 
 VOXEL_OPS = ("auto", "host", "device")
 
+#: Metric keys a Characteriser measures (the adaptive CI target may watch any subset).
+MEASURED_METRICS = (POROSITY, AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION, SSA_AM_PORE, SSA_AM_CBD,
+                    TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE, CONDUCTIVITY_SOLID)
+
+
+@dataclass(frozen=True)
+class AdaptiveSampling:
+    """Settings of :meth:`Characteriser.characterise_adaptive`.
+
+    Attributes:
+        target_relative_ci: target relative 95% CI half-width of every watched metric (default 0.01:
+            the mean within 1% at 95% confidence, Kench et al., Matter 7 (2024)).
+        max_cubes: cap on the cubes characterised (default 39, Kench et al. 2024).
+        min_cubes: cubes of the first batch (>= 2 for a CI).
+        batch_cubes: smallest later batch.
+        ci_metrics: metric keys the CI target applies to (None: every metric measured). The solid
+            conductivity at a 4000x AM/CBD contrast scatters far more between cubes than the other
+            metrics (CBD percolation), so it alone can force the cap.
+
+    Raises:
+        ConfigError: a value out of range (at construction).
+    """
+
+    target_relative_ci: float = 0.01
+    max_cubes: int = 39
+    min_cubes: int = 4
+    batch_cubes: int = 4
+    ci_metrics: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        require(0 < self.target_relative_ci < 1, "target_relative_ci", self.target_relative_ci, "a number in (0, 1)")
+        require(int(self.min_cubes) >= 2, "min_cubes", self.min_cubes, "an integer >= 2")
+        require(int(self.max_cubes) >= int(self.min_cubes), "max_cubes", self.max_cubes,
+                f"an integer >= min_cubes ({self.min_cubes})")
+        require(int(self.batch_cubes) >= 1, "batch_cubes", self.batch_cubes, "an integer >= 1")
+        ci = self.ci_metrics
+        if ci is not None:
+            ci = tuple(str(k) for k in ci)
+            require(len(ci) > 0 and set(ci) <= set(MEASURED_METRICS), "ci_metrics", list(ci),
+                    f"None or a non-empty list of metric keys among {sorted(MEASURED_METRICS)}")
+        for name, value in (("target_relative_ci", float(self.target_relative_ci)), ("max_cubes", int(self.max_cubes)),
+                            ("min_cubes", int(self.min_cubes)), ("batch_cubes", int(self.batch_cubes)),
+                            ("ci_metrics", ci)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_mapping(cls, node: Mapping[str, Any] | AdaptiveSampling | None) -> AdaptiveSampling:
+        """From a dict / DictConfig (missing keys take the defaults), an instance, or None (defaults).
+
+        Raises:
+            ConfigError: an unknown key or a value out of range.
+        """
+        if isinstance(node, AdaptiveSampling):
+            return node
+        data = dict(node or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        require(not unknown, "adaptive", unknown, f"keys among {sorted(known)}")
+        return cls(**data)
+
 
 class Characteriser:
     """TauFactor-style characterisation of labelled cubes, with confidence intervals.
 
     Args:
-        solver: ``"mgcg"`` (our multigrid-preconditioned CG, same discretisation as TauFactor,
-            faster at equal accuracy: docs/benchmarks/characterise.md) or ``"taufactor"``
-            (TauFactor's SOR ``Solver`` / ``MultiPhaseSolver``).
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
-        batch: solve several cubes in one batched call (pays on a GPU, not on a CPU).
-        conv_crit: flux-spread criterion of both solvers (TauFactor's ``conv_crit``, default 1e-2).
-        rtol: mgcg only: reduction of the preconditioned residual norm required as well.
-        iter_limit: mgcg iteration cap (CG iterations).
-        taufactor_iter_limit: TauFactor iteration cap (SOR half-sweeps).
-        precision: mgcg only, tortuosity solves: ``"float32"`` (TauFactor's) or ``"float64"``.
-        conductivity_precision: mgcg only, conductivity solves: ``"float64"`` by default -- with a
-            bulk contrast of ~4000 the potential steps inside the CBD fall below float32 resolution
-            and the layer fluxes become noise (measured: docs/benchmarks/characterise.md).
+        solver: the transport solver (:class:`~microdesign.characterise.solvers.MgcgSolver`, the
+            default, or :class:`~microdesign.characterise.solvers.TauFactorSolver`; any
+            :class:`~microdesign.characterise.solvers.TransportSolver`), holding the device,
+            batching, tolerances, iteration cap, precision and CPU threads of the solves.
         in_plane: also measure the pore tortuosity factor in-plane (axes 1 and 2, averaged).
         bulk_conductivity_S_m: ``{"active_material": s, "cbd": s}`` [S.m-1]; see
             :data:`DEFAULT_BULK_CONDUCTIVITY_S_M` for sources.
         surface_area: ``{"method": "face_counting"|"marching_cubes", "isotropic_correction": bool,
             "smoothing": bool}`` (see :mod:`microdesign.characterise.surface`).
         require_convergence: treat a solve that hit its iteration limit as a failure.
-        target_relative_ci: adaptive sampling: target relative 95% CI half-width (default 0.01).
-        max_cubes: adaptive sampling cap (default 39, Kench et al. 2024).
-        min_cubes: adaptive sampling: cubes of the first batch (>= 2 for a CI).
-        batch_cubes: adaptive sampling: smallest later batch.
-        criterion: mgcg only: ``"energy"`` (result from the Joule energy, quadratic in the solution
-            error; stop when a CG step lowers it by < ``rtol``) or ``"flux"`` (TauFactor's estimate and
-            flux-spread criterion ``conv_crit``); see :func:`transport.mgcg_solve`.
-        ci_metrics: metric keys the adaptive CI target applies to (None: every metric measured).
-            The solid conductivity at a 4000x AM/CBD contrast scatters far more between cubes than
-            the other metrics (CBD percolation), so it alone can force the cap.
-        threads: torch CPU threads during the solves (restored afterwards); None keeps torch's
-            setting. 1 is fastest on a small, shared CPU (no thread barriers per array operation).
+        adaptive: :class:`AdaptiveSampling` or its keys (``target_relative_ci``, ``max_cubes``,
+            ``min_cubes``, ``batch_cubes``, ``ci_metrics``); None: its defaults.
         voxel_ops: where the voxel work runs: ``"host"`` (numpy, scipy percolation labelling),
-            ``"device"`` (torch on ``device``: the cubes are copied there once), or ``"auto"``
-            (default: device when ``device`` is CUDA, host otherwise). Same results; marching-cubes
-            areas and TauFactor's solves always take host arrays.
+            ``"device"`` (torch on the solver's device: the cubes are copied there once), or ``"auto"``
+            (default: device when it is CUDA and the solver takes device arrays, host otherwise). Same
+            results; marching-cubes areas and TauFactor's solves always take host arrays.
 
     Attributes:
         timings_s: wall seconds per stage of the last :meth:`measure` (``host_prep``, ``transfer``,
@@ -143,22 +184,13 @@ class Characteriser:
         ConfigError: any argument out of range (at construction, before any solve).
     """
 
-    def __init__(self, solver: str = "mgcg", device: str = "cpu", batch: bool = False,
-                 conv_crit: float = 1e-2, rtol: float = 1e-4, iter_limit: int = 1000,
-                 taufactor_iter_limit: int = 20000, precision: str = "float32",
-                 conductivity_precision: str = "float64", in_plane: bool = False,
+    def __init__(self, solver: TransportSolver | None = None, in_plane: bool = False,
                  bulk_conductivity_S_m: Mapping[str, float] | None = None,
                  surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
-                 target_relative_ci: float = 0.01, max_cubes: int = 39, min_cubes: int = 4,
-                 batch_cubes: int = 4, threads: int | None = None, criterion: str = "energy",
-                 ci_metrics: list[str] | None = None, voxel_ops: str = "auto"):
-        require(solver in SOLVERS, "solver", solver, f"one of {SOLVERS}")
-        self.device = resolve_device(device)
-        require(0 < conv_crit < 1, "conv_crit", conv_crit, "a number in (0, 1)")
-        require(0 < rtol < 1, "rtol", rtol, "a number in (0, 1)")
-        require(int(iter_limit) >= 1, "iter_limit", iter_limit, "an integer >= 1")
-        require(int(taufactor_iter_limit) >= 100, "taufactor_iter_limit", taufactor_iter_limit, "an integer >= 100")
-        require(precision in ("float32", "float64"), "precision", precision, "'float32' or 'float64'")
+                 adaptive: Mapping[str, Any] | AdaptiveSampling | None = None, voxel_ops: str = "auto"):
+        solver = MgcgSolver() if solver is None else solver
+        require(all(hasattr(solver, a) for a in ("name", "device", "tortuosity", "conductivity")), "solver",
+                solver, f"a transport solver object such as {MgcgSolver.__name__} or {TauFactorSolver.__name__}")
         cond = dict(DEFAULT_BULK_CONDUCTIVITY_S_M)
         cond.update(dict(bulk_conductivity_S_m or {}))
         require(set(cond) == {"active_material", "cbd"}, "bulk_conductivity_S_m", dict(cond),
@@ -169,50 +201,34 @@ class Characteriser:
         sa = {"method": "face_counting", "isotropic_correction": True, "smoothing": True}
         sa.update(dict(surface_area or {}))
         require(sa["method"] in SSA_METHODS, "surface_area.method", sa["method"], f"one of {SSA_METHODS}")
-        require(0 < target_relative_ci < 1, "target_relative_ci", target_relative_ci, "a number in (0, 1)")
-        require(int(min_cubes) >= 2, "min_cubes", min_cubes, "an integer >= 2")
-        require(int(max_cubes) >= int(min_cubes), "max_cubes", max_cubes, f"an integer >= min_cubes ({min_cubes})")
-        require(int(batch_cubes) >= 1, "batch_cubes", batch_cubes, "an integer >= 1")
+        self.adaptive = AdaptiveSampling.from_mapping(adaptive)
+        require(voxel_ops in VOXEL_OPS, "voxel_ops", voxel_ops, f"one of {VOXEL_OPS}")
         self.solver = solver
-        self.batch = bool(batch)
-        self.conv_crit = float(conv_crit)
-        self.rtol = float(rtol)
-        self.iter_limit = int(iter_limit)
-        self.taufactor_iter_limit = int(taufactor_iter_limit)
-        self.precision = precision
-        require(conductivity_precision in ("float32", "float64"), "conductivity_precision", conductivity_precision,
-                "'float32' or 'float64'")
-        self.conductivity_precision = conductivity_precision
         self.in_plane = bool(in_plane)
         self.bulk_conductivity_S_m = {k: float(v) for k, v in cond.items()}
         self.surface_area = sa
         self.require_convergence = bool(require_convergence)
-        self.target_relative_ci = float(target_relative_ci)
-        self.max_cubes = int(max_cubes)
-        self.min_cubes = int(min_cubes)
-        self.batch_cubes = int(batch_cubes)
-        require(threads is None or int(threads) >= 1, "threads", threads, "None or an integer >= 1")
-        self.threads = None if threads is None else int(threads)
-        require(criterion in ("energy", "flux"), "criterion", criterion, "'energy' or 'flux'")
-        self.criterion = criterion
-        known = {POROSITY, AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION, SSA_AM_PORE, SSA_AM_CBD,
-                 TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE, CONDUCTIVITY_SOLID}
-        if ci_metrics is not None:
-            ci_metrics = [str(k) for k in ci_metrics]
-            require(len(ci_metrics) > 0 and set(ci_metrics) <= known, "ci_metrics", ci_metrics,
-                    f"None or a non-empty list of metric keys among {sorted(known)}")
-        self.ci_metrics = ci_metrics
-        require(voxel_ops in VOXEL_OPS, "voxel_ops", voxel_ops, f"one of {VOXEL_OPS}")
         self.voxel_ops = voxel_ops
         self.timings_s: dict[str, float] = {}
 
     @property
+    def device(self) -> str:
+        """The solver's (resolved) torch device."""
+        return self.solver.device
+
+    @property
     def on_device(self) -> bool:
         """Whether the voxel work runs in torch on :attr:`device` (see ``voxel_ops``; ``auto`` keeps it on
-        the host for the TauFactor solver, which takes host arrays)."""
+        the host for a solver that takes host arrays, such as TauFactor's)."""
         if self.voxel_ops == "auto":
-            return self.device.startswith("cuda") and self.solver != "taufactor"
+            return self.device.startswith("cuda") and bool(getattr(self.solver, "takes_device_arrays", False))
         return self.voxel_ops == "device"
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting that changes a cube's measured values (solver settings included; not the device,
+        the batching, the threads or the adaptive sampling)."""
+        return {**self.solver.settings(), "in_plane": self.in_plane, "require_convergence": self.require_convergence,
+                "bulk_conductivity_S_m": dict(self.bulk_conductivity_S_m), "surface_area": dict(self.surface_area)}
 
     # ------------------------------------------------------------------------------ validation
     @staticmethod
@@ -239,32 +255,9 @@ class Characteriser:
         return float(voxel_size_m)
 
     # ------------------------------------------------------------------------------- solves
-    def _tortuosity(self, masks: np.ndarray) -> transport.TransportResult:
-        with transport.torch_threads(self.threads):
-            return self._tortuosity_unthreaded(masks)
-
-    def _conductivity(self, cubes: np.ndarray) -> transport.TransportResult:
-        with transport.torch_threads(self.threads):
-            return self._conductivity_unthreaded(cubes)
-
-    def _tortuosity_unthreaded(self, masks: np.ndarray) -> transport.TransportResult:
-        if self.solver == "taufactor":
-            return transport.taufactor_tortuosity(masks, device=self.device, conv_crit=self.conv_crit,
-                                                  iter_limit=self.taufactor_iter_limit, batch=self.batch)
-        return transport.mgcg_tortuosity(masks, device=self.device, rtol=self.rtol, conv_crit=self.conv_crit,
-                                         iter_limit=self.iter_limit, batch=self.batch, dtype=self.precision,
-                                         criterion=self.criterion)
-
-    def _conductivity_unthreaded(self, cubes: np.ndarray) -> transport.TransportResult:
-        cond = {ACTIVE_MATERIAL: self.bulk_conductivity_S_m["active_material"],
-                CBD: self.bulk_conductivity_S_m["cbd"]}
-        if self.solver == "taufactor":
-            return transport.taufactor_conductivity(cubes, cond, device=self.device, conv_crit=self.conv_crit,
-                                                    iter_limit=self.taufactor_iter_limit)
-        return transport.mgcg_conductivity(cubes, cond, device=self.device, rtol=self.rtol,
-                                           conv_crit=self.conv_crit, iter_limit=self.iter_limit,
-                                           batch=self.batch, dtype=self.conductivity_precision,
-                                           criterion=self.criterion)
+    def _conductivities(self) -> dict[int, float]:
+        """Label -> bulk conductivity [S.m-1] of the solid phases."""
+        return {ACTIVE_MATERIAL: self.bulk_conductivity_S_m["active_material"], CBD: self.bulk_conductivity_S_m["cbd"]}
 
     def measure(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], str | None]:
         """Per-cube values of every metric.
@@ -302,7 +295,7 @@ class Characteriser:
 
         pore = vol == PORE
         with clock("tortuosity"):
-            r = self._tortuosity(pore)
+            r = self.solver.tortuosity(pore)
         reason = self._check(r, n, "pore network", "through-plane (axis 0)")
         if reason:
             return values, reason
@@ -312,14 +305,14 @@ class Characteriser:
             for axis in (1, 2):
                 # cube axis `axis` becomes the transport axis 0 (array axis 1)
                 with clock("tortuosity"):
-                    ri = self._tortuosity(_swap_contiguous(pore, 1, axis + 1))
+                    ri = self.solver.tortuosity(_swap_contiguous(pore, 1, axis + 1))
                 reason = self._check(ri, n, "pore network", f"in-plane (axis {axis})")
                 if reason:
                     return values, reason
                 taus.append(ri.tau)
             values[TORTUOSITY_IN_PLANE] = 0.5 * (taus[0] + taus[1])
         with clock("conductivity"):
-            rc = self._conductivity(vol)
+            rc = self.solver.conductivity(vol, self._conductivities())
         reason = self._check(rc, n, "solid (AM + CBD) network", "through-plane (axis 0)")
         if reason:
             return values, reason
@@ -353,10 +346,10 @@ class Characteriser:
             return f"{what} does not percolate {direction} in {k} of {n} cubes"
         if self.require_convergence and not r.converged.all():
             k = int((~r.converged).sum())
-            return (f"{what} transport solve ({self.solver}) did not converge {direction} in {k} of {n} cubes "
+            return (f"{what} transport solve ({self.solver.name}) did not converge {direction} in {k} of {n} cubes "
                     f"within its iteration limit")
         if not (np.all(np.isfinite(r.tau)) and np.all(np.isfinite(r.d_eff)) and np.all(r.d_eff > 0)):
-            return f"{what} transport solve ({self.solver}) returned a non-finite or non-positive value"
+            return f"{what} transport solve ({self.solver.name}) returned a non-finite or non-positive value"
         return None
 
     # ----------------------------------------------------------------------------- public API
@@ -382,7 +375,7 @@ class Characteriser:
             log.warning("characterisation failed: %s", reason)
             return self._failed(reason, dx, L, cubes.shape[0])
         log.info("characterised %d cubes of %d^3 in %.2f s (solver %s, seed %s)", cubes.shape[0], L,
-                 time.perf_counter() - t0, self.solver, seed)
+                 time.perf_counter() - t0, self.solver.name, seed)
         return self._summarise(values, dx, L, "fixed_count")
 
     def characterise_adaptive(self, sample_cubes: Callable[[int, int], np.ndarray], voxel_size_m: float,
@@ -390,9 +383,9 @@ class Characteriser:
                               max_cubes: int | None = None) -> MicrostructureMetrics:
         """Add cubes in batches until every metric's relative 95% CI half-width meets the target.
 
-        The first batch has ``min_cubes`` cubes; afterwards the batch is the number of cubes the
+        The first batch has ``adaptive.min_cubes`` cubes; afterwards the batch is the number of cubes the
         current CI predicts are still needed (``n (rel_ci / target)^2 - n``), at least
-        ``batch_cubes``, never past the cap. A metric whose values are all equal (CI 0) meets any
+        ``adaptive.batch_cubes``, never past the cap. A metric whose values are all equal (CI 0) meets any
         target.
 
         Args:
@@ -407,13 +400,14 @@ class Characteriser:
             ``"cap_reached"``, or a failed one.
         """
         dx = self._check_voxel(voxel_size_m)
-        target = self.target_relative_ci if target_relative_ci is None else float(target_relative_ci)
-        cap = self.max_cubes if max_cubes is None else int(max_cubes)
+        ad = self.adaptive
+        target = ad.target_relative_ci if target_relative_ci is None else float(target_relative_ci)
+        cap = ad.max_cubes if max_cubes is None else int(max_cubes)
         require(0 < target < 1, "target_relative_ci", target, "a number in (0, 1)")
         require(cap >= 2, "max_cubes", cap, "an integer >= 2")
         seeds = np.random.SeedSequence(seed)
         collected: dict[str, list[np.ndarray]] = {}
-        n, L, next_batch = 0, 0, min(self.min_cubes, cap)
+        n, L, next_batch = 0, 0, min(ad.min_cubes, cap)
         t0 = time.perf_counter()
         while True:
             batch_seed = int(seeds.spawn(1)[0].generate_state(1)[0])
@@ -427,7 +421,7 @@ class Characteriser:
             for k, v in values.items():
                 collected.setdefault(k, []).append(v)
             est = {k: MetricEstimate.from_values(k, np.concatenate(v)) for k, v in collected.items()}
-            watched = [e for k, e in est.items() if self.ci_metrics is None or k in self.ci_metrics]
+            watched = [e for k, e in est.items() if ad.ci_metrics is None or k in ad.ci_metrics]
             worst = max(e.relative_ci95 for e in watched) if watched else 0.0
             log.info("adaptive characterisation: %d cubes, worst relative CI %.4f (target %.4f)", n, worst, target)
             if worst <= target:
@@ -436,8 +430,8 @@ class Characteriser:
             if n >= cap:
                 stop = "cap_reached"
                 break
-            needed = math.ceil(n * (worst / target) ** 2) - n if math.isfinite(worst) else self.batch_cubes
-            next_batch = int(min(cap - n, max(self.batch_cubes, needed)))
+            needed = math.ceil(n * (worst / target) ** 2) - n if math.isfinite(worst) else ad.batch_cubes
+            next_batch = int(min(cap - n, max(ad.batch_cubes, needed)))
         log.info("adaptive characterisation stopped (%s) after %d cubes of %d^3 in %.1f s", stop, n, L,
                  time.perf_counter() - t0)
         return self._summarise({k: np.concatenate(v) for k, v in collected.items()}, dx, L, stop)
@@ -453,3 +447,56 @@ class Characteriser:
         return MicrostructureMetrics(estimates=est, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n,
                                      stop_reason=stop, status="ok", reason=None,
                                      bulk_conductivity_S_m=dict(self.bulk_conductivity_S_m))
+
+
+# ------------------------------------------------------------------------------ stored configs
+#: Keys of the flat ``characterise`` config of campaign files written before the solver became an object:
+#: flat key -> key of the solver node, per solver name (absent: the solver has no such setting).
+FLAT_SOLVER_KEYS: dict[str, dict[str, str]] = {
+    "mgcg": {"device": "device", "batch": "batch", "conv_crit": "conv_crit", "rtol": "rtol", "criterion": "criterion",
+             "iter_limit": "iter_limit", "precision": "precision", "conductivity_precision": "conductivity_precision",
+             "threads": "threads"},
+    "taufactor": {"device": "device", "batch": "batch", "conv_crit": "conv_crit", "taufactor_iter_limit": "iter_limit",
+                  "threads": "threads"},
+}
+#: ... and flat keys that moved into the ``adaptive`` node.
+FLAT_ADAPTIVE_KEYS = ("target_relative_ci", "max_cubes", "min_cubes", "batch_cubes", "ci_metrics")
+_SOLVER_TARGETS = {"mgcg": f"{MgcgSolver.__module__}.{MgcgSolver.__name__}",
+                   "taufactor": f"{TauFactorSolver.__module__}.{TauFactorSolver.__name__}"}
+
+
+def upgrade_flat_config(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``characterise`` config in the nested form of ``conf/characterise/`` from the flat form of older campaign
+    files (``solver: mgcg|taufactor`` beside ``rtol``, ``iter_limit``, ``taufactor_iter_limit``, ``max_cubes``...).
+
+    The solver's settings go into a ``solver`` node with its ``_target_``, the adaptive-sampling settings into
+    ``adaptive``; the settings of the solver not selected are dropped (they had no effect), every other key is
+    kept (e.g. ``cache_dir`` of ``CachedCharacteriser``). A node that is already nested, or whose ``_target_``
+    is not a :class:`Characteriser`, is returned unchanged (as a plain dict).
+
+    Raises:
+        ConfigError: a flat ``solver`` that is neither ``"mgcg"`` nor ``"taufactor"``.
+    """
+    from hydra.utils import get_object
+    from omegaconf import DictConfig, OmegaConf
+
+    data = OmegaConf.to_container(node) if isinstance(node, DictConfig) else dict(node)
+    try:
+        target = get_object(str(data.get("_target_")))
+    except Exception:  # noqa: BLE001 - not an importable class: not ours to convert
+        return data
+    flat_keys = {k for keys in FLAT_SOLVER_KEYS.values() for k in keys} | set(FLAT_ADAPTIVE_KEYS)
+    solver = data.get("solver")
+    if not (isinstance(target, type) and issubclass(target, Characteriser)) or \
+            not (isinstance(solver, str) or (solver is None and flat_keys & set(data))):
+        return data
+    name = solver or "mgcg"
+    require(name in FLAT_SOLVER_KEYS, "characterise.solver", name, f"one of {sorted(FLAT_SOLVER_KEYS)}")
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in flat_keys and k != "solver"}
+    node_solver = {"_target_": _SOLVER_TARGETS[name]}
+    node_solver.update({new: data[old] for old, new in FLAT_SOLVER_KEYS[name].items() if old in data})
+    out["solver"] = node_solver
+    adaptive = {k: data[k] for k in FLAT_ADAPTIVE_KEYS if k in data}
+    if adaptive:
+        out["adaptive"] = adaptive
+    return out

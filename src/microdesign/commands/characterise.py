@@ -5,7 +5,7 @@ Examples::
     microdesign characterise source.path=<data>/nrel_nmc1_cal_cbd_bridge.tif source.voxel_size_m=3.98e-7
     microdesign characterise source.path=vol.tif source.voxel_size_m=3.9e-7 'source.phase_values=[0,85,170]' n_cubes=8
     microdesign characterise source.kind=synthetic cube_size=48 characterise=fast
-    microdesign characterise ... characterise.solver=taufactor     # TauFactor's own SOR solvers
+    microdesign characterise ... characterise/solver=taufactor     # TauFactor's own SOR solvers
 
 ``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
@@ -41,7 +41,7 @@ def run(cfg) -> int:
         console.print(f"[red]characterisation failed:[/red] {result.reason}")
     else:
         table = Table(title=f"{result.n_cubes} cubes of {result.cube_size_voxels}^3 at {voxel:.4g} m "
-                            f"({result.stop_reason}, solver {characteriser.solver})")
+                            f"({result.stop_reason}, solver {characteriser.solver.name})")
         for col in ("metric", "mean", "std", "95% CI +-", "rel. CI"):
             table.add_column(col, justify="left" if col == "metric" else "right")
         for k, e in result.estimates.items():

@@ -45,7 +45,7 @@ def run(cfg) -> int:
             w.writerow([r.cube_size_voxels, r.n_cubes, r.metric, r.mean, r.std, r.ci95_half_width, r.relative_ci95])
     metrics = list(dict.fromkeys(r.metric for r in res.rows))
     lines = [f"# Characterisation convergence (target relative 95% CI {res.target_relative_ci:g})", "",
-             f"voxel size {voxel:.4g} m, solver {characteriser.solver}, seed {cfg.seed}", "",
+             f"voxel size {voxel:.4g} m, solver {characteriser.solver.name}, seed {cfg.seed}", "",
              "| L | n | " + " | ".join(f"{m} (mean, rel. CI)" for m in metrics) + " |",
              "|---|---|" + "---|" * len(metrics)]
     keys = sorted({(r.cube_size_voxels, r.n_cubes) for r in res.rows})

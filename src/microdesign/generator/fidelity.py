@@ -106,19 +106,20 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float) -> tupl
 
     Uses the characterisation stage's own pieces with the ``characteriser``'s settings: voxel-counted
     phase fractions, :func:`microdesign.characterise.surface.interface_ssa` (AM-pore SSA) and the
-    through-plane pore tortuosity factor of :mod:`microdesign.characterise.transport` (MG-CG, or
-    TauFactor's ``Solver`` when ``characteriser.solver == "taufactor"``). The solid conductivity
+    through-plane pore tortuosity factor of the characteriser's transport solver
+    (:mod:`microdesign.characterise.solvers`; a stand-in without one: MG-CG defaults). The solid conductivity
     solve of :meth:`Characteriser.measure` is skipped: it is not a fidelity target and dominates the cost.
 
     Returns:
         ``(values, n_failed)``: metric -> values (NaN where a solve failed), and the failure count.
     """
-    from microdesign.characterise import transport
+    from microdesign.characterise.solvers import MgcgSolver
     from microdesign.characterise.surface import interface_ssa
     from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
     sa = getattr(characteriser, "surface_area", {"method": "face_counting", "isotropic_correction": True,
                                                   "smoothing": True})
+    solver = getattr(characteriser, "solver", None) or MgcgSolver()
     out: dict[str, list[float]] = {k: [] for k in TARGETS}
     failed = 0
     for cube in cubes:
@@ -129,15 +130,7 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float) -> tupl
         out[SSA_AM_PORE].append(float(interface_ssa(cube, voxel_size_m, method=sa["method"],
                                                     isotropic_correction=bool(sa["isotropic_correction"]),
                                                     smoothing=bool(sa["smoothing"]))["am_pore"]))
-        mask = (cube == PORE)[None]
-        if getattr(characteriser, "solver", "mgcg") == "taufactor":
-            r = transport.taufactor_tortuosity(mask, device=characteriser.device, conv_crit=characteriser.conv_crit,
-                                               iter_limit=characteriser.taufactor_iter_limit)
-        else:
-            r = transport.mgcg_tortuosity(mask, device=getattr(characteriser, "device", "cpu"),
-                                          rtol=getattr(characteriser, "rtol", 1e-4),
-                                          conv_crit=getattr(characteriser, "conv_crit", 1e-2),
-                                          iter_limit=getattr(characteriser, "iter_limit", 1000))
+        r = solver.tortuosity((cube == PORE)[None])
         ok = bool(r.percolating[0] and r.converged[0] and np.isfinite(r.tau[0]))
         if not ok:
             failed += 1
