@@ -21,7 +21,7 @@ from microdesign.characterise.metrics import (
     MicrostructureMetrics,
 )
 from microdesign.errors import ConfigError
-from microdesign.optim import SearchSpace
+from microdesign.design import DesignSpace, Parameter
 from microdesign.optim.multi_objective import HypervolumeProposer, hypervolume, pareto_mask
 
 
@@ -149,7 +149,7 @@ def test_pareto_mask_and_hypervolume_analytic():
 
 
 def test_hypervolume_proposer_sobol_then_qlognehvi_in_bounds():
-    space = SearchSpace(("a", "b"), np.array([0.0, 10.0]), np.array([1.0, 20.0]))
+    space = DesignSpace([Parameter("a", "1", 0.0, 1.0), Parameter("b", "1", 10.0, 20.0)])
     prop = HypervolumeProposer(space, ref_point=[-1.0, -1.0], n_initial=4, num_restarts=2, raw_samples=32,
                                mc_samples=32, maxiter=20)
     first = prop.propose(None, None, None, n_proposed=0, q=4, seed=0)

@@ -49,13 +49,13 @@ def partial_dependence(head: dict[str, Any], trials: list[TrialRecord], n_grid: 
     """
     import torch
 
-    from microdesign.optim import SearchSpace, fit_gp
+    from microdesign.design import DesignSpace
+    from microdesign.optim import fit_gp
 
     done = _completed(trials)
     if len(done) < 3:
         return None
-    sp = head["space"]
-    space = SearchSpace(tuple(sp["names"]), np.asarray(sp["lower"]), np.asarray(sp["upper"]), dict(sp["fixed"]))
+    space = DesignSpace.from_stored(head["space"])
     X = np.array([[t.inputs[n] for n in space.names] for t in done])
     Z = space.to_free_unit(X)
     Y = torch.tensor([t.objective.value for t in done], dtype=torch.float64).unsqueeze(-1)

@@ -1,5 +1,5 @@
-"""Design space: named parameters, bounds, unit cube <-> physical (BoTorch shapes)."""
+"""Design space: named parameters, bounds, linear constraints, unit cube <-> physical (BoTorch shapes)."""
 
-from microdesign.design.space import DesignSpace, Parameter
+from microdesign.design.space import DTYPE, DesignSpace, LinearConstraint, Parameter
 
-__all__ = ["DesignSpace", "Parameter"]
+__all__ = ["DTYPE", "DesignSpace", "LinearConstraint", "Parameter"]

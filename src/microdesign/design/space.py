@@ -1,11 +1,17 @@
-"""Design space: named manufacturing parameters with units, bounds, roles and fixed values.
+"""Design space: named manufacturing parameters with units, bounds, roles, fixed values and linear constraints.
 
-A design is a point ``x`` in physical units with ``d`` free parameters. The optimiser works in the
-unit cube ``[0, 1]^d``: ``u = (x − lower)/(upper − lower)``. Tensors follow BoTorch's shapes:
-designs ``n x d``, bounds ``2 x d`` (row 0 lower, row 1 upper).
+A design is a point ``x`` in physical units with ``d`` parameters (design-space order, fixed ones
+included), ``d_free`` of which are optimised. The optimiser works in the unit cube of the free
+parameters ``[0, 1]^d_free``: ``u = (x − lower)/(upper − lower)``. Tensors follow BoTorch's shapes:
+designs ``n x d``, unit-cube points ``n x d_free``, bounds ``2 x d_free`` (row 0 lower, row 1 upper),
+float64 (:data:`DTYPE`, BoTorch's recommendation for GP fitting). Linear constraints written in
+physical units become BoTorch's ``inequality_constraints`` on the unit cube.
 
 Roles: ``microstructure`` parameters condition the generator (they change the voxels);
 ``cell`` parameters only change the cell model (mass loading changes thickness, not morphology).
+
+:class:`DesignSpace` is the one parser of the ``design_space`` config: the campaign validates designs
+with it and the optimisers (:mod:`microdesign.optim`) propose in its unit cube.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from microdesign.errors import ConfigError
 
 ROLES = ("microstructure", "cell")
+DTYPE = torch.float64  # BoTorch's recommendation for GP fitting (BoTorch docs, "Using float64")
 
 
 @dataclass(frozen=True)
@@ -66,17 +74,34 @@ class Parameter:
         return self.fixed is not None
 
 
+@dataclass(frozen=True)
+class LinearConstraint:
+    """``sum_i coefficients[i] * x_i  (sense)  rhs`` on physical parameter values.
+
+    Attributes:
+        coefficients: parameter name -> coefficient (physical units of ``rhs`` per unit of the parameter).
+        rhs: right-hand side.
+        sense: ``">="`` or ``"<="``.
+    """
+
+    coefficients: dict[str, float]
+    rhs: float
+    sense: str = ">="
+
+
 class DesignSpace:
-    """Ordered set of design parameters.
+    """Ordered set of design parameters and the linear constraints on them.
 
     Args:
         parameters: the parameters, in order. Names must be unique.
+        constraints: linear constraints on physical values (``optimiser.linear_constraints``).
 
     Raises:
-        ConfigError: duplicate names, no free parameter.
+        ConfigError: duplicate names, no free parameter, a constraint naming an unknown parameter or
+            with an unknown sense, or constraints that no design within the bounds satisfies.
     """
 
-    def __init__(self, parameters: Sequence[Parameter]):
+    def __init__(self, parameters: Sequence[Parameter], constraints: Sequence[LinearConstraint] = ()):
         names = [p.name for p in parameters]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -84,14 +109,31 @@ class DesignSpace:
         self.parameters: tuple[Parameter, ...] = tuple(parameters)
         if not self.free_names:
             raise ConfigError("design_space.parameters", names, "at least one parameter that is not fixed")
+        self.constraints: tuple[LinearConstraint, ...] = tuple(constraints)
+        for k, c in enumerate(self.constraints):
+            unknown = [n for n in c.coefficients if n not in self.names]
+            if unknown:
+                raise ConfigError(f"optimiser.linear_constraints[{k}]", unknown, f"parameters among {list(self.names)}")
+            if c.sense not in (">=", "<="):
+                raise ConfigError(f"optimiser.linear_constraints[{k}].sense", c.sense, "'>=' or '<='")
+        if self.constraints and not self._feasible():
+            raise ConfigError("optimiser.linear_constraints", [c.__dict__ for c in self.constraints],
+                              "constraints that some design within the bounds satisfies")
 
     # --- construction -------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> DesignSpace:
+    def from_config(cls, cfg: Mapping[str, Any], linear_constraints: Sequence[Mapping[str, Any]] | None = None
+                    ) -> DesignSpace:
         """Build from the ``design_space`` config group (``parameters: {name: {unit, lower, upper, ...}}``).
 
+        Args:
+            cfg: the ``design_space`` node.
+            linear_constraints: ``optimiser.linear_constraints``, a list of
+                ``{coefficients: {name: c}, rhs: b, sense: ">=" | "<="}`` (None: none).
+
         Raises:
-            ConfigError: a missing field or an unknown field (named), or any :class:`Parameter` error.
+            ConfigError: a missing field or an unknown field (named), any :class:`Parameter` error, or
+                a bad constraint (see the class).
         """
         params = cfg.get("parameters") if hasattr(cfg, "get") else None
         if not params:
@@ -108,7 +150,26 @@ class DesignSpace:
                 if spec.get(required) is None:
                     raise ConfigError(f"design_space.parameters.{name}.{required}", None, "a value (it is required)")
             out.append(Parameter(name=str(name), **spec))
-        return cls(out)
+        cons = [LinearConstraint({str(k): float(v) for k, v in c["coefficients"].items()}, float(c["rhs"]),
+                                 str(c.get("sense", ">=")))
+                for c in (linear_constraints or [])]
+        return cls(out, cons)
+
+    @classmethod
+    def from_stored(cls, space: Mapping[str, Any]) -> DesignSpace:
+        """The design space of a campaign file's header (``names``, ``units``, ``lower``, ``upper``,
+        ``fixed``; :meth:`microdesign.storage.CampaignStore.read_header`). Roles are not stored: every
+        parameter reads as ``microstructure``; a file without units reads them as ``"1"``.
+
+        Raises:
+            ConfigError: stored bounds or fixed values that are not a valid design space.
+        """
+        units = list(space.get("units") or [])
+        fixed = dict(space.get("fixed") or {})
+        return cls([Parameter(name=str(n), unit=str(units[i]) if i < len(units) and units[i] else "1",
+                              lower=float(space["lower"][i]), upper=float(space["upper"][i]),
+                              fixed=None if n not in fixed else float(fixed[n]))
+                    for i, n in enumerate(space["names"])])
 
     # --- names --------------------------------------------------------------------------------------
     @property
@@ -136,9 +197,29 @@ class DesignSpace:
         return tuple(p.name for p in self.parameters if p.role == "cell")
 
     @property
-    def dim(self) -> int:
-        """d, the number of free parameters."""
+    def d(self) -> int:
+        """The number of parameters (free and fixed): the columns of a design ``n x d``."""
+        return len(self.parameters)
+
+    @property
+    def d_free(self) -> int:
+        """The number of free parameters: the columns of a unit-cube point ``n x d_free``."""
         return len(self.free_names)
+
+    @property
+    def free_indices(self) -> list[int]:
+        """Positions of the free parameters among :attr:`names`."""
+        return [i for i, p in enumerate(self.parameters) if not p.is_fixed]
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of every parameter, shape ``d`` (physical units)."""
+        return np.asarray([p.lower for p in self.parameters], dtype=float)
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper bounds of every parameter, shape ``d`` (physical units)."""
+        return np.asarray([p.upper for p in self.parameters], dtype=float)
 
     def __getitem__(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -152,54 +233,88 @@ class DesignSpace:
     # --- tensors ------------------------------------------------------------------------------------
     @property
     def bounds(self) -> torch.Tensor:
-        """Physical bounds of the free parameters, ``2 x d`` float64 (row 0 lower, row 1 upper)."""
+        """Physical bounds of the free parameters, ``2 x d_free`` float64 (row 0 lower, row 1 upper)."""
         free = self._free()
-        return torch.tensor([[p.lower for p in free], [p.upper for p in free]], dtype=torch.float64)
+        return torch.tensor([[p.lower for p in free], [p.upper for p in free]], dtype=DTYPE)
 
-    @property
     def unit_bounds(self) -> torch.Tensor:
-        """``2 x d`` unit-cube bounds for BoTorch (zeros, ones)."""
-        return torch.stack([torch.zeros(self.dim, dtype=torch.float64), torch.ones(self.dim, dtype=torch.float64)])
+        """``2 x d_free`` bounds of the free unit cube for BoTorch (zeros, ones; float64)."""
+        return torch.stack([torch.zeros(self.d_free, dtype=DTYPE), torch.ones(self.d_free, dtype=DTYPE)])
 
-    def _check_shape(self, X: torch.Tensor, name: str) -> torch.Tensor:
-        X = torch.as_tensor(X, dtype=torch.float64)
-        if X.ndim != 2 or X.shape[-1] != self.dim:
-            raise ConfigError(name, tuple(X.shape), f"a tensor n x {self.dim} (columns {list(self.free_names)})")
+    def to_free_unit(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Physical designs ``n x d`` (every parameter) -> free unit-cube coordinates ``n x d_free`` (float64)."""
+        X = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=DTYPE).reshape(-1, self.d)
+        idx = self.free_indices
+        lo = torch.as_tensor(self.lower[idx], dtype=DTYPE)
+        hi = torch.as_tensor(self.upper[idx], dtype=DTYPE)
+        return (X[:, idx] - lo) / (hi - lo)
+
+    def from_free_unit(self, Z: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Free unit-cube coordinates ``n x d_free`` -> physical designs ``n x d`` with fixed values filled in.
+
+        Values are clipped to the bounds (optimisers may overshoot by rounding).
+        """
+        Z = np.asarray(torch.as_tensor(Z, dtype=DTYPE).detach().cpu().numpy(), dtype=np.float64).reshape(-1, self.d_free)
+        Z = np.clip(Z, 0.0, 1.0)
+        X = np.empty((Z.shape[0], self.d))
+        idx = self.free_indices
+        lower, upper = self.lower, self.upper
+        X[:, idx] = lower[idx] + Z * (upper[idx] - lower[idx])
+        for n, v in self.fixed_values.items():
+            X[:, self.names.index(n)] = v
         return X
 
-    def to_unit(self, X: torch.Tensor) -> torch.Tensor:
-        """Physical ``n x d`` -> unit cube ``n x d``.
+    # --- constraints --------------------------------------------------------------------------------
+    def unit_inequality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Constraints as BoTorch ``(indices, coefficients, rhs)`` with ``sum coef * z[idx] >= rhs`` on the free unit cube.
 
-        Raises:
-            ConfigError: wrong shape, or a value outside its bounds (names the parameter).
+        Physical ``sum c_i x_i >= b`` with ``x_i = l_i + (u_i - l_i) z_i`` for free ``i`` becomes
+        ``sum_free c_i (u_i - l_i) z_i >= b - sum_free c_i l_i - sum_fixed c_i x_i``; ``<=`` is negated.
+        Constraints on fixed parameters only are dropped (their feasibility is checked at construction).
         """
-        X = self._check_shape(X, "X")
-        self._check_within(X)
-        lo, hi = self.bounds
-        return (X - lo) / (hi - lo)
+        out = []
+        free = self.free_indices
+        fixed = self.fixed_values
+        lower, upper = self.lower, self.upper
+        for c in self.constraints:
+            sign = 1.0 if c.sense == ">=" else -1.0
+            idx, coef = [], []
+            rhs = sign * c.rhs
+            for n, a in c.coefficients.items():
+                i = self.names.index(n)
+                if n in fixed:
+                    rhs -= sign * a * fixed[n]
+                else:
+                    idx.append(free.index(i))
+                    coef.append(sign * a * (upper[i] - lower[i]))
+                    rhs -= sign * a * lower[i]
+            if idx:
+                out.append((torch.tensor(idx, dtype=torch.long), torch.tensor(coef, dtype=DTYPE), float(rhs)))
+        return out
 
-    def from_unit(self, U: torch.Tensor) -> torch.Tensor:
-        """Unit cube ``n x d`` -> physical ``n x d``.
+    def feasible_mask(self, Z: torch.Tensor) -> torch.Tensor:
+        """Which rows of free unit-cube points ``n x d_free`` satisfy every constraint (bool, shape ``n``)."""
+        ok = torch.ones(Z.shape[0], dtype=torch.bool)
+        for idx, coef, rhs in self.unit_inequality_constraints():
+            ok &= (Z[:, idx] * coef).sum(-1) >= rhs - 1e-9
+        return ok
 
-        Raises:
-            ConfigError: wrong shape or a value outside [0, 1] (names the parameter).
-        """
-        U = self._check_shape(U, "U")
-        bad = (U < -1e-12) | (U > 1 + 1e-12)
-        if bad.any():
-            i, j = (int(v) for v in torch.nonzero(bad)[0])
-            raise ConfigError(self.free_names[j], float(U[i, j]), "a unit-cube coordinate in [0, 1]", "design space")
-        lo, hi = self.bounds
-        return lo + U.clamp(0.0, 1.0) * (hi - lo)
+    def _feasible(self) -> bool:
+        """Linear program: does any design within the bounds satisfy every constraint? (scipy ``linprog``)."""
+        from scipy.optimize import linprog
 
-    def _check_within(self, X: torch.Tensor) -> None:
-        lo, hi = self.bounds
-        span = hi - lo
-        bad = (X < lo - 1e-12 * span) | (X > hi + 1e-12 * span)
-        if bad.any():
-            i, j = (int(v) for v in torch.nonzero(bad)[0])
-            p = self._free()[j]
-            raise ConfigError(p.name, float(X[i, j]), f"within [{p.lower}, {p.upper}] {p.unit}", "design space")
+        A, b = [], []
+        for c in self.constraints:
+            row = np.zeros(self.d)
+            for n, a in c.coefficients.items():
+                row[self.names.index(n)] = a
+            s = -1.0 if c.sense == ">=" else 1.0  # linprog wants A x <= b
+            A.append(s * row)
+            b.append(s * c.rhs)
+        fixed = self.fixed_values
+        bounds = [(fixed.get(p.name, p.lower), fixed.get(p.name, p.upper)) for p in self.parameters]
+        res = linprog(np.zeros(self.d), A_ub=np.array(A), b_ub=np.array(b), bounds=bounds, method="highs")
+        return bool(res.status == 0)
 
     # --- dicts --------------------------------------------------------------------------------------
     def validate(self, design: Mapping[str, float]) -> dict[str, float]:
@@ -226,22 +341,6 @@ class DesignSpace:
                 raise ConfigError(p.name, value, f"within [{p.lower}, {p.upper}] {p.unit}", "design space")
             out[p.name] = value
         return out
-
-    def to_dicts(self, X: torch.Tensor) -> list[dict[str, float]]:
-        """Physical ``n x d`` -> list of complete design dicts (fixed values included)."""
-        X = self._check_shape(X, "X")
-        self._check_within(X)
-        fixed = self.fixed_values
-        return [{**fixed, **dict(zip(self.free_names, map(float, row)))} for row in X]
-
-    def to_tensor(self, designs: Sequence[Mapping[str, float]]) -> torch.Tensor:
-        """List of design dicts -> physical ``n x d`` (validated)."""
-        rows = [[self.validate(d)[n] for n in self.free_names] for d in designs]
-        return torch.tensor(rows, dtype=torch.float64).reshape(len(rows), self.dim)
-
-    def center(self) -> dict[str, float]:
-        """The mid-point of every free parameter (fixed ones at their value)."""
-        return self.to_dicts(self.from_unit(torch.full((1, self.dim), 0.5, dtype=torch.float64)))[0]
 
     def restricted_to(self, bounds: Mapping[str, tuple[float, float]], what: str = "generator training bounds") -> None:
         """Check that every parameter named in ``bounds`` lies inside those bounds.

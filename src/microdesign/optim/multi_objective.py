@@ -23,10 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from microdesign.design.space import DTYPE, DesignSpace
 from microdesign.errors import ConfigError
 from microdesign.logs import warnings_to_log
 from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, pending_unit, sobol_points
-from microdesign.optim.space import DTYPE, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class HypervolumeProposer:
     """Sobol initial design, then per-objective ``SingleTaskGP`` + ``qLogNoisyExpectedHypervolumeImprovement``.
 
     Args:
-        space: the search space.
+        space: the design space.
         ref_point: reference point, shape ``m``, in the maximised objectives' units (e.g.
             ``[400, 100]`` W.h.L-1 for energy density at 10 W and 200 W): only designs better than
             it in every objective add hypervolume.
@@ -83,7 +83,7 @@ class HypervolumeProposer:
 
     name = "qLogNEHVI"
 
-    def __init__(self, space: SearchSpace, ref_point: Sequence[float], q: int = 1, n_initial: int = 8,
+    def __init__(self, space: DesignSpace, ref_point: Sequence[float], q: int = 1, n_initial: int = 8,
                  num_restarts: int = 8, raw_samples: int = 256, mc_samples: int = 128, noise: str = "observed",
                  min_noise_variance: float = 1e-6, maxiter: int = 200, seed: int | None = None):
         ref = [float(r) for r in ref_point]

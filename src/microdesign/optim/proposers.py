@@ -27,9 +27,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from microdesign.design.space import DTYPE, DesignSpace
 from microdesign.errors import ConfigError
 from microdesign.logs import warnings_to_log
-from microdesign.optim.space import DTYPE, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Proposer(Protocol):
         """
 
 
-def sobol_points(space: SearchSpace, start: int, q: int, seed: int) -> torch.Tensor:
+def sobol_points(space: DesignSpace, start: int, q: int, seed: int) -> torch.Tensor:
     """Points ``start .. start + q - 1`` of one scrambled Sobol sequence in the free unit cube, ``q x d_free``.
 
     Points violating the linear constraints are skipped (rejection), so the sequence of feasible
@@ -111,14 +111,14 @@ class SobolProposer:
     """Baseline: the next ``q`` points of a scrambled Sobol sequence (ignores observations).
 
     Args:
-        space: the search space.
+        space: the design space.
         q: default batch size.
         seed: Sobol scrambling seed; the campaign passes its own seed.
     """
 
     name = "sobol"
 
-    def __init__(self, space: SearchSpace, q: int = 1, seed: int | None = None):
+    def __init__(self, space: DesignSpace, q: int = 1, seed: int | None = None):
         if int(q) < 1:
             raise ConfigError("optimiser.q", q, "an integer >= 1")
         self.space, self.q, self.seed = space, int(q), seed
@@ -130,7 +130,7 @@ class SobolProposer:
         return Proposal(self.space.from_free_unit(Z), "sobol", None, time.perf_counter() - t0)
 
 
-def pending_unit(space: SearchSpace, X_pending: np.ndarray | None) -> torch.Tensor | None:
+def pending_unit(space: DesignSpace, X_pending: np.ndarray | None) -> torch.Tensor | None:
     """Physical pending designs ``p x d`` -> free unit-cube tensor ``p x d_free`` (None when there are none)."""
     if X_pending is None or np.size(X_pending) == 0:
         return None
@@ -187,7 +187,7 @@ def fit_gp(Z: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, min_nois
     return model
 
 
-def model_based_or_sobol(space: SearchSpace, model_based: Callable[[], tuple[torch.Tensor, float]], method: str,
+def model_based_or_sobol(space: DesignSpace, model_based: Callable[[], tuple[torch.Tensor, float]], method: str,
                          n_proposed: int, q: int, seed: int, t0: float, threads: int | None = None) -> Proposal:
     """Run a model-based proposal; if it raises, propose the next Sobol points instead.
 
@@ -197,7 +197,7 @@ def model_based_or_sobol(space: SearchSpace, model_based: Callable[[], tuple[tor
     stores with each trial.
 
     Args:
-        space: the search space.
+        space: the design space.
         model_based: returns ``(candidates, acquisition value)``, candidates ``q x d_free`` in the unit cube.
         method: the label of a successful proposal (``"qLogNEI"``, ``"qLogNEHVI"``).
         n_proposed, q, seed: position in the Sobol sequence, batch size and Sobol seed of the fallback.
@@ -227,7 +227,7 @@ class BotorchProposer:
     """Sobol initial design, then ``SingleTaskGP`` + ``qLogNoisyExpectedImprovement`` (maximisation).
 
     Args:
-        space: the search space (bounds, fixed parameters, linear constraints).
+        space: the design space (bounds, fixed parameters, linear constraints).
         q: default batch size (``optimiser.q``).
         n_initial: number of Sobol trials before the first model-based proposal (Ax uses
             ``max(5, 2 d)``; the default config uses 2 d).
@@ -248,7 +248,7 @@ class BotorchProposer:
 
     name = "qLogNEI"
 
-    def __init__(self, space: SearchSpace, q: int = 1, n_initial: int = 8, num_restarts: int = 8,
+    def __init__(self, space: DesignSpace, q: int = 1, n_initial: int = 8, num_restarts: int = 8,
                  raw_samples: int = 256, mc_samples: int = 256, noise: str = "observed",
                  min_noise_variance: float = 1e-6, maxiter: int = 200, seed: int | None = None,
                  threads: int | None = 1):
