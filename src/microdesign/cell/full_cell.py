@@ -19,11 +19,12 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from microdesign.cell.chemistry import load_parameter_values
 from microdesign.cell.formats import CellFormat
 from microdesign.cell.geometry import CellGeometry, Materials, Stack, VolumeFractions, cell_geometry
 from microdesign.cell.parameters import (
@@ -33,7 +34,17 @@ from microdesign.cell.parameters import (
     parameter_values,
     thickness_m,
 )
-from microdesign.cell.protocols import ConstantCurrent, ConstantPower, PowerSweep, Protocol, protocol_from_config
+from microdesign.cell.protocols import (
+    C10_CAPACITY_KEY,
+    RETENTION_KEY,
+    SWEEPS,
+    ConstantCurrent,
+    ConstantPower,
+    PowerSweep,
+    Protocol,
+    RateSweep,
+    protocol_from_config,
+)
 from microdesign.cell.result import CellResult
 from microdesign.characterise.metrics import MicrostructureMetrics
 from microdesign.errors import ConfigError, require
@@ -74,6 +85,8 @@ class CellModel:
         max_duration_factor: a discharge stops at ``factor x`` the theoretical duration (nominal
             energy / power, or 1 h / C-rate) if the cut-off is not reached first.
         cache_size: how many built models to keep.
+        electrode_area_m2: the electrode area [m2] of every design instead of the one the format's
+            winding gives (``None``); mass and volume keep the format's (see :meth:`design`).
 
     Raises:
         ConfigError: bad configuration (before any model is built).
@@ -86,7 +99,7 @@ class CellModel:
                  negative_current_collector_thickness_m: float | None = None,
                  protocol: Mapping[str, Any] | Protocol | None = None,
                  solver: Mapping[str, float] | None = None, var_pts: Mapping[str, int] | None = None,
-                 max_duration_factor: float = 3.0, cache_size: int = 8):
+                 max_duration_factor: float = 3.0, cache_size: int = 8, electrode_area_m2: float | None = None):
         self.cell_format = cell_format if isinstance(cell_format, CellFormat) else CellFormat.from_config(cell_format)
         try:
             self.materials = Materials(**dict(materials or {}))
@@ -105,6 +118,15 @@ class CellModel:
             positive_current_collector_thickness_m or chem.positive_current_collector_thickness_m)
         self.negative_current_collector_thickness_m = float(
             negative_current_collector_thickness_m or chem.negative_current_collector_thickness_m)
+        for key in ("positive_current_collector_thickness_m", "negative_current_collector_thickness_m",
+                    "separator_thickness_m"):
+            require(getattr(self, key) > 0, key, getattr(self, key),
+                    f"a thickness > 0 [m]: the base set {chem.name!r} gives none (BPX files and some PyBaMM sets "
+                    f"have no current collectors), so set cell.{key}")
+        if electrode_area_m2 is not None:
+            require(math.isfinite(electrode_area_m2) and electrode_area_m2 > 0, "electrode_area_m2",
+                    electrode_area_m2, "a finite area > 0 [m2] or null (the format's winding)")
+        self.electrode_area_m2 = None if electrode_area_m2 is None else float(electrode_area_m2)
         self.protocol = protocol_from_config(protocol) if protocol is not None else ConstantPower(10.0)
         self.solver_options = {"rtol": 1e-6, "atol": 1e-6, **dict(solver or {})}
         self.var_pts = dict(var_pts) if var_pts else None
@@ -114,7 +136,7 @@ class CellModel:
         self.cache_size = int(cache_size)
         self._base_cutoff_V: float | None = None
         self._sims: OrderedDict[tuple, Any] = OrderedDict()
-        self._c10: dict[tuple, float] = {}
+        self._c10: dict[tuple, tuple[float, str | None]] = {}
         self.n_builds = 0
         self.n_solves = 0
 
@@ -124,9 +146,7 @@ class CellModel:
         if self.lower_voltage_cutoff_V is not None:
             return float(self.lower_voltage_cutoff_V)
         if self._base_cutoff_V is None:
-            import pybamm
-
-            self._base_cutoff_V = float(pybamm.ParameterValues(self.chemistry.name)["Lower voltage cut-off [V]"])
+            self._base_cutoff_V = float(load_parameter_values(self.chemistry.name)["Lower voltage cut-off [V]"])
         return self._base_cutoff_V
 
     # ---- structure ------------------------------------------------------------------------------
@@ -152,7 +172,8 @@ class CellModel:
             metrics: measured metrics.
             cathode_thickness_m: one cathode coating [m].
             electrode_area_m2: override the format's electrode area [m2] (base-point studies at a
-                published set's own area; mass and volume then keep the format's values).
+                published set's own area; mass and volume then keep the format's values); ``None`` =
+                the model's ``electrode_area_m2`` if set, else the format's winding.
 
         Raises:
             ConfigError: bad metrics or a non-positive thickness.
@@ -161,6 +182,8 @@ class CellModel:
                 cathode_thickness_m, "a finite thickness > 0 [m]")
         cathode = CathodeStructure.from_metrics(metrics)
         chem = self.chemistry
+        if electrode_area_m2 is None:
+            electrode_area_m2 = self.electrode_area_m2
         L_n = chem.anode_thickness_m_for(cathode.am_volume_fraction, cathode_thickness_m, self.n_p_ratio)
         stack = Stack(cathode_thickness_m, L_n, self.positive_current_collector_thickness_m,
                       self.negative_current_collector_thickness_m, self.separator_thickness_m)
@@ -311,16 +334,25 @@ class CellModel:
         return self.max_duration_factor * hours * 3600.0
 
     def c10_capacity_Ah(self, design: _Design) -> float:
-        """The design's own C/10 capacity [A.h] (discharge at nominal/10 A), cached per design.
+        """The design's own C/10 capacity [A.h] (discharge at nominal/10 A to the cut-off), cached per design.
 
-        Returns 0.0 when that discharge fails.
+        Returns 0.0 when that discharge fails or stops at the time limit before the cut-off (the
+        capacity would then be the limit's, not the design's; :meth:`c10_failure` says why).
         """
         key = (design.cathode, design.stack, design.geometry.electrode_area_m2)
         if key not in self._c10:
             res, _ = self._run(design, "current", design.nominal_capacity_Ah / 10, self._t_end(design, 10.0),
                                f"C/10 reference ({design.nominal_capacity_Ah / 10:.4g} A) to {self.cutoff_V:g} V")
-            self._c10[key] = res.capacity_Ah if res.ok else 0.0
-        return self._c10[key]
+            if res.ok and "final time" in res.termination:
+                res = res.with_status("failed", f"the C/10 reference did not reach {self.cutoff_V:g} V within "
+                                                f"{self.max_duration_factor * 10:g} h")
+            self._c10[key] = (res.capacity_Ah if res.ok else 0.0, res.reason)
+        return self._c10[key][0]
+
+    def c10_failure(self, design: _Design) -> str | None:
+        """Why the C/10 reference of ``design`` failed (after :meth:`c10_capacity_Ah`), else None."""
+        key = (design.cathode, design.stack, design.geometry.electrode_area_m2)
+        return self._c10.get(key, (0.0, None))[1]
 
     def run_protocol(self, design: _Design, protocol: ConstantPower | ConstantCurrent) -> tuple[CellResult, Any]:
         """One discharge of a built design; returns (result, pybamm solution or None)."""
@@ -339,13 +371,14 @@ class CellModel:
                              protocol.describe(cutoff))
         q10 = self.c10_capacity_Ah(design)
         if q10 <= 0:
-            return CellResult.failed("the C/10 reference discharge failed", protocol=protocol.describe(cutoff),
+            return CellResult.failed(f"the C/10 reference discharge failed: {self.c10_failure(design)}",
+                                     protocol=protocol.describe(cutoff),
                                      c_rate=protocol.c_rate, **self._known(design)), None
         current = protocol.c_rate * q10
         res, sol = self._run(design, "current", current, self._t_end(design, 1.0 / protocol.c_rate),
                              f"{protocol.describe(cutoff)} ({current:.4g} A)", c_rate=protocol.c_rate)
         if res.ok:
-            res = CellResult(**{**res.__dict__, "extra": {**res.extra, "C/10 capacity [A.h]": q10}})
+            res = replace(res, extra={**res.extra, C10_CAPACITY_KEY: q10, RETENTION_KEY: res.capacity_Ah / q10})
         return res, sol
 
     def simulate(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
@@ -368,9 +401,9 @@ class CellModel:
             ConfigError: missing or out-of-range metrics, bad thickness, a bad protocol or a sweep.
         """
         proto = self.protocol if protocol is None else protocol_from_config(protocol)
-        if isinstance(proto, PowerSweep):
+        if isinstance(proto, SWEEPS):
             raise ConfigError("protocol", proto, "one discharge (constant_power or constant_current); "
-                              "run a power_sweep with CellModel.sweep")
+                              "run a power_sweep or rate_sweep with CellModel.sweep")
         return self.sweep(metrics, cathode_thickness_m, proto)[0]
 
     def sweep(self, metrics: MicrostructureMetrics, cathode_thickness_m: float,
@@ -382,21 +415,30 @@ class CellModel:
             protocol: any protocol or config mapping; ``None`` = the configured default.
 
         Returns:
-            ``p`` results, one per power of a :class:`~microdesign.cell.protocols.PowerSweep` (one
-            result for a single-discharge protocol); failures are results with a reason.
+            ``p`` results, one per power of a :class:`~microdesign.cell.protocols.PowerSweep`, ``r``
+            results, one per C-rate of a :class:`~microdesign.cell.protocols.RateSweep` (their C/10
+            reference discharge is run once and shared), one result for a single-discharge protocol;
+            failures are results with a reason.
 
         Raises:
             ConfigError: missing or out-of-range metrics, bad thickness or protocol.
         """
         proto = self.protocol if protocol is None else protocol_from_config(protocol)
-        steps = [ConstantPower(p) for p in proto.powers_W] if isinstance(proto, PowerSweep) else [proto]
+        if isinstance(proto, PowerSweep):
+            steps: list[ConstantPower | ConstantCurrent] = [ConstantPower(p) for p in proto.powers_W]
+        elif isinstance(proto, RateSweep):
+            steps = [ConstantCurrent(c) for c in proto.c_rates]
+        else:
+            steps = [proto]
         if not metrics.ok:
             reason = f"characterisation failed: {metrics.reason}"
             fail = CellResult.failed(reason, cathode_thickness_m=float(cathode_thickness_m) if
                                      math.isfinite(cathode_thickness_m) else 0.0,
                                      cell_format=self.cell_format.name, can_volume_L=self.cell_format.volume_L)
             if isinstance(proto, PowerSweep):
-                return [CellResult(**{**fail.__dict__, "power_W": p}) for p in proto.powers_W]
+                return [replace(fail, power_W=p) for p in proto.powers_W]
+            if isinstance(proto, RateSweep):
+                return [replace(fail, c_rate=c) for c in proto.c_rates]
             return [fail]
         design = self.design(metrics, cathode_thickness_m)
         return [self.run_protocol(design, step)[0] for step in steps]

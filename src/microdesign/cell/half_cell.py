@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from microdesign.cell.chemistry import load_parameter_values
 from microdesign.cell.full_cell import CellModel
 from microdesign.cell.parameters import CathodeStructure
 from microdesign.cell.result import CellResult
@@ -31,7 +32,7 @@ class HalfCellModel(CellModel):
     Args:
         c_rate: discharge C-rate [h-1] relative to the cathode's nominal capacity (0.1 ... 3 in the
             case study, Kench et al. 2024).
-        electrode_area_m2: electrode area of the 1D model [m2] (1 cm2).
+        electrode_area_m2: electrode area of the 1D model [m2] (1 cm2; ``None`` = 1 cm2).
         upper_voltage_cutoff_V: upper cut-off of the half cell [V] (4.4 V vs Li/Li+).
         **kwargs: :class:`~microdesign.cell.full_cell.CellModel` arguments (cell format, base chemistry,
             materials, cut-off, solver).
@@ -40,14 +41,16 @@ class HalfCellModel(CellModel):
         ConfigError: non-positive C-rate or area, or a bad cell configuration.
     """
 
-    def __init__(self, c_rate: float = 1.0, electrode_area_m2: float = 1e-4, upper_voltage_cutoff_V: float = 4.4,
-                 **kwargs: Any):
+    def __init__(self, c_rate: float = 1.0, electrode_area_m2: float | None = 1e-4,
+                 upper_voltage_cutoff_V: float = 4.4, **kwargs: Any):
+        if electrode_area_m2 is None:  # the full cell's config leaves it null
+            electrode_area_m2 = 1e-4
         if not (math.isfinite(c_rate) and c_rate > 0):
             raise ConfigError("cell.c_rate", c_rate, "a finite C-rate > 0 [h-1]")
         if not (math.isfinite(electrode_area_m2) and electrode_area_m2 > 0):
             raise ConfigError("cell.electrode_area_m2", electrode_area_m2, "an area > 0 [m2]")
-        super().__init__(**kwargs)
-        self.c_rate, self.electrode_area_m2 = float(c_rate), float(electrode_area_m2)
+        super().__init__(electrode_area_m2=electrode_area_m2, **kwargs)
+        self.c_rate = float(c_rate)
         self.upper_voltage_cutoff_V = float(upper_voltage_cutoff_V)
 
     def simulate(self, metrics: Any, cathode_thickness_m: float, protocol: Any = None) -> CellResult:
@@ -101,7 +104,7 @@ class HalfCellModel(CellModel):
         try:
             if sim is None:
                 xu = pybamm.ParameterValues("Xu2019")
-                pv = pybamm.ParameterValues(chem.name)
+                pv = load_parameter_values(chem.name)
                 b_s = float(pv.get("Separator Bruggeman coefficient (electrolyte)", 1.5))
                 pv.update({
                     "Separator tortuosity factor (electrolyte)": chem.separator_porosity ** (1 - b_s),

@@ -170,18 +170,15 @@ class CathodeStructure:
 
         Bruggeman transport (``tor = eps^b``) becomes ``tau = eps^(1 - b)``; the electrode
         conductivity with Bruggeman exponent ``b_s`` becomes ``sigma (1 - eps)^b_s``; the surface area is
-        ``3 X_AM / R``; the CBD fraction is what porosity and AM leave.
+        ``3 X_AM / R``; the CBD fraction is what porosity and AM leave
+        (:meth:`microdesign.cell.chemistry.BruggemanCathode.base_structure`).
+
+        Raises:
+            ConfigError: a missing parameter or a conductivity given as a function.
         """
-        eps = float(pv[POS_POROSITY])
-        am = float(pv[POS_AM])
-        b_e = float(pv.get("Positive electrode Bruggeman coefficient (electrolyte)", 1.5))
-        b_s = float(pv.get("Positive electrode Bruggeman coefficient (electrode)", 1.5))
-        sigma = pv[POS_SIGMA]
-        if callable(sigma):
-            raise ConfigError(POS_SIGMA, sigma, "a number in the base parameter set")
-        return cls(porosity=eps, am_volume_fraction=am, cbd_volume_fraction=max(0.0, 1.0 - eps - am),
-                   tortuosity_factor=eps ** (1.0 - b_e), conductivity_S_m=float(sigma) * (1.0 - eps) ** b_s,
-                   specific_surface_area_m=3.0 * am / float(pv[POS_RADIUS]))
+        from microdesign.cell.chemistry import BruggemanCathode
+
+        return BruggemanCathode.from_parameter_values(pv).base_structure()
 
     def to_metrics(self) -> M.MicrostructureMetrics:
         """Exact hand-made metrics with these values (``MicrostructureMetrics.from_means``)."""
@@ -256,15 +253,20 @@ class BaseChemistry:
 def base_chemistry(name: str = "Chen2020") -> BaseChemistry:
     """Read the base parameter set and compute its stoichiometry windows with PyBaMM's ElectrodeSOHSolver.
 
+    Args:
+        name: a PyBaMM parameter set with both electrodes (``"Chen2020"``, ``"Marquis2019"``, ...) or
+            the path of a BPX file (``*.json``); see :mod:`microdesign.cell.chemistry`.
+
     Raises:
-        ConfigError: unknown parameter set.
+        ConfigError: unknown set, invalid BPX file, or a set that lacks a parameter the cell needs
+            (the message names it).
     """
     import pybamm
 
-    try:
-        pv = pybamm.ParameterValues(name)
-    except Exception as exc:  # pybamm raises several types for an unknown set
-        raise ConfigError("base_parameter_set", name, "a PyBaMM parameter set name (e.g. 'Chen2020')") from exc
+    from microdesign.cell.chemistry import check_full_cell, load_parameter_values
+
+    pv = load_parameter_values(name)
+    check_full_cell(pv, name)
     area = float(pv["Electrode height [m]"]) * float(pv["Electrode width [m]"])
     c_n, c_p = float(pv["Maximum concentration in negative electrode [mol.m-3]"]), float(
         pv["Maximum concentration in positive electrode [mol.m-3]"])
@@ -283,8 +285,9 @@ def base_chemistry(name: str = "Chen2020") -> BaseChemistry:
         n_p_ratio=Q_n / (Q_p * (y_0 - y_100)), c_p_max_mol_m3=c_p, c_n_max_mol_m3=c_n,
         anode_porosity=float(pv["Negative electrode porosity"]), anode_am_volume_fraction=eps_an,
         separator_porosity=float(pv["Separator porosity"]),
-        positive_current_collector_thickness_m=float(pv["Positive current collector thickness [m]"]),
-        negative_current_collector_thickness_m=float(pv["Negative current collector thickness [m]"]),
+        # absent (BPX, Prada2013) -> 0.0: the cell model then asks for a configured thickness
+        positive_current_collector_thickness_m=float(pv.get("Positive current collector thickness [m]", 0.0)),
+        negative_current_collector_thickness_m=float(pv.get("Negative current collector thickness [m]", 0.0)),
         separator_thickness_m=float(pv["Separator thickness [m]"]),
         anode_thickness_m=L_n, cathode_thickness_m=L_p, electrode_area_m2=area)
     log.debug("base chemistry %s: %s", name, chem)
@@ -310,14 +313,14 @@ def parameter_values(chem: BaseChemistry, *, cathode_thickness_m: float, anode_t
     Raises:
         ConfigError: non-positive geometry or ``drive`` not "current"/"power".
     """
-    import pybamm
+    from microdesign.cell.chemistry import load_parameter_values
 
     for key, value in dict(cathode_thickness_m=cathode_thickness_m, anode_thickness_m=anode_thickness_m,
                            particle_radius_m=particle_radius_m, electrode_area_m2=electrode_area_m2,
                            electrode_height_m=electrode_height_m, n_p_ratio=n_p_ratio).items():
         require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
     require(drive in ("current", "power"), "drive", drive, "'current' or 'power'")
-    pv = pybamm.ParameterValues(chem.name)
+    pv = load_parameter_values(chem.name)
     eps_n = chem.anode_porosity
     eps_s = chem.separator_porosity
     b_n = float(pv.get("Negative electrode Bruggeman coefficient (electrolyte)", 1.5))

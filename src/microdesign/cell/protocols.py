@@ -4,6 +4,9 @@
 * :class:`ConstantCurrent` - constant current, a C-rate relative to the design's own C/10 capacity
   (or an absolute current).
 * :class:`PowerSweep` - constant-power discharges at several powers (a Ragone curve).
+* :class:`RateSweep` - constant-current discharges at several C-rates, each relative to the design's
+  own C/10 capacity (a rate-capability test): capacity retention = capacity at the rate / capacity
+  at C/10.
 
 :func:`protocol_from_config` reads a ``cell.protocol`` node (``conf/cell/*.yaml``).
 """
@@ -86,33 +89,93 @@ class PowerSweep:
         return cls(tuple(float(p) for p in np.geomspace(low_W, high_W, n)))
 
 
-Protocol = ConstantPower | ConstantCurrent | PowerSweep
+@dataclass(frozen=True)
+class RateSweep:
+    """Constant-current discharges at each C-rate, ``I = c_rate x Q_C/10`` with Q_C/10 the design's own
+    C/10 capacity (one C/10 reference discharge per design, one model build for all of them).
+
+    Each result records the C/10 capacity (:data:`C10_CAPACITY_KEY`) and the capacity retention
+    (:data:`RETENTION_KEY`, capacity at the rate / C/10 capacity) in ``extra``.
+
+    Attributes:
+        c_rates: C-rates [h-1], each > 0, shape ``r`` (not empty).
+    """
+
+    c_rates: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        require(len(self.c_rates) > 0, "c_rates", self.c_rates, "at least one C-rate")
+        for c in self.c_rates:
+            require(math.isfinite(c) and c > 0, "c_rates", self.c_rates, "finite C-rates > 0 [h-1]")
+
+
+#: ``CellResult.extra`` key of the design's own C/10 capacity [A.h] (constant-current protocols).
+C10_CAPACITY_KEY = "C/10 capacity [A.h]"
+#: ``CellResult.extra`` key of the capacity retention: capacity at the C-rate / C/10 capacity [1].
+RETENTION_KEY = "Capacity retention vs C/10"
+
+Protocol = ConstantPower | ConstantCurrent | PowerSweep | RateSweep
+SWEEPS = (PowerSweep, RateSweep)
+#: Protocol kinds and the config keys that select them when ``kind`` is null (most specific first).
+_KIND_KEYS = (("rate_sweep", ("c_rates",)), ("power_sweep", ("powers_W", "low_W", "high_W", "n")),
+              ("constant_current", ("c_rate", "current_A")), ("constant_power", ("power_W",)))
+KINDS = tuple(k for k, _ in _KIND_KEYS)
+
+
+def _set(d: Mapping[str, Any], key: str) -> bool:
+    return d.get(key) is not None
 
 
 def protocol_from_config(cfg: Mapping[str, Any] | Protocol) -> Protocol:
-    """A protocol from a config node: ``{kind: constant_power, power_W: 50}``,
-    ``{kind: constant_current, c_rate: 1}``, ``{kind: power_sweep, powers_W: [...]}`` or
-    ``{kind: power_sweep, low_W:, high_W:, n:}``.
+    """A protocol from a config node (``cell.protocol``).
+
+    Kinds and their keys: ``constant_power {power_W}``, ``constant_current {c_rate | current_A}``,
+    ``power_sweep {powers_W | low_W, high_W, n}``, ``rate_sweep {c_rates}``. Unused keys may be null
+    (``conf/cell/dfn_4680.yaml`` lists them all, null, so that ``cell.protocol.c_rate=2`` works as
+    written). With ``kind`` null the kind follows from the values set, the most specific first:
+    ``c_rates`` -> rate_sweep, ``powers_W``/``low_W``... -> power_sweep, ``c_rate``/``current_A`` ->
+    constant_current, ``power_W`` -> constant_power; nothing set -> constant power 10 W (the
+    campaign's default load, docs/cell_model.md).
 
     Raises:
-        ConfigError: unknown kind or missing value.
+        ConfigError: unknown kind, a missing value, or a value of another kind set beside an explicit
+            ``kind`` (it would be ignored silently).
     """
-    if isinstance(cfg, ConstantPower | ConstantCurrent | PowerSweep):
+    if isinstance(cfg, ConstantPower | ConstantCurrent | PowerSweep | RateSweep):
         return cfg
     d = dict(cfg)
+    unknown = sorted(set(d) - {"kind", *(k for _, keys in _KIND_KEYS for k in keys)})
+    if unknown:
+        raise ConfigError(f"protocol.{unknown[0]}", d[unknown[0]], f"a protocol key of {dict(_KIND_KEYS)}")
     kind = d.get("kind")
-    try:
-        if kind == "constant_power":
-            return ConstantPower(float(d["power_W"]))
-        if kind == "constant_current":
-            if d.get("current_A") is not None:
-                return ConstantCurrent(current_A=float(d["current_A"]))
-            return ConstantCurrent(float(d["c_rate"]))
-        if kind == "power_sweep":
-            if d.get("powers_W"):
-                return PowerSweep(tuple(float(p) for p in d["powers_W"]))
-            return PowerSweep.geometric(float(d["low_W"]), float(d["high_W"]), int(d["n"]))
-    except KeyError as exc:
-        raise ConfigError(f"protocol.{exc.args[0]}", None, f"a value for protocol kind {kind!r}") from exc
-    raise ConfigError("protocol.kind", kind, "'constant_power', 'constant_current' or 'power_sweep'")
+    if kind is None:
+        kind = next((k for k, keys in _KIND_KEYS if any(_set(d, key) for key in keys)), None)
+        if kind is None:
+            return ConstantPower(10.0)
+    elif kind not in KINDS:
+        raise ConfigError("protocol.kind", kind, f"one of {list(KINDS)} (or null: from the values set)")
+    else:
+        own = dict(_KIND_KEYS)[kind]
+        other = [key for k, keys in _KIND_KEYS if k != kind and k != "constant_power" for key in keys
+                 if _set(d, key)]
+        if other:
+            raise ConfigError(f"protocol.{other[0]}", d[other[0]],
+                              f"null with protocol.kind={kind} (it sets {list(own)}), or protocol.kind "
+                              f"null/{next(k for k, keys in _KIND_KEYS if other[0] in keys)}")
 
+    def need(key: str) -> Any:
+        if not _set(d, key):
+            raise ConfigError(f"protocol.{key}", None, f"a value for protocol kind {kind!r}")
+        return d[key]
+
+    if kind == "constant_power":
+        return ConstantPower(float(need("power_W")))
+    if kind == "constant_current":
+        if _set(d, "current_A"):
+            return ConstantCurrent(current_A=float(d["current_A"]))
+        return ConstantCurrent(float(need("c_rate")))
+    if kind == "power_sweep":
+        if _set(d, "powers_W"):
+            return PowerSweep(tuple(float(p) for p in d["powers_W"]))
+        return PowerSweep.geometric(float(need("low_W")), float(need("high_W")), int(need("n")))
+    return RateSweep(tuple(float(c) for c in need("c_rates")))

@@ -1,13 +1,17 @@
 """Simulate one cathode design in a whole cell (default 4680) and print a table.
 
-The design is given as the metrics characterisation would report (``design.*``) plus a mass
-loading or a cathode thickness. ``mode=one`` runs the configured protocol (``cell.protocol``);
-``mode=ragone`` runs a constant-power sweep (``ragone.low_W``, ``ragone.high_W``, ``ragone.n``).
-Examples::
+The design is given as the metrics characterisation would report (``design.*``), or as a press
+density (``design.press_density_g_cm3``: the base set's cathode at porosity 1 - PD/CD with its
+Bruggeman transport, docs/rate_map.md), plus a mass loading or a cathode thickness (a mass loading
+sets the thickness, ML/(PD 100), and the log says so). ``mode=one`` runs the configured protocol
+(``cell.protocol``; C-rates are relative to the design's own C/10 capacity, and the table shows that
+capacity and the retention); ``mode=ragone`` runs a constant-power sweep (``ragone.low_W``,
+``ragone.high_W``, ``ragone.n``). Examples::
 
     microdesign cell                                     # Chen2020's cathode in a 4680, Ragone sweep
     microdesign cell mode=one cell.protocol.power_W=50
-    microdesign cell mode=one cell.protocol.kind=constant_current +cell.protocol.c_rate=1
+    microdesign cell mode=one cell.protocol.c_rate=2 design.mass_loading_mg_cm2=25 design.press_density_g_cm3=3.2
+    microdesign cell mode=one "cell.protocol.c_rates=[0.5,1,2]" cell.electrode_area_m2=0.1027
     microdesign cell design.mass_loading_mg_cm2=30 "cell_format@cell.cell_format=cyl_21700"
     microdesign cell output=ragone.csv
 """
@@ -26,6 +30,7 @@ _COLUMNS = (
     ("W.h/kg", "specific_energy_Wh_kg", "{:.1f}"),
     ("mA.h/g AM", "cathode_capacity_mAh_g_am", "{:.1f}"),
 )
+_C10_COLUMNS = (("C/10 A.h", "{:.2f}", 1.0), ("retention %", "{:.1f}", 100.0))
 
 
 def run(cfg) -> int:
@@ -36,19 +41,46 @@ def run(cfg) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from omegaconf import OmegaConf
+
     from microdesign.cell import CathodeStructure, PowerSweep, build_cell_model
+    from microdesign.cell.protocols import C10_CAPACITY_KEY, RETENTION_KEY
     from microdesign.errors import ConfigError
 
     log = logging.getLogger(__name__)
-    model = build_cell_model(cfg.cell)
     d = cfg.design
-    cathode = CathodeStructure(porosity=float(d.porosity), am_volume_fraction=float(d.am_volume_fraction),
-                               cbd_volume_fraction=float(d.cbd_volume_fraction),
-                               tortuosity_factor=float(d.tortuosity_factor), conductivity_S_m=float(d.conductivity_S_m),
-                               specific_surface_area_m=float(d.specific_surface_area_m))
+    ml = d.get("mass_loading_mg_cm2")
+    pd = d.get("press_density_g_cm3")
+    if pd is not None:
+        from microdesign.cell.chemistry import BruggemanCathode, load_parameter_values
+        from microdesign.cell.rate_map import prepare_cell_config
+
+        cell_cfg, cd = prepare_cell_config(OmegaConf.to_container(cfg.cell, resolve=True),
+                                           d.get("crystallographic_density_g_cm3"), "bruggeman")
+        model = build_cell_model(OmegaConf.create(cell_cfg))
+        base = BruggemanCathode.from_parameter_values(load_parameter_values(model.chemistry.name), model.chemistry.name)
+        cathode, thickness = base.at(float(ml) if ml is not None else 1.0, float(pd), cd)
+        log.info("press density %g g.cm-3 (crystallographic density %.3f g.cm-3) sets the cathode: porosity %.4f, "
+                 "AM fraction %.4f, tortuosity factor %.3f (the %s cathode's Bruggeman transport; design.porosity, "
+                 "design.am_volume_fraction, ... are not used)", float(pd), cd, cathode.porosity,
+                 cathode.am_volume_fraction, cathode.tortuosity_factor, model.chemistry.name)
+    else:
+        model = build_cell_model(cfg.cell)
+        cathode = CathodeStructure(porosity=float(d.porosity), am_volume_fraction=float(d.am_volume_fraction),
+                                   cbd_volume_fraction=float(d.cbd_volume_fraction),
+                                   tortuosity_factor=float(d.tortuosity_factor),
+                                   conductivity_S_m=float(d.conductivity_S_m),
+                                   specific_surface_area_m=float(d.specific_surface_area_m))
     metrics = cathode.to_metrics()
-    if d.get("mass_loading_mg_cm2") is not None:
-        thickness = model.cathode_thickness_from_mass_loading(metrics, float(d.mass_loading_mg_cm2))
+    if ml is not None:
+        if pd is None:
+            thickness = model.cathode_thickness_from_mass_loading(metrics, float(ml))
+            pd = cathode.press_density_g_cm3(model.materials.cathode_am_density_kg_m3 / 1000,
+                                             model.materials.cathode_cbd_density_kg_m3 / 1000)
+        ignored = (f"; design.cathode_thickness_m ({float(d.cathode_thickness_m) * 1e6:.1f} um) is not used"
+                   if d.get("cathode_thickness_m") is not None else "")
+        log.info("mass loading %g mg.cm-2 at press density %.4g g.cm-3 sets the cathode thickness to %.1f um%s",
+                 float(ml), float(pd), thickness * 1e6, ignored)
     elif d.get("cathode_thickness_m") is not None:
         thickness = float(d.cathode_thickness_m)
     else:
@@ -72,9 +104,17 @@ def run(cfg) -> int:
     table.add_column("load")
     for title, _, _ in _COLUMNS:
         table.add_column(title, justify="left" if title == "status" else "right")
+    rated = any(C10_CAPACITY_KEY in r.extra for r in results)
+    if rated:  # C-rates relative to the design's own C/10 capacity: show it and the retention
+        for title, _, _ in _C10_COLUMNS:
+            table.add_column(title, justify="right")
     for r in results:
         load = f"{r.power_W:.4g} W" if r.power_W > 0 else (f"{r.c_rate:g}C" if r.c_rate > 0 else r.protocol)
-        table.add_row(load, *[fmt.format(getattr(r, key)) for _, key, fmt in _COLUMNS])
+        cells = [fmt.format(getattr(r, key)) for _, key, fmt in _COLUMNS]
+        if rated:
+            cells += [fmt.format(scale * r.extra[key]) if key in r.extra else "-"
+                      for (_, fmt, scale), key in zip(_C10_COLUMNS, (C10_CAPACITY_KEY, RETENTION_KEY))]
+        table.add_row(load, *cells)
     Console().print(table)
     for r in results:
         if not r.ok:
