@@ -190,6 +190,13 @@ def test_final_validation_reevaluates_the_best_designs_with_fresh_cubes(tmp_path
             validate(compose("campaign", BASE + [f"output={tmp_path / 'x.h5'}", bad]))
 
 
+def _unseal(path) -> None:
+    """Blank the checksum block of a campaign file edited with h5py (as files of older versions
+    carry none; a sealed file whose content changed is refused as corrupt)."""
+    with open(path, "r+b") as fh:
+        fh.write(bytes(512))
+
+
 def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(tmp_path, monkeypatch):
     import h5py
     import yaml
@@ -206,6 +213,7 @@ def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(
         stored = yaml.safe_load(f.attrs["config_yaml"])
         del stored["campaign"]["validation"]
         f.attrs["config_yaml"] = yaml.safe_dump(stored)
+    _unseal(path)
     setup = validate(compose("campaign", FAST + [f"resume={path}", "campaign.validation.n_cubes=4"]))
     campaign = open_campaign(setup)
     try:
@@ -237,6 +245,7 @@ def test_a_file_naming_a_moved_class_still_resumes(tmp_path, monkeypatch):
         assert "_target_: microdesign.objective.CellQuantity\n" in text
         f.attrs["config_yaml"] = text.replace("_target_: microdesign.objective.CellQuantity\n",
                                               "_target_: microdesign.legacy.GoneQuantity\n")
+    _unseal(path)
     resume = FAST + [f"resume={path}", "campaign.budget.max_evaluations=3"]
     with pytest.raises(ConfigError, match="GoneQuantity"):
         validate(compose("campaign", resume))

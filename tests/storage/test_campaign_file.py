@@ -70,6 +70,42 @@ def test_single_writer(tmp_path):
     CampaignStore(path, writer=True).close()  # released
 
 
+def test_a_symlink_to_a_campaign_file_shares_its_lock_and_stays_a_link(tmp_path):
+    real = tmp_path / "runs" / "c.h5"
+    link = tmp_path / "link.h5"
+    s = CampaignStore(real, writer=True)
+    s.create("", "0", 0, SPACE, OBJ)
+    link.symlink_to(real)
+    with pytest.raises(CampaignFileError, match="another process"):
+        CampaignStore(link, writer=True)  # a second writer through the link
+    s.close()
+    with CampaignStore(link, writer=True) as w:  # the lock is free: write through the link
+        w.write_trials([_trial(0)])
+    assert link.is_symlink() and not (tmp_path / "link.h5.tmp").exists()
+    assert [t.index for t in CampaignStore(real).load(volumes=False)[1]] == [0]
+
+
+def test_changed_bytes_are_refused_before_h5py_reads_them(tmp_path):
+    from microdesign.errors import ConfigError
+    from microdesign.storage import load_campaign_file
+
+    path = tmp_path / "c.h5"
+    with CampaignStore(path, writer=True) as s:
+        s.create("", "0", 0, SPACE, OBJ)
+        s.write_trials([_trial(0), _trial(1)])
+    assert len(load_campaign_file(path, "resume")[1]) == 2
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    path.write_bytes(bytes(data))
+    with pytest.raises(CampaignFileError, match="corrupt"):
+        CampaignStore(path).load()
+    with pytest.raises(ConfigError, match="resume"):
+        load_campaign_file(path, "resume")
+    path.write_bytes(bytes(data[: len(data) // 2]))  # cut short
+    with pytest.raises(ConfigError, match="corrupt"):
+        load_campaign_file(path, "file")
+
+
 WRITER = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {tests!r})

@@ -4,7 +4,9 @@ Every state change is written to the campaign file before the next step (crash-s
 :mod:`microdesign.storage`), so a killed campaign resumes without losing or repeating a finished
 evaluation: trials found ``running`` are marked ``abandoned`` and, with ``on_resume_running: rerun``,
 queued again with the same inputs and seed; ``candidate`` trials are evaluated; the Sobol sequence and
-the proposal seeds continue from the recorded trial count.
+the proposal seeds continue from the count of proposed designs (re-runs not counted), and a re-run takes
+the place of the trial it repeats in the evaluation order and in the surrogate's data: a campaign killed
+and resumed proposes and evaluates the same designs with the same seeds as one that ran through.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class Budget:
 
 
 def trial_seed(campaign_seed: int, index: int) -> int:
-    """Seed of trial ``index``: ``SeedSequence([campaign_seed, index])`` -> uint32 (independent streams)."""
+    """Seed of the ``index``-th proposed design (0-based; re-runs keep the seed of the trial they repeat,
+    so this equals the trial index in a campaign without re-runs): ``SeedSequence([campaign_seed, index])``
+    -> uint32 (independent streams)."""
     return int(np.random.SeedSequence([int(campaign_seed), int(index)]).generate_state(1)[0])
 
 
@@ -145,7 +149,22 @@ class Campaign:
     # ------------------------------------------------------------------ state
     @property
     def finished(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.finished]
+        """Finished trials in proposal order: a re-run takes the place of the trial it repeats (so a
+        killed and resumed campaign shows the surrogate the same data in the same order)."""
+        return sorted((t for t in self.trials if t.finished), key=lambda t: (self.original_index(t), t.index))
+
+    def original_index(self, t: TrialRecord) -> int:
+        """Index of the trial that first proposed ``t``'s design (a re-run's ``rerun_of`` chain followed back)."""
+        by_index = {x.index: x for x in self.trials} if t.rerun_of is not None else {}
+        while t.rerun_of is not None and t.rerun_of in by_index:
+            t = by_index[t.rerun_of]
+        return t.index
+
+    def design_ordinal(self, t: TrialRecord) -> int:
+        """Position of ``t``'s design among the proposed designs (0-based; re-runs not counted): the
+        index its seeds are drawn for (:func:`trial_seed`; equal to ``t.index`` without re-runs)."""
+        first = self.original_index(t)
+        return sum(1 for x in self.trials if x.method != "rerun" and x.index < first)
 
     @property
     def n_finished(self) -> int:
@@ -233,7 +252,7 @@ class Campaign:
                 inputs = self.validate(inputs)
             idx = start + k
             new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
-                                   seed=trial_seed(self.seed, idx), created_unix=now,
+                                   seed=trial_seed(self.seed, n_proposed + k), created_unix=now,
                                    timings={"propose": prop.seconds / len(prop.X)}, note=prop.note))
         self.store.write_trials(new)
         self.trials.extend(new)
@@ -272,7 +291,8 @@ class Campaign:
             self.stop_reason = self._should_stop()
             if self.stop_reason:
                 break
-            pending = [t for t in self.trials if t.status == "candidate"]
+            # proposal order: a re-run queued on resume goes where the trial it repeats was
+            pending = sorted((t for t in self.trials if t.status == "candidate"), key=self.original_index)
             if not pending:
                 pending = self._propose()
             for t in pending:
@@ -302,7 +322,7 @@ class Campaign:
                 log.info("final validation: wall-time budget reached; the remaining designs are validated on resume")
                 return
             self._event("validation")
-            rec = self.final_validation.evaluate(t, self.evaluator, self.seed)
+            rec = self.final_validation.evaluate(t, self.evaluator, self.seed, seed_index=self.design_ordinal(t))
             self.store.write_validations([rec])
             self.validations.append(rec.with_(volume=None))
             self._event("validation")

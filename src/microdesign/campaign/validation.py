@@ -57,19 +57,29 @@ class FinalValidation:
         top = sorted(done, key=lambda t: -t.objective.value)[: int(self.top_k)]
         return [t for t in top if t.index not in validated]
 
-    def evaluate(self, trial: TrialRecord, evaluator: Any, campaign_seed: int) -> TrialRecord:
+    def evaluate(self, trial: TrialRecord, evaluator: Any, campaign_seed: int,
+                 seed_index: int | None = None) -> TrialRecord:
         """Re-evaluate ``trial``'s design with ``n_cubes`` fresh cubes; the result as a ``TrialRecord``
         (same index and inputs, ``method = "validation"``, its own seed; status completed or failed).
 
         ``evaluator.fixed_cubes(n)`` (:class:`~microdesign.campaign.evaluate.TrialEvaluator`) sets the
         cube count; an evaluator without it is used as it is. Never raises: an exception becomes a
         failed record with the reason.
+
+        Args:
+            trial: the completed trial.
+            evaluator: its evaluator.
+            campaign_seed: the campaign seed.
+            seed_index: the index the seed is drawn for (:func:`validation_seed`); None: ``trial.index``.
+                A campaign passes the design's position among the proposed designs
+                (:meth:`~microdesign.campaign.loop.Campaign.design_ordinal`), so that a re-run after a
+                kill is validated with the cubes the uninterrupted campaign would use.
         """
         import time
 
         from microdesign.campaign.evaluate import Evaluation
 
-        seed = validation_seed(campaign_seed, trial.index)
+        seed = validation_seed(campaign_seed, trial.index if seed_index is None else int(seed_index))
         t0 = time.time()
         try:
             fixed = getattr(evaluator, "fixed_cubes", None)
