@@ -8,14 +8,11 @@ generator wraps its own sampling of fresh volumes in the same signature.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from microdesign.errors import ConfigError
-
-CubeSource = Callable[[int, int], np.ndarray]
-
 
 def sample_subcubes(volumes: np.ndarray | Sequence[np.ndarray], cube_size: int, n_cubes: int,
                     seed: int) -> np.ndarray:

@@ -26,8 +26,6 @@ from microdesign import materials
 from microdesign.errors import ArrayLike, ConfigError, check_fraction, check_positive
 from microdesign.materials import g_cm3
 
-COMPONENTS = ("active_material", "conductive_additive", "binder")
-
 _SUM_TOLERANCE = 1e-6
 
 # default densities [g.cm-3] (microdesign.materials)
