@@ -115,7 +115,8 @@ def run(cfg) -> int:
             cells += [fmt.format(scale * r.extra[key]) if key in r.extra else "-"
                       for (_, fmt, scale), key in zip(_C10_COLUMNS, (C10_CAPACITY_KEY, RETENTION_KEY))]
         table.add_row(load, *cells)
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)  # a file or pipe: no truncated columns
     for r in results:
         if not r.ok:
             log.warning("%s: %s", r.protocol, r.reason)

@@ -73,7 +73,8 @@ def run(cfg) -> int:
                       f"{a['c10_capacity_Ah'][i, j]:.2f}",
                       *[f"{100 * a['retention'][i, j, k]:.1f}" for k in range(len(grid.c_rates))],
                       f"{a['volumetric_energy_density_Wh_L'][i, j, -1]:.0f}")
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)  # a file or pipe: no truncated columns
     for key, reason in rm.reasons.items():
         log.warning("point %s failed: %s", key, reason)
     log.info("%d points x %d C-rates in %.1f s; wrote %s", len(grid.points()), len(grid.c_rates), rm.wall_s,

@@ -1,0 +1,121 @@
+"""Rate-capability maps: a grid point equals plain PyBaMM, the physical trends, parallel = serial, files,
+and bad grids refused before any solve."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pybamm
+import pytest
+from omegaconf import OmegaConf
+
+from microdesign.cell import base_chemistry
+from microdesign.cell.rate_map import RateMap, RateMapGrid, prepare_cell_config, rate_map
+from microdesign.config import compose
+from microdesign.errors import ConfigError
+
+
+def cell_config(*overrides: str) -> dict:
+    cfg, _ = prepare_cell_config(OmegaConf.to_container(compose("cell", list(overrides)).cell, resolve=True), None)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trend_map() -> RateMap:
+    grid = RateMapGrid((20.0, 30.0), (2.9, 3.4), (1.0, 2.0), 4.75)
+    return rate_map(cell_config(), grid, workers=1)
+
+
+def plain_pybamm_retention(ml: float, pd: float, cd: float, c_rates: tuple[float, ...]) -> list[float]:
+    """The documented PyBaMM way, one build per solve: Chen2020 with its cathode re-densified (Bruggeman
+    transport as in the set), the anode scaled with the cathode's capacity (N/P held), a fresh
+    Simulation with an Experiment per discharge: C/10 of the nominal capacity, then each C-rate of the
+    measured C/10 capacity."""
+    base = pybamm.ParameterValues("Chen2020")
+    eps0, am0, L0 = (float(base[k]) for k in ("Positive electrode porosity",
+                                              "Positive electrode active material volume fraction",
+                                              "Positive electrode thickness [m]"))
+    f = min(1.0, am0 / (1 - eps0))
+    eps, am, L = 1 - pd / cd, f * pd / cd, ml * 1e-3 / (pd * 100)
+    pv = base.copy()
+    pv.update({"Positive electrode porosity": eps, "Positive electrode active material volume fraction": am,
+               "Positive electrode thickness [m]": L,
+               "Negative electrode thickness [m]": float(base["Negative electrode thickness [m]"]) * am * L / (am0 * L0)})
+    chem = base_chemistry("Chen2020")
+    area = float(pv["Electrode height [m]"]) * float(pv["Electrode width [m]"])
+    nominal = 96485.33212 * chem.c_p_max_mol_m3 * am * L * (chem.y_0 - chem.y_init) * area / 3600
+
+    def capacity(current: float) -> float:
+        sim = pybamm.Simulation(pybamm.lithium_ion.DFN(), parameter_values=pv.copy(),
+                                experiment=pybamm.Experiment([f"Discharge at {current} A until 2.5 V"]),
+                                solver=pybamm.IDAKLUSolver(rtol=1e-6, atol=1e-6))
+        return float(sim.solve()["Discharge capacity [A.h]"].entries[-1])
+
+    q10 = capacity(nominal / 10)
+    return [capacity(c * q10) / q10 for c in c_rates]
+
+
+def test_a_grid_point_equals_plain_pybamm():
+    """Retention within 0.1 percentage points of plain PyBaMM at a point away from the base set's."""
+    rates = (1.0, 2.0)
+    ours = rate_map(cell_config(), RateMapGrid((30.0,), (3.0,), rates, 4.75), workers=1)
+    plain = plain_pybamm_retention(30.0, 3.0, 4.75, rates)
+    assert ours.n_failed == 0
+    np.testing.assert_allclose(100 * ours.arrays["retention"][0, 0], 100 * np.array(plain), atol=0.1)
+    assert plain[1] < 0.9  # a point where rate matters, so the comparison is not trivial
+
+
+def test_2c_retention_falls_with_mass_loading_and_press_density(trend_map):
+    r2 = trend_map.arrays["retention"][:, :, 1]  # (mass loading, press density) at 2C
+    assert trend_map.n_failed == 0
+    assert np.all(r2[1, :] < r2[0, :])  # heavier -> thicker -> less retained
+    assert np.all(r2[:, 1] < r2[:, 0])  # denser -> less porous, more tortuous -> less retained
+    assert np.all(trend_map.arrays["retention"][:, :, 1] < trend_map.arrays["retention"][:, :, 0])
+    # the linked parameters: thickness = ML/(PD 100), porosity = 1 - PD/CD
+    np.testing.assert_allclose(trend_map.arrays["cathode_thickness_m"],
+                               np.array([[20, 20], [30, 30]]) * 1e-3 / (np.array([2.9, 3.4]) * 100), rtol=1e-12)
+    np.testing.assert_allclose(trend_map.arrays["porosity"][0], 1 - np.array([2.9, 3.4]) / 4.75, rtol=1e-12)
+
+
+def test_parallel_workers_give_the_serial_numbers(trend_map):
+    parallel = rate_map(cell_config(), trend_map.grid, workers=2)
+    for name, values in trend_map.arrays.items():
+        np.testing.assert_array_equal(parallel.arrays[name], values, err_msg=name)
+
+
+def test_files_round_trip(trend_map, tmp_path):
+    paths = trend_map.write(tmp_path, plots=True)
+    assert {p.name for p in paths} == {"rate_map.h5", "rate_map.csv", "retention.png", "energy_density.png"}
+    back = RateMap.read_hdf5(tmp_path / "rate_map.h5")
+    assert back.grid == trend_map.grid
+    for name, values in trend_map.arrays.items():
+        np.testing.assert_array_equal(back.arrays[name], values, err_msg=name)
+    rows = list(csv.DictReader((tmp_path / "rate_map.csv").open()))
+    assert len(rows) == 2 * 2 * 2
+    assert float(rows[-1]["Capacity retention vs C/10"]) == pytest.approx(trend_map.arrays["retention"][1, 1, 1])
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    (dict(press_densities_g_cm3=(3.0, 4.8)), "press_density_g_cm3"),  # above the crystallographic density
+    (dict(press_densities_g_cm3=(4.75,)), "press_density_g_cm3"),      # no pores at all
+    (dict(mass_loadings_mg_cm2=(0.0, 20.0)), "mass_loading_mg_cm2"),
+    (dict(mass_loadings_mg_cm2=(-5.0,)), "mass_loading_mg_cm2"),
+    (dict(c_rates=()), "c_rates"),
+    (dict(c_rates=(1.0, 1.0)), "c_rates"),
+    (dict(crystallographic_density_g_cm3=0.0), "crystallographic_density_g_cm3"),
+])
+def test_bad_grids_are_refused(kwargs, parameter):
+    good = dict(mass_loadings_mg_cm2=(20.0,), press_densities_g_cm3=(3.0,), c_rates=(1.0,),
+                crystallographic_density_g_cm3=4.75)
+    with pytest.raises(ConfigError) as err:
+        RateMapGrid(**{**good, **kwargs})
+    assert err.value.parameter == parameter
+
+
+def test_crystallographic_density_sets_the_weighed_am_density():
+    """A given CD changes the cell's AM density so that the cell weighs the coating the grid describes."""
+    cfg, cd = prepare_cell_config(OmegaConf.to_container(compose("cell").cell, resolve=True), 4.9)
+    assert cd == 4.9 and cfg["materials"]["cathode_am_density_kg_m3"] == pytest.approx(4900.0)  # Chen2020: f = 1
+    _, default = prepare_cell_config(OmegaConf.to_container(compose("cell").cell, resolve=True), None)
+    assert default == pytest.approx(4.75)
