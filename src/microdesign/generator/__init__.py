@@ -4,7 +4,8 @@ Public interface:
 
 * :class:`Generator` - load a checkpoint (``Generator.from_checkpoint("name-or-path")``) and
   ``sample(params, n, size_voxels, seed) -> n x L x L x L`` uint8 labels (0 pore, 1 AM, 2 CBD).
-* :func:`train` with :class:`TrainSettings` and :class:`TrainingData` - train or resume a generator.
+* :func:`train` (a :class:`Trainer` run) with :class:`TrainSettings` and :class:`TrainingData` - train or
+  resume a generator.
 * :func:`load_checkpoint` / :func:`save_checkpoint` / :class:`CheckpointMetadata` - the checkpoint
   format of ``models/<name>/``.
 
@@ -19,7 +20,7 @@ from microdesign.generator.checkpoint import (
 )
 from microdesign.generator.data import TrainingData, load_training_data
 from microdesign.generator.sampler import Generator, OutOfTrainingBoundsWarning
-from microdesign.generator.training import TrainResult, TrainSettings, train
+from microdesign.generator.training import Trainer, TrainResult, TrainSettings, train
 
 GeneratorSampler = Generator
 
@@ -31,6 +32,7 @@ __all__ = [
     "OutOfTrainingBoundsWarning",
     "TrainResult",
     "TrainSettings",
+    "Trainer",
     "TrainingData",
     "load_checkpoint",
     "load_training_data",

@@ -11,9 +11,12 @@ gradient penalty, Gulrajani et al., NeurIPS 2017, lambda = 10):
 * critics: ``critic_iters`` updates of ``E[D(fake)] - E[D(real)] + lambda * E[(|grad D(x_hat)| - 1)^2]``
   per generator update; generator: minimise ``-sum_a E[D_a(fake slices)]``.
 
-Training writes to ``out_dir``: ``state.pt`` (everything to resume, saved every ``checkpoint_every``
-steps and at the end, atomically), ``losses.csv`` (one row per logged step), and ``model/`` (a
-loadable generator checkpoint). Re-running with the same ``out_dir`` resumes from ``state.pt``.
+A :class:`Trainer` holds one run (networks, optimisers, random streams, step) and does the updates
+(:meth:`Trainer.critic_step`, :meth:`Trainer.generator_step`); :func:`train` is the entry point of the
+``train-generator`` command. Training writes to ``out_dir``: ``state.pt`` (everything to resume, saved
+every ``checkpoint_every`` steps and at the end, atomically), ``losses.csv`` (one row per logged
+step), and ``model/`` (a loadable generator checkpoint). Re-running with the same ``out_dir`` resumes
+from ``state.pt``.
 """
 
 from __future__ import annotations
@@ -214,10 +217,337 @@ def _gradient_penalty(critic, real, fake, cond, gen):
     return ((grad.reshape(grad.shape[0], -1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+class Trainer:
+    """One training run: networks, optimisers, random streams, step count and run folder.
+
+    :func:`train` is the usual entry point (``Trainer(...)``, then :meth:`resume` or :meth:`start`, then
+    :meth:`run`). One generator update (:meth:`train_step`) is ``critic_iters`` :meth:`critic_step` calls
+    and one :meth:`generator_step`; :meth:`save` writes ``state.pt`` (everything :meth:`resume` needs),
+    :meth:`export` the loadable checkpoint ``model/``. The random streams are drawn in a fixed order
+    (numpy ``rng`` for training samples and real slices, the torch generator ``gen`` for latents, fake
+    slices and gradient-penalty mixing), so a resumed run continues exactly as an uninterrupted one.
+
+    Args:
+        data: training images and labels.
+        settings: see :class:`TrainSettings`.
+        out_dir: run folder (``state.pt``, ``losses.csv``, ``model/``), created.
+        name: model name written into the checkpoint.
+        export_dir: also copy each exported checkpoint here (e.g. ``models/<name>``).
+
+    Raises:
+        ConfigError: a training image smaller than ``settings.train_size``, or a bad device.
+    """
+
+    def __init__(self, data: TrainingData, settings: TrainSettings, out_dir: str | Path, name: str,
+                 export_dir: str | Path | None = None):
+        import torch
+
+        from microdesign.device import resolve_device
+        from microdesign.generator.network import ConditionalCritic2D, ConditionalGenerator3D
+
+        if settings.threads > 0:
+            torch.set_num_threads(settings.threads)
+        self.data, self.settings, self.name, self.export_dir = data, settings, name, export_dir
+        self.device = torch.device(resolve_device(settings.device))
+        self.amp = bool(settings.amp and self.device.type == "cuda")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path, self.log_path = self.out_dir / "state.pt", self.out_dir / "losses.csv"
+        self.model_dir = self.out_dir / "model"
+
+        d = len(data.parameter_names)
+        self.n_critics = 3 if data.ndim == 3 else 1
+        self.sampler = _SliceSampler(data, settings.train_size)
+        self.cond_all = torch.as_tensor(data.normalised_labels(), dtype=torch.float32)
+        self.frac_all = torch.as_tensor(np.stack([np.bincount(im.reshape(-1), minlength=N_PHASES)[:N_PHASES] / im.size
+                                                  for im in data.images]), dtype=torch.float32)
+        torch.manual_seed(settings.seed)
+        self.G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES,
+                                        condition_every_layer=settings.condition_every_layer).to(self.device)
+        self.Ds = [ConditionalCritic2D(d, N_PHASES, settings.critic_widths).to(self.device)
+                   for _ in range(self.n_critics)]
+        betas = (settings.beta1, settings.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), settings.lr_generator, betas=betas)
+        self.opt_d = [torch.optim.Adam(D.parameters(), settings.lr_critic, betas=betas) for D in self.Ds]
+        self.rng = np.random.default_rng(settings.seed)
+        self.gen = torch.Generator().manual_seed(settings.seed + 1)
+        self.step, self.wall_before = 0, 0.0
+        self.identity = {"dataset_hash": data.content_hash, "parameter_names": list(data.parameter_names),
+                         "network": {k: v for k, v in settings.to_dict().items()
+                                     if k in ("latent_channels", "widths", "critic_widths", "train_size")}}
+        if settings.condition_every_layer:  # key absent from states written before the option existed
+            self.identity["network"]["condition_every_layer"] = True
+        self.init_record: dict | None = None
+        self.latent_size = self.G.latent_size_for(settings.train_size)
+
+    # ---------------------------------------------------------------------------- start / resume
+    def resume(self) -> bool:
+        """Continue from ``out_dir/state.pt`` if it exists; False (nothing changed) if it does not.
+
+        Log rows written after the saved step are dropped (they will be redone).
+
+        Raises:
+            ConfigError: the state is for other data or another network, or not a training state.
+        """
+        if not self.state_path.is_file():
+            return False
+        state = _load_state(self.state_path, "resume")
+        if state["identity"] != self.identity:
+            raise ConfigError("resume", str(self.state_path), f"a state for the same data and network; it has "
+                              f"{state['identity']}, this run {self.identity} (use a new out_dir or resume=false)")
+        self._load_networks(state)
+        self.rng.bit_generator.state = state["np_rng"]
+        self.gen.set_state(state["torch_gen"])
+        import torch
+
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.wall_before = int(state["step"]), float(state["wall_s"])
+        logger.info("resumed %s at step %d (%.0f s trained before)", self.out_dir, self.step, self.wall_before)
+        if self.log_path.exists():
+            with open(self.log_path, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
+            with open(self.log_path, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+        self.init_record = state.get("init_from")
+        return True
+
+    def start(self, init_from: str | Path | None = None) -> None:
+        """Start a new run (an old ``losses.csv`` is removed), optionally warm-started (:meth:`warm_start`)."""
+        if self.log_path.exists():
+            self.log_path.unlink()
+        if init_from is not None:
+            self.warm_start(init_from)
+
+    def warm_start(self, init_from: str | Path) -> None:
+        """Copy networks and optimiser states from another run's ``state.pt`` (or its run folder); the step
+        count stays 0 and this run's learning rates apply (see ``train(init_from=...)``).
+
+        Raises:
+            ConfigError: no such state, not a training state, or one for another network (the training cube
+                size may differ), other parameter names or another number of critics.
+        """
+        path = Path(init_from)
+        if path.is_dir():
+            path = path / "state.pt"
+        if not path.is_file():
+            raise ConfigError("init_from", str(init_from), "a run folder with a state.pt, or a state.pt file")
+        state = _load_state(path, "init_from")
+        theirs = dict(state["identity"]["network"])
+        ours = {k: v for k, v in self.identity["network"].items() if k != "train_size"}
+        if {k: v for k, v in theirs.items() if k != "train_size"} != ours:
+            raise ConfigError("init_from", str(path), f"a state of the same network {ours} (the training cube "
+                              f"size may differ); it has {theirs}")
+        names = self.identity["parameter_names"]
+        if list(state["identity"]["parameter_names"]) != list(names):
+            raise ConfigError("init_from", str(path), f"a state conditioned on {names}; it is "
+                              f"conditioned on {state['identity']['parameter_names']}")
+        if len(state["D"]) != len(self.Ds):
+            raise ConfigError("init_from", str(path), f"a state with {len(self.Ds)} critic(s) (3 for 3D volumes, 1 "
+                              f"for 2D micrographs); it has {len(state['D'])}")
+        self._load_networks(state)
+        self.init_record = {"path": str(path.resolve()), "steps": int(state["step"]), "wall_s": float(state["wall_s"]),
+                            "train_size": int(theirs["train_size"]), "dataset_hash": state["identity"]["dataset_hash"]}
+        logger.info("warm start of %s from %s (%d steps at %d^3)", self.out_dir, self.init_record["path"],
+                    self.init_record["steps"], self.init_record["train_size"])
+
+    def _load_networks(self, state: dict) -> None:
+        """Networks and optimiser states from a saved state, then this run's learning rates and betas
+        (``Optimizer.load_state_dict`` restores the saved parameter groups, rates included, so without this a
+        resumed or warm-started run would silently keep the rates of the earlier run)."""
+        self.G.load_state_dict(state["G"])
+        for D, s in zip(self.Ds, state["D"], strict=True):
+            D.load_state_dict(s)
+        self.opt_g.load_state_dict(state["opt_g"])
+        for o, s in zip(self.opt_d, state["opt_d"], strict=True):
+            o.load_state_dict(s)
+        st = self.settings
+        for opt, lr in [(self.opt_g, st.lr_generator)] + [(o, st.lr_critic) for o in self.opt_d]:
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = float(lr), (float(st.beta1), float(st.beta2))
+
+    # ------------------------------------------------------------------------------- one update
+    def _autocast(self):
+        import torch
+
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _latents(self, idx: np.ndarray):
+        """Labels of training samples ``idx`` and fresh latent noise, on the device."""
+        import torch
+
+        st = self.settings
+        lz = self.latent_size
+        cond = self.cond_all[idx].to(self.device)
+        z = torch.randn(len(idx), st.latent_channels, lz, lz, lz, generator=self.gen).to(self.device)
+        return cond, z
+
+    def critic_step(self, sums: np.ndarray) -> None:
+        """One update of every critic on a fresh batch; adds ``[loss, W distance, gradient penalty]`` of each
+        critic to ``sums`` (in place)."""
+        import torch
+
+        st, S = self.settings, self.settings.slices_per_axis
+        idx = self.rng.integers(len(self.data.images), size=st.batch_size)
+        cond, z = self._latents(idx)
+        with torch.no_grad(), self._autocast():
+            fake_vol = self.G(z, cond).float()
+        for a, (D, opt) in enumerate(zip(self.Ds, self.opt_d)):
+            axis = a if self.n_critics == 3 else int(self.rng.integers(3))
+            real = self.sampler.slices(idx, axis if self.data.ndim == 3 else 0, S, self.rng).to(self.device)
+            fake = _fake_slices(fake_vol, axis, S, self.gen)
+            c_rep = cond.repeat_interleave(S, dim=0)
+            with self._autocast():
+                w = D(fake, c_rep).float().mean() - D(real, c_rep).float().mean()
+                gp = _gradient_penalty(D, real, fake, c_rep, self.gen).float()
+            loss = w + st.gp_lambda * gp
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += [loss.item(), -w.item(), gp.item()]
+
+    def generator_step(self):
+        """One generator update on a fresh batch (critics frozen); returns the loss (a scalar tensor)."""
+        st, S = self.settings, self.settings.slices_per_axis
+        idx = self.rng.integers(len(self.data.images), size=st.batch_size)
+        cond, z = self._latents(idx)
+        with self._autocast():
+            fake_vol = self.G(z, cond)
+            g_loss = 0.0
+            for a, D in enumerate(self.Ds):
+                for p in D.parameters():
+                    p.requires_grad_(False)
+                for ax in ([a] if self.n_critics == 3 else [0, 1, 2]):
+                    fake = _fake_slices(fake_vol, ax, S, self.gen)
+                    g_loss = g_loss - D(fake, cond.repeat_interleave(S, 0)).float().mean()
+                for p in D.parameters():
+                    p.requires_grad_(True)
+            if st.phase_fraction_weight > 0:
+                frac_fake = fake_vol.float().mean(dim=(2, 3, 4))
+                g_loss = g_loss + st.phase_fraction_weight * (
+                    (frac_fake - self.frac_all[idx].to(self.device)) ** 2).sum(1).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return g_loss
+
+    def train_step(self) -> tuple[np.ndarray, float]:
+        """One generator update after ``critic_iters`` critic updates; returns the critic sums (see
+        :meth:`critic_step`) and the generator loss."""
+        self.G.train()
+        sums = np.zeros(3)
+        for _ in range(self.settings.critic_iters):
+            self.critic_step(sums)
+        g_loss = self.generator_step()
+        self.step += 1
+        return sums, g_loss.item()
+
+    # ------------------------------------------------------------------------------ files
+    def save(self, wall: float) -> None:
+        """Write ``state.pt`` atomically (networks, optimisers, random streams, step, wall time)."""
+        import torch
+
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save({"identity": self.identity, "settings": self.settings.to_dict(), "step": self.step, "wall_s": wall,
+                    "G": self.G.state_dict(), "D": [D.state_dict() for D in self.Ds],
+                    "opt_g": self.opt_g.state_dict(), "opt_d": [o.state_dict() for o in self.opt_d],
+                    "np_rng": self.rng.bit_generator.state, "torch_gen": self.gen.get_state(),
+                    "torch_rng": torch.get_rng_state(), "init_from": self.init_record}, tmp)
+        tmp.replace(self.state_path)
+
+    def export(self, wall: float, calibrate: bool) -> Path:
+        """Write the loadable checkpoint ``model/`` (and ``export_dir``); ``calibrate``: re-estimate the
+        batch-norm statistics of the copy first (:func:`_calibrate_batchnorm`)."""
+        import copy
+
+        import torch
+
+        from microdesign import __version__
+
+        st, data = self.settings, self.data
+        net = copy.deepcopy(self.G).cpu()
+        if calibrate and st.bn_calibration_batches > 0:
+            _calibrate_batchnorm(net, self.cond_all, st, torch.Generator().manual_seed(st.seed + 2))
+        record = {**st.to_dict(), "steps_done": self.step, "wall_s": round(wall, 1), "hardware": _hardware(self.device),
+                  "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "n_training_samples": len(data.images), "training_data_ndim": data.ndim,
+                  "batchnorm_calibrated": bool(calibrate)}
+        if data.source_path:
+            record["dataset_path"] = data.source_path
+        if self.init_record is not None:
+            record["init_from"] = self.init_record
+        meta = CheckpointMetadata(
+            name=self.name, parameter_names=tuple(data.parameter_names), parameter_units=tuple(data.parameter_units),
+            training_bounds=dict(data.bounds), phases=PHASE_NAMES, voxel_size_m=float(data.voxel_size_m),
+            dataset_hash=data.content_hash, dataset_description=data.description, package_version=__version__,
+            architecture={"n_params": len(data.parameter_names), "latent_channels": st.latent_channels,
+                          "widths": list(st.widths), "n_phases": N_PHASES,
+                          "condition_every_layer": st.condition_every_layer},
+            training=record)
+        save_checkpoint(self.model_dir, meta, net.state_dict())
+        if self.export_dir is not None:
+            save_checkpoint(self.export_dir, meta, net.state_dict())
+        return self.model_dir
+
+    # -------------------------------------------------------------------------------- loop
+    def run(self, progress: bool = True, max_wall_s: float | None = None) -> TrainResult:
+        """Train up to ``settings.steps`` (logging, checkpointing), then save and export.
+
+        Args:
+            progress: show a tqdm progress bar.
+            max_wall_s: stop (after saving) once this much time has passed in this run.
+
+        Returns:
+            :class:`TrainResult` (``status="failed"`` on a non-finite loss: training stops there).
+        """
+        from tqdm.auto import tqdm
+
+        st = self.settings
+        new_log = not self.log_path.exists()
+        log_file = open(self.log_path, "a", newline="")
+        writer = csv.writer(log_file)
+        if new_log:
+            writer.writerow(["step", "wall_s", "critic_loss", "wasserstein", "gradient_penalty", "generator_loss"])
+        t0 = time.perf_counter()
+        bar = tqdm(total=st.steps, initial=self.step, disable=not progress, desc=f"train {self.name}", unit="step")
+        status, reason = "ok", ""
+        try:
+            while self.step < st.steps:
+                sums, g_loss = self.train_step()
+                step = self.step
+                bar.update(1)
+                wall = self.wall_before + time.perf_counter() - t0
+                if not np.isfinite(g_loss) or not np.all(np.isfinite(sums)):
+                    status, reason = "failed", f"non-finite loss at step {step}"
+                    logger.error("training %s diverged: %s", self.name, reason)
+                    break
+                if step % st.log_every == 0 or step == st.steps:
+                    m = sums / (st.critic_iters * self.n_critics)
+                    writer.writerow([step, f"{wall:.1f}", f"{m[0]:.5g}", f"{m[1]:.5g}", f"{m[2]:.5g}", f"{g_loss:.5g}"])
+                    log_file.flush()
+                    bar.set_postfix(W=f"{m[1]:.3f}", gp=f"{m[2]:.3f}")
+                if step % st.checkpoint_every == 0 and step < st.steps:
+                    self.save(wall)
+                    self.export(wall, calibrate=False)
+                if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
+                    logger.info("stopping %s after max_wall_s=%s at step %d", self.name, max_wall_s, step)
+                    break
+        finally:
+            bar.close()
+            log_file.close()
+        wall = self.wall_before + time.perf_counter() - t0
+        self.save(wall)
+        model = self.export(wall, calibrate=True)
+        logger.info("trained %s: %d steps, %.0f s, checkpoint %s", self.name, self.step, wall, model)
+        return TrainResult(self.step, wall, model, self.log_path, status, reason)
+
+
 def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name: str,
           export_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
           max_wall_s: float | None = None, init_from: str | Path | None = None) -> TrainResult:
-    """Train (or resume training) a conditional generator and export a checkpoint.
+    """Train (or resume training) a conditional generator and export a checkpoint (a :class:`Trainer` run).
 
     Args:
         data: training images and labels.
@@ -245,206 +575,14 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             ``init_from`` state that is missing or for another network or design space; a resume or
             ``init_from`` file that is not a training state.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from microdesign import __version__
-    from microdesign.device import resolve_device
-    from microdesign.generator.network import ConditionalCritic2D, ConditionalGenerator3D
-
-    if settings.threads > 0:
-        torch.set_num_threads(settings.threads)
-    device = torch.device(resolve_device(settings.device))
-    amp = bool(settings.amp and device.type == "cuda")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state_path, log_path, model_dir = out_dir / "state.pt", out_dir / "losses.csv", out_dir / "model"
-
-    d = len(data.parameter_names)
-    n_critics = 3 if data.ndim == 3 else 1
-    sampler = _SliceSampler(data, settings.train_size)
-    cond_all = torch.as_tensor(data.normalised_labels(), dtype=torch.float32)
-    frac_all = torch.as_tensor(np.stack([np.bincount(im.reshape(-1), minlength=N_PHASES)[:N_PHASES] / im.size
-                                         for im in data.images]), dtype=torch.float32)
-    torch.manual_seed(settings.seed)
-    G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES,
-                               condition_every_layer=settings.condition_every_layer).to(device)
-    Ds = [ConditionalCritic2D(d, N_PHASES, settings.critic_widths).to(device) for _ in range(n_critics)]
-    opt_g = torch.optim.Adam(G.parameters(), settings.lr_generator, betas=(settings.beta1, settings.beta2))
-    opt_d = [torch.optim.Adam(D.parameters(), settings.lr_critic, betas=(settings.beta1, settings.beta2)) for D in Ds]
-    rng = np.random.default_rng(settings.seed)
-    gen = torch.Generator().manual_seed(settings.seed + 1)
-    step, wall_before = 0, 0.0
-    identity = {"dataset_hash": data.content_hash, "parameter_names": list(data.parameter_names),
-                "network": {k: v for k, v in settings.to_dict().items()
-                            if k in ("latent_channels", "widths", "critic_widths", "train_size")}}
-    if settings.condition_every_layer:  # key absent from states written before the option existed
-        identity["network"]["condition_every_layer"] = True
-
-    init_record = None
-    if resume and state_path.is_file():
-        state = _load_state(state_path, "resume")
-        if state["identity"] != identity:
-            raise ConfigError("resume", str(state_path), f"a state for the same data and network; it has "
-                              f"{state['identity']}, this run {identity} (use a new out_dir or resume=false)")
-        G.load_state_dict(state["G"])
-        for D, s in zip(Ds, state["D"]):
-            D.load_state_dict(s)
-        opt_g.load_state_dict(state["opt_g"])
-        for o, s in zip(opt_d, state["opt_d"]):
-            o.load_state_dict(s)
-        _apply_optimiser_settings(settings, opt_g, opt_d)  # a loaded state carries the old rates
-        rng.bit_generator.state = state["np_rng"]
-        gen.set_state(state["torch_gen"])
-        torch.set_rng_state(state["torch_rng"])
-        step, wall_before = int(state["step"]), float(state["wall_s"])
-        logger.info("resumed %s at step %d (%.0f s trained before)", out_dir, step, wall_before)
-        if log_path.exists():  # drop rows logged after the saved state (they will be redone)
-            with open(log_path, newline="") as handle:
-                rows = list(csv.reader(handle))
-            kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
-            with open(log_path, "w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
-        init_record = state.get("init_from")
-    else:
-        if log_path.exists():
-            log_path.unlink()
-        if init_from is not None:
-            init_record = _warm_start(init_from, identity, G, Ds, opt_g, opt_d)
-            _apply_optimiser_settings(settings, opt_g, opt_d)
-            logger.info("warm start of %s from %s (%d steps at %d^3)", out_dir, init_record["path"],
-                        init_record["steps"], init_record["train_size"])
-
-    def save_state(wall: float) -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"identity": identity, "settings": settings.to_dict(), "step": step, "wall_s": wall,
-                    "G": G.state_dict(), "D": [D.state_dict() for D in Ds], "opt_g": opt_g.state_dict(),
-                    "opt_d": [o.state_dict() for o in opt_d], "np_rng": rng.bit_generator.state,
-                    "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "init_from": init_record}, tmp)
-        tmp.replace(state_path)
-
-    def export(wall: float, calibrate: bool) -> Path:
-        import copy
-
-        net = copy.deepcopy(G).cpu()
-        if calibrate and settings.bn_calibration_batches > 0:
-            _calibrate_batchnorm(net, cond_all, settings, torch.Generator().manual_seed(settings.seed + 2))
-        record = {**settings.to_dict(), "steps_done": step, "wall_s": round(wall, 1), "hardware": _hardware(device),
-                  "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "n_training_samples": len(data.images), "training_data_ndim": data.ndim,
-                  "batchnorm_calibrated": bool(calibrate)}
-        if data.source_path:
-            record["dataset_path"] = data.source_path
-        if init_record is not None:
-            record["init_from"] = init_record
-        meta = CheckpointMetadata(
-            name=name, parameter_names=tuple(data.parameter_names), parameter_units=tuple(data.parameter_units),
-            training_bounds=dict(data.bounds), phases=PHASE_NAMES, voxel_size_m=float(data.voxel_size_m),
-            dataset_hash=data.content_hash, dataset_description=data.description, package_version=__version__,
-            architecture={"n_params": d, "latent_channels": settings.latent_channels, "widths": list(settings.widths),
-                          "n_phases": N_PHASES, "condition_every_layer": settings.condition_every_layer},
-            training=record)
-        save_checkpoint(model_dir, meta, net.state_dict())
-        if export_dir is not None:
-            save_checkpoint(export_dir, meta, net.state_dict())
-        return model_dir
-
-    new_log = not log_path.exists()
-    log_file = open(log_path, "a", newline="")
-    writer = csv.writer(log_file)
-    if new_log:
-        writer.writerow(["step", "wall_s", "critic_loss", "wasserstein", "gradient_penalty", "generator_loss"])
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else (lambda: torch.autocast("cpu", enabled=False))
-    lz = G.latent_size_for(settings.train_size)
-    S, B = settings.slices_per_axis, settings.batch_size
-    t0 = time.perf_counter()
-    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc=f"train {name}", unit="step")
-    status, reason = "ok", ""
-    try:
-        while step < settings.steps:
-            G.train()
-            sums = np.zeros(3)
-            for _ in range(settings.critic_iters):
-                idx = rng.integers(len(data.images), size=B)
-                cond = cond_all[idx].to(device)
-                z = torch.randn(B, settings.latent_channels, lz, lz, lz, generator=gen).to(device)
-                with torch.no_grad(), autocast():
-                    fake_vol = G(z, cond).float()
-                for a, (D, opt) in enumerate(zip(Ds, opt_d)):
-                    axes = [a] if n_critics == 3 else [int(rng.integers(3))]
-                    real = sampler.slices(idx, axes[0] if data.ndim == 3 else 0, S, rng).to(device)
-                    fake = _fake_slices(fake_vol, axes[0], S, gen)
-                    c_rep = cond.repeat_interleave(S, dim=0)
-                    with autocast():
-                        w = D(fake, c_rep).float().mean() - D(real, c_rep).float().mean()
-                        gp = _gradient_penalty(D, real, fake, c_rep, gen).float()
-                    loss = w + settings.gp_lambda * gp
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sums += [loss.item(), -w.item(), gp.item()]
-            idx = rng.integers(len(data.images), size=B)
-            cond = cond_all[idx].to(device)
-            z = torch.randn(B, settings.latent_channels, lz, lz, lz, generator=gen).to(device)
-            with autocast():
-                fake_vol = G(z, cond)
-                g_loss = 0.0
-                for a, D in enumerate(Ds):
-                    for p in D.parameters():
-                        p.requires_grad_(False)
-                    axes = [a] if n_critics == 3 else [0, 1, 2]
-                    for ax in axes:
-                        g_loss = g_loss - D(_fake_slices(fake_vol, ax, S, gen), cond.repeat_interleave(S, 0)).float().mean()
-                    for p in D.parameters():
-                        p.requires_grad_(True)
-                if settings.phase_fraction_weight > 0:
-                    frac_fake = fake_vol.float().mean(dim=(2, 3, 4))
-                    g_loss = g_loss + settings.phase_fraction_weight * (
-                        (frac_fake - frac_all[idx].to(device)) ** 2).sum(1).mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            step += 1
-            bar.update(1)
-            wall = wall_before + time.perf_counter() - t0
-            if not np.isfinite(g_loss.item()) or not np.all(np.isfinite(sums)):
-                status, reason = "failed", f"non-finite loss at step {step}"
-                logger.error("training %s diverged: %s", name, reason)
-                break
-            if step % settings.log_every == 0 or step == settings.steps:
-                m = sums / (settings.critic_iters * n_critics)
-                writer.writerow([step, f"{wall:.1f}", f"{m[0]:.5g}", f"{m[1]:.5g}", f"{m[2]:.5g}", f"{g_loss.item():.5g}"])
-                log_file.flush()
-                bar.set_postfix(W=f"{m[1]:.3f}", gp=f"{m[2]:.3f}")
-            if step % settings.checkpoint_every == 0 and step < settings.steps:
-                save_state(wall)
-                export(wall, calibrate=False)
-            if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
-                logger.info("stopping %s after max_wall_s=%s at step %d", name, max_wall_s, step)
-                break
-    finally:
-        bar.close()
-        log_file.close()
-    wall = wall_before + time.perf_counter() - t0
-    save_state(wall)
-    model = export(wall, calibrate=True)
-    logger.info("trained %s: %d steps, %.0f s, checkpoint %s", name, step, wall, model)
-    return TrainResult(step, wall, model, log_path, status, reason)
-
-
-def _apply_optimiser_settings(settings: TrainSettings, opt_g, opt_d) -> None:
-    """Set this run's learning rates and betas on optimisers whose state was loaded from a file.
-
-    ``torch.optim.Optimizer.load_state_dict`` restores the saved parameter groups, rates included, so
-    without this a resumed or warm-started run would silently keep the rates of the earlier run.
-    """
-    for opt, lr in [(opt_g, settings.lr_generator)] + [(o, settings.lr_critic) for o in opt_d]:
-        for group in opt.param_groups:
-            group["lr"], group["betas"] = float(lr), (float(settings.beta1), float(settings.beta2))
+    trainer = Trainer(data, settings, out_dir, name, export_dir)
+    if not (resume and trainer.resume()):
+        trainer.start(init_from)
+    return trainer.run(progress, max_wall_s)
 
 
 def _load_state(path: Path, name: str) -> dict:
-    """A training state written by :func:`train`; ``ConfigError`` naming ``name`` where the file is not one."""
+    """A training state written by :meth:`Trainer.save`; ``ConfigError`` naming ``name`` where the file is not one."""
     import torch
 
     try:
@@ -455,35 +593,6 @@ def _load_state(path: Path, name: str) -> dict:
     if not isinstance(state, dict) or any(k not in state for k in keys):
         raise ConfigError(name, str(path), f"a training state written by train-generator (a dict with {keys})")
     return state
-
-
-def _warm_start(init_from, identity: dict, G, Ds, opt_g, opt_d) -> dict:
-    """Copy networks and optimiser states from another run's state (see ``train(init_from=...)``)."""
-    path = Path(init_from)
-    if path.is_dir():
-        path = path / "state.pt"
-    if not path.is_file():
-        raise ConfigError("init_from", str(init_from), "a run folder with a state.pt, or a state.pt file")
-    state = _load_state(path, "init_from")
-    theirs = dict(state["identity"]["network"])
-    ours = {k: v for k, v in identity["network"].items() if k != "train_size"}
-    if {k: v for k, v in theirs.items() if k != "train_size"} != ours:
-        raise ConfigError("init_from", str(path), f"a state of the same network {ours} (the training cube "
-                          f"size may differ); it has {theirs}")
-    if list(state["identity"]["parameter_names"]) != list(identity["parameter_names"]):
-        raise ConfigError("init_from", str(path), f"a state conditioned on {identity['parameter_names']}; it is "
-                          f"conditioned on {state['identity']['parameter_names']}")
-    if len(state["D"]) != len(Ds):
-        raise ConfigError("init_from", str(path), f"a state with {len(Ds)} critic(s) (3 for 3D volumes, 1 for 2D "
-                          f"micrographs); it has {len(state['D'])}")
-    G.load_state_dict(state["G"])
-    for D, s in zip(Ds, state["D"], strict=True):
-        D.load_state_dict(s)
-    opt_g.load_state_dict(state["opt_g"])
-    for o, s in zip(opt_d, state["opt_d"], strict=True):
-        o.load_state_dict(s)
-    return {"path": str(path.resolve()), "steps": int(state["step"]), "wall_s": float(state["wall_s"]),
-            "train_size": int(theirs["train_size"]), "dataset_hash": state["identity"]["dataset_hash"]}
 
 
 def _calibrate_batchnorm(net, cond_all, settings: TrainSettings, gen) -> None:
