@@ -38,6 +38,7 @@ from microdesign.characterise.metrics import (
     CBD_VOLUME_FRACTION,
     CONDUCTIVITY_SOLID,
     POROSITY,
+    REQUIRED_METRICS,
     SSA_AM_CBD,
     SSA_AM_PORE,
     TORTUOSITY_IN_PLANE,
@@ -94,8 +95,7 @@ def _swap_contiguous(a, i: int, j: int):
 VOXEL_OPS = ("auto", "host", "device")
 
 #: Metric keys a Characteriser measures (the adaptive CI target may watch any subset).
-MEASURED_METRICS = (POROSITY, AM_VOLUME_FRACTION, CBD_VOLUME_FRACTION, SSA_AM_PORE, SSA_AM_CBD,
-                    TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE, CONDUCTIVITY_SOLID)
+MEASURED_METRICS = (*REQUIRED_METRICS, TORTUOSITY_IN_PLANE)
 
 
 @dataclass(frozen=True)
