@@ -22,7 +22,8 @@ from microdesign.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: Keys that a resume may take from the command line (everything else comes from the stored config).
-RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running", "campaign.validation")
+RESUMABLE_KEYS = ("campaign.budget", "campaign.progress", "campaign.on_resume_running", "campaign.validation",
+                  "executor")
 #: Classes that moved after campaign files naming them were written: old -> new ``_target_``.
 MOVED_TARGETS = {"microdesign.case_studies.multi_objective.CellQuantities": "microdesign.objective.vector.CellQuantities",
                  "microdesign.case_studies.stages.HalfCellModel": "microdesign.cell.HalfCellModel"}
@@ -146,7 +147,7 @@ def validate(cfg: DictConfig) -> Setup:
     Raises:
         ConfigError: any invalid setting (module docstring).
     """
-    from microdesign.campaign.evaluate import TrialEvaluator
+    from microdesign.campaign.executor import check_executor
     from microdesign.campaign.loop import Budget
     from microdesign.campaign.validation import FinalValidation
     from microdesign.design import DesignSpace
@@ -182,14 +183,8 @@ def validate(cfg: DictConfig) -> Setup:
     if "mass_loading_mg_cm2" not in space.names and c.get("cathode_thickness_m") is None:
         raise ConfigError("campaign.cathode_thickness_m", None,
                           "a thickness [m] when the design space has no mass_loading_mg_cm2")
-    generator = instantiate(cfg.generator, "generator")
-    check_generator(generator, space)
-    characteriser = instantiate(cfg.characterise, "characterise")
-    cell = instantiate(cfg.cell, "cell")
-    evaluator = TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names,
-                               cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
-                               adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
-                               max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))
+    check_executor(cfg)
+    evaluator = build_evaluator(cfg, space, objective)
     if cfg.get("output"):
         path = Path(str(cfg.output))
     else:
@@ -197,6 +192,151 @@ def validate(cfg: DictConfig) -> Setup:
     if not resume and path.exists():
         raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
     return Setup(cfg, space, proposer, evaluator, objective, budget, path, resume, final_validation)
+
+
+def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -> Any:
+    """The stages of one evaluation from a campaign config: generator (checked against the design
+    space), characteriser, cell model and objective in a :class:`~microdesign.campaign.evaluate.TrialEvaluator`.
+
+    :func:`validate` calls it in the campaign process; each Ray worker
+    (:mod:`microdesign.campaign.executor`) calls it once on the stored config to build its own copy.
+
+    Args:
+        cfg: the resolved campaign config.
+        space: its ``DesignSpace`` (None: built from ``cfg.design_space``).
+        objective: the instantiated objective (None: instantiated from ``cfg.objective``).
+
+    Raises:
+        ConfigError: a stage that cannot be built, or a generator that does not fit the design space.
+    """
+    from microdesign.campaign.evaluate import TrialEvaluator
+    from microdesign.design import DesignSpace
+
+    space = DesignSpace.from_config(cfg.design_space) if space is None else space
+    objective = instantiate(cfg.objective, "objective") if objective is None else objective
+    c = cfg.campaign
+    generator = instantiate(cfg.generator, "generator")
+    check_generator(generator, space)
+    characteriser = instantiate(cfg.characterise, "characterise")
+    cell = instantiate(cfg.cell, "cell")
+    return TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names,
+                          cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
+                          adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
+                          max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))
+
+
+def _check_output_free(path: Path, resume: bool) -> None:
+    """A new campaign's ``output`` does not exist; no live process holds the writer lock of the file.
+
+    Raises:
+        ConfigError: naming ``output`` (or ``resume``), the file and the process that writes it.
+    """
+    from microdesign.storage.campaign_file import writer_pid
+
+    option = "resume" if resume else "output"
+    if not resume and path.exists():
+        raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    holder = writer_pid(path)
+    if holder is not None:
+        raise ConfigError(option, str(path), "a campaign file that no other process is writing "
+                          f"(process {holder or '?'} holds its writer lock; wait for it or stop it)")
+
+
+def _writer(setup: Setup) -> Any:
+    """The campaign file's store with the writer lock taken.
+
+    Raises:
+        ConfigError: another process holds the lock (``output`` / ``resume``), or a new campaign's
+            file appeared since :func:`validate` checked it (two campaigns started at once).
+    """
+    from microdesign.storage import CampaignFileError, CampaignStore
+
+    option = "resume" if setup.resume else "output"
+    try:
+        store = CampaignStore(setup.path, writer=True)
+    except CampaignFileError as exc:
+        raise ConfigError(option, str(setup.path), f"a campaign file that no other process is writing ({exc})") from None
+    if not setup.resume and setup.path.exists():
+        store.close()
+        raise ConfigError("output", str(setup.path), "a new file (another campaign created it since the check; "
+                          "to continue it use resume=<file>)")
+    return store
+
+
+def _check_output_free(path: Path, resume: bool) -> None:
+    """A new campaign's ``output`` does not exist; no live process holds the writer lock of the file.
+
+    Raises:
+        ConfigError: naming ``output`` (or ``resume``), the file and the process that writes it.
+    """
+    from microdesign.storage.campaign_file import writer_pid
+
+    option = "resume" if resume else "output"
+    if not resume and path.exists():
+        raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    holder = writer_pid(path)
+    if holder is not None:
+        raise ConfigError(option, str(path), "a campaign file that no other process is writing "
+                          f"(process {holder or '?'} holds its writer lock; wait for it or stop it)")
+
+
+def _writer(setup: Setup) -> Any:
+    """The campaign file's store with the writer lock taken.
+
+    Raises:
+        ConfigError: another process holds the lock (``output`` / ``resume``), or a new campaign's
+            file appeared since :func:`validate` checked it (two campaigns started at once).
+    """
+    from microdesign.storage import CampaignFileError, CampaignStore
+
+    option = "resume" if setup.resume else "output"
+    try:
+        store = CampaignStore(setup.path, writer=True)
+    except CampaignFileError as exc:
+        raise ConfigError(option, str(setup.path), f"a campaign file that no other process is writing ({exc})") from None
+    if not setup.resume and setup.path.exists():
+        store.close()
+        raise ConfigError("output", str(setup.path), "a new file (another campaign created it since the check; "
+                          "to continue it use resume=<file>)")
+    return store
+
+
+def _check_output_free(path: Path, resume: bool) -> None:
+    """A new campaign's ``output`` does not exist; no live process holds the writer lock of the file.
+
+    Raises:
+        ConfigError: naming ``output`` (or ``resume``), the file and the process that writes it.
+    """
+    from microdesign.storage.campaign_file import writer_pid
+
+    option = "resume" if resume else "output"
+    if not resume and path.exists():
+        raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    holder = writer_pid(path)
+    if holder is not None:
+        raise ConfigError(option, str(path), "a campaign file that no other process is writing "
+                          f"(process {holder or '?'} holds its writer lock; wait for it or stop it)")
+
+
+def _writer(setup: Setup) -> Any:
+    """The campaign file's store with the writer lock taken.
+
+    Raises:
+        ConfigError: another process holds the lock (``output`` / ``resume``), or a new campaign's
+            file appeared since :func:`validate` checked it (two campaigns started at once).
+    """
+    from microdesign.storage import CampaignFileError, CampaignStore
+
+    option = "resume" if setup.resume else "output"
+    try:
+        store = CampaignStore(setup.path, writer=True)
+    except CampaignFileError as exc:
+        raise ConfigError(option, str(setup.path), f"a campaign file that no other process is writing ({exc})") from None
+    if not setup.resume and setup.path.exists():
+        store.close()
+        raise ConfigError("output", str(setup.path), "a new file (another campaign created it since the check; "
+                          "to continue it use resume=<file>)")
+    return store
 
 
 def generator_identity(generator: Any) -> dict[str, str]:
@@ -245,11 +385,24 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
     if m == 1 and setup.final_validation is not None and setup.final_validation.top_k > 0:
         # a "best" design is defined for a scalar objective only; a Pareto front is not re-ranked
         extra.update(final_validation=setup.final_validation, validations=validations)
-    return cls(store, list(space.names), setup.proposer, setup.evaluator, setup.budget, seed=int(cfg.seed),
+    from microdesign.campaign.executor import build_executor
+
+    executor = build_executor(cfg)  # None: in-process (executor=local); Ray workers build their own stages
+    evaluator = setup.evaluator if executor is None else executor.remote_evaluator()
+    return cls(store, list(space.names), setup.proposer, evaluator, setup.budget, seed=int(cfg.seed),
                q=int(setup.proposer.q), on_failure=getattr(obj, "on_failure", "exclude"),
                penalty=getattr(obj, "penalty", None), n_initial=int(getattr(setup.proposer, "n_initial", 0)),
                trials=trials, on_resume_running=str(cfg.campaign.on_resume_running),
-               validate=space.validate, progress=progress, **extra)
+               validate=space.validate, progress=progress, executor=executor, **extra)
+
+
+def close_campaign(campaign: Any) -> None:
+    """Release the campaign file's writer lock and stop the campaign's Ray workers (if any)."""
+    try:
+        if getattr(campaign, "executor", None) is not None:
+            campaign.executor.shutdown()
+    finally:
+        campaign.store.close()
 
 
 def run_campaign(cfg: DictConfig) -> int:
@@ -264,7 +417,7 @@ def run_campaign(cfg: DictConfig) -> int:
     try:
         campaign.run()
     finally:
-        campaign.store.close()
+        close_campaign(campaign)
     if display is not None:
         from rich.console import Console
 

@@ -124,6 +124,10 @@ class Campaign:
         final_validation: re-evaluate the best designs with more cubes when the campaign ends
             (:class:`~microdesign.campaign.validation.FinalValidation`); None: off.
         validations: re-evaluations already in the file (resume).
+        executor: where evaluations run when not in this process: an object with ``run(campaign)``
+            that drives the trials over parallel workers (:class:`microdesign.campaign.executor.RayExecutor`,
+            asynchronous or synchronous batches); None (``executor=local``): one trial at a time in
+            this process.
     """
 
     def __init__(self, store: CampaignStore, names: list[str], proposer: Any, evaluator: Any, budget: Budget,
@@ -131,7 +135,7 @@ class Campaign:
                  n_initial: int = 0, trials: list[TrialRecord] | None = None, on_resume_running: str = "rerun",
                  validate: Callable[[dict[str, float]], dict[str, float]] | None = None,
                  progress: Callable[[str, Campaign], None] | None = None, final_validation: Any = None,
-                 validations: list[TrialRecord] | None = None):
+                 validations: list[TrialRecord] | None = None, executor: Any = None):
         if on_resume_running not in ("rerun", "abandon"):
             raise ConfigError("campaign.on_resume_running", on_resume_running, "'rerun' or 'abandon'")
         self.store, self.names, self.proposer, self.evaluator = store, list(names), proposer, evaluator
@@ -145,6 +149,7 @@ class Campaign:
         self.current: TrialRecord | None = None
         self.final_validation = final_validation
         self.validations: list[TrialRecord] = [v.with_(volume=None) for v in (validations or [])]
+        self.executor = executor
 
     # ------------------------------------------------------------------ state
     @property
@@ -235,13 +240,23 @@ class Campaign:
         X = np.array([[t.inputs[n] for n in self.names] for t, m in zip(done, mask) if m], float).reshape(-1, len(self.names))
         return X, Y, Yvar
 
-    def _propose(self) -> list[TrialRecord]:
-        remaining = self.budget.max_evaluations - self.n_finished
-        q = max(1, min(self.q, remaining))
+    def _propose(self, q: int | None = None, pending: Sequence[TrialRecord] = ()) -> list[TrialRecord]:
+        """Propose, record and return the next candidates.
+
+        Args:
+            q: batch size (None: the campaign's ``q``), capped by the evaluations left.
+            pending: trials being evaluated now; their designs go to the proposer as ``X_pending``
+                (asynchronous batch BO), and they count against the evaluations left.
+        """
+        remaining = self.budget.max_evaluations - self.n_finished - len(pending)
+        q = max(1, min(self.q if q is None else int(q), remaining))
         X, Y, Yvar = self._observations()
         batch = 1 + max((t.batch for t in self.trials), default=-1)
         n_proposed = sum(1 for t in self.trials if t.method != "rerun")
-        prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch))
+        extra = {}
+        if pending:  # only then: a proposer without X_pending still works in-process
+            extra["X_pending"] = np.array([[t.inputs[n] for n in self.names] for t in pending], float)
+        prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch), **extra)
         self.propose_seconds.append(prop.seconds)
         now = time.time()
         start = 1 + max((t.index for t in self.trials), default=-1)
@@ -261,15 +276,23 @@ class Campaign:
 
     # ------------------------------------------------------------------ running
     def _run_trial(self, t: TrialRecord) -> TrialRecord:
+        t = self._start(t)
+        return self._finish(t, self.evaluator.evaluate(t.inputs, t.seed))
+
+    def _start(self, t: TrialRecord) -> TrialRecord:
+        """Record ``t`` as running (now) and return it."""
         t = t.with_(status="running", started_unix=time.time())
         self.store.write_trials([t])
         self._replace(t)
         self.current = t
         self._event("running")
-        ev = self.evaluator.evaluate(t.inputs, t.seed)
+        return t
+
+    def _finish(self, t: TrialRecord, ev: Any, worker: str | None = None) -> TrialRecord:
+        """Record the evaluation ``ev`` of the running trial ``t`` (finished now; evaluated by ``worker``)."""
         done = t.with_(status=ev.status, reason=ev.reason, metrics=ev.metrics, cell=ev.cell, objective=ev.objective,
                        timings={**t.timings, **ev.timings}, volume=ev.volume, voxel_size_m=ev.voxel_size_m,
-                       finished_unix=time.time())
+                       finished_unix=time.time(), worker=worker)
         self.store.write_trials([done])
         self._replace(done)
         self.current = None
@@ -282,11 +305,51 @@ class Campaign:
         self._event("trial")
         return done
 
+    def _worker_lost(self, t: TrialRecord, reason: str, worker: str | None, max_retries: int) -> TrialRecord:
+        """The worker evaluating the running trial ``t`` died (process killed, node lost): ``t`` becomes
+        ``abandoned`` and is queued again with the same inputs and seed, like a trial found running on
+        resume; after ``max_retries`` re-runs of the same design it becomes ``failed`` with the reason.
+        Returns the new candidate, or the failed trial."""
+        now = time.time()
+        by_index = {x.index: x for x in self.trials}
+        attempts, x = 1, t
+        while x.rerun_of is not None and x.rerun_of in by_index:
+            attempts, x = attempts + 1, by_index[x.rerun_of]
+        if attempts > max_retries:
+            failed = t.with_(status="failed", finished_unix=now, worker=worker,
+                             reason=f"worker lost {attempts} times on this design (retries: {max_retries}); last: {reason}")
+            self.store.write_trials([failed])
+            self._replace(failed)
+            log.warning("trial %d failed: %s", t.index, failed.reason)
+            self._event("trial")
+            return failed
+        lost = t.with_(status="abandoned", reason=f"worker lost: {reason}", finished_unix=now, worker=worker)
+        again = TrialRecord(index=1 + max(x.index for x in self.trials), batch=t.batch, status="candidate",
+                            method="rerun", inputs=dict(t.inputs), seed=t.seed, rerun_of=t.index, created_unix=now)
+        self.store.write_trials([lost, again])
+        self._replace(lost)
+        self.trials.append(again)
+        log.warning("trial %d: worker %s lost (%s); queued again as trial %d", t.index, worker, reason, again.index)
+        return again
+
     def run(self) -> str:
         """Run until a budget stops it; returns the stop reason (also stored in the file)."""
         self.session_start = time.time()
         self.recover()
         self._event("start")
+        if self.executor is not None:
+            self.executor.run(self)
+        else:
+            self._run_serial()
+        if self.final_validation is not None and not self._wall_time_spent():
+            self._validate()
+        self.store.set_attrs(stop_reason=self.stop_reason, last_session_end_unix=time.time())
+        log.info("campaign stopped: %s", self.stop_reason)
+        self._event("end")
+        return self.stop_reason
+
+    def _run_serial(self) -> None:
+        """One trial at a time in this process (``executor=local``); sets :attr:`stop_reason`."""
         while True:
             self.stop_reason = self._should_stop()
             if self.stop_reason:
@@ -302,12 +365,6 @@ class Campaign:
                 self._run_trial(t)
             if self.stop_reason:
                 break
-        if self.final_validation is not None and not self._wall_time_spent():
-            self._validate()
-        self.store.set_attrs(stop_reason=self.stop_reason, last_session_end_unix=time.time())
-        log.info("campaign stopped: %s", self.stop_reason)
-        self._event("end")
-        return self.stop_reason
 
     def _wall_time_spent(self) -> bool:
         limit = self.budget.max_wall_time_s

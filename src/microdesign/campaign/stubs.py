@@ -117,14 +117,18 @@ class StubCell:
         max_thickness_m: a thicker coating fails ("does not fit", the geometry-failure path).
         delay_s: sleep this long per simulation [s] (emulates a slow stage in kill/resume tests).
         raise_above_thickness_m: raise RuntimeError above this thickness (the "stage raised" path).
+        kill_process_once_flag: path of a flag file: the first simulation that finds it absent creates
+            it and kills its own process with SIGKILL after ``delay_s`` (a worker lost mid-trial, for
+            the tests of the Ray executor; never set it in-process). None: off.
     """
 
     def __init__(self, power_W: float = 10.0, can_volume_L: float = 0.133, penetration_depth_m: float = 1.2e-4,
                  max_thickness_m: float | None = None, delay_s: float = 0.0,
-                 raise_above_thickness_m: float | None = None):
+                 raise_above_thickness_m: float | None = None, kill_process_once_flag: str | None = None):
         self.power_W, self.can_volume_L = float(power_W), float(can_volume_L)
         self.delay_s, self.raise_above = float(delay_s), raise_above_thickness_m
         self.L_pen, self.max_thickness_m = float(penetration_depth_m), max_thickness_m
+        self.kill_process_once_flag = kill_process_once_flag
 
     def simulate(self, metrics: MicrostructureMetrics, cathode_thickness_m: float, protocol: Any = None) -> Any:
         from microdesign.cell.result import CellResult
@@ -134,6 +138,16 @@ class StubCell:
             import time
 
             time.sleep(self.delay_s)
+        if self.kill_process_once_flag is not None:
+            import os
+            import signal
+
+            try:  # O_EXCL: exactly one process wins the flag, even among concurrent workers
+                os.close(os.open(self.kill_process_once_flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getpid(), signal.SIGKILL)
         if self.raise_above is not None and L > self.raise_above:
             raise RuntimeError(f"stub cell raised at thickness {L:.3g} m")
         if not metrics.ok:

@@ -136,12 +136,14 @@ def campaign_config(cfg: DictConfig, study: str, spec: Any) -> DictConfig:
     sets = OmegaConf.to_container(node_set, resolve=True) if node_set else {}
     for key, node in sets.items():
         OmegaConf.update(c, key, node, merge=False, force_add=True)
+    if cfg.get("executor") is not None:  # every campaign runs on the study's executor (local or Ray workers)
+        OmegaConf.update(c, "executor", cfg.executor, merge=False, force_add=True)
     return c
 
 
 def run_campaign(cfg: DictConfig, study: str, spec: Any) -> CampaignRun:
     """Run (or resume, or only load when ``cfg.run`` is false) one campaign of ``study``."""
-    from microdesign.campaign.build import open_campaign, validate
+    from microdesign.campaign.build import close_campaign, open_campaign, validate
     from microdesign.storage import CampaignStore
 
     label = str(spec.label)
@@ -157,7 +159,7 @@ def run_campaign(cfg: DictConfig, study: str, spec: Any) -> CampaignRun:
         try:
             campaign.run()
         finally:
-            campaign.store.close()
+            close_campaign(campaign)
         run.wall_s = time.perf_counter() - t0
     if path.exists():
         store = CampaignStore(path)
