@@ -56,6 +56,10 @@ RATE_FIELDS = {
 #: Arrays of a map, shape ``(n_ml, n_pd)``.
 POINT_FIELDS = {
     "c10_capacity_Ah": C10_CAPACITY_KEY,
+    "c10_areal_capacity_mAh_cm2": "C/10 areal capacity [mA.h.cm-2]",
+    "electrode_area_m2": "Electrode area [m2]",
+    # ML / (thickness x 100): the grid's press density (bruggeman) or the measured one (generator)
+    "simulated_press_density_g_cm3": "Press density of the simulated coating [g.cm-3]",
     "cathode_thickness_m": "Positive electrode thickness [m]",
     "porosity": "Positive electrode porosity",
     "am_volume_fraction": "Positive electrode active material volume fraction",
@@ -230,9 +234,9 @@ class RateMap:
             return cls(grid, arrays, status, json.loads(f.attrs["reasons"]), json.loads(f.attrs["settings"]),
                        float(f.attrs["wall_s"]))
 
-    def plot(self, out_dir: str | os.PathLike, dpi: int = 150) -> list[Path]:
-        """Heatmaps with contour lines: ``retention.png`` (retention [%] per C-rate) and
-        ``energy_density.png`` (W.h.L-1 per C-rate); press density on x, mass loading on y."""
+    def plot(self, out_dir: str | os.PathLike, dpi: int = 150, prefix: str = "") -> list[Path]:
+        """Heatmaps with contour lines: ``<prefix>retention.png`` (retention [%] per C-rate) and
+        ``<prefix>energy_density.png`` (W.h.L-1 per C-rate); press density on x, mass loading on y."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -263,7 +267,7 @@ class RateMap:
                     ax.set_ylabel("mass loading [mg.cm-2]")
             fig.suptitle(f"{label}: {base} cathode, {self.settings.get('cell_format', '')} cell, "
                          f"{self.settings.get('microstructure', '')} microstructure", fontsize=9)
-            path = out / f"{stem}.png"
+            path = out / f"{prefix}{stem}.png"
             fig.savefig(path, dpi=dpi)
             plt.close(fig)
             paths.append(path)
@@ -500,6 +504,7 @@ def _assemble(grid: RateMapGrid, structures: Sequence[tuple[int, int, Any, float
     reasons: dict[str, str] = {}
     for i, j, metrics, thick in structures:
         arrays["cathode_thickness_m"][i, j] = thick
+        arrays["simulated_press_density_g_cm3"][i, j] = grid.mass_loadings_mg_cm2[i] * 1e-3 / (thick * 100)
         if metrics.ok:
             means = metrics.means()
             arrays["porosity"][i, j] = means[M.POROSITY]
@@ -511,6 +516,8 @@ def _assemble(grid: RateMapGrid, structures: Sequence[tuple[int, int, Any, float
                 continue
             status[i, j, k] = "ok"
             arrays["c10_capacity_Ah"][i, j] = res.extra[C10_CAPACITY_KEY]
+            arrays["electrode_area_m2"][i, j] = res.electrode_area_m2
+            arrays["c10_areal_capacity_mAh_cm2"][i, j] = res.extra[C10_CAPACITY_KEY] / res.electrode_area_m2 * 0.1
             arrays["retention"][i, j, k] = res.extra[RETENTION_KEY]
             for name in ("capacity_Ah", "energy_Wh", "volumetric_energy_density_Wh_L", "specific_energy_Wh_kg"):
                 arrays[name][i, j, k] = getattr(res, name)

@@ -64,13 +64,14 @@ def run(cfg) -> int:
     table.add_column("PD [g.cm-3]", justify="right")
     table.add_column("L [um]", justify="right")
     table.add_column("C/10 [A.h]", justify="right")
+    table.add_column("C/10 [mA.h.cm-2]", justify="right")
     for c in grid.c_rates:
         table.add_column(f"{c:g}C", justify="right")
     table.add_column(f"W.h/L at {grid.c_rates[-1]:g}C", justify="right")
     a = rm.arrays
     for i, j, ml, pd in grid.points():
         table.add_row(f"{ml:g}", f"{pd:g}", f"{a['cathode_thickness_m'][i, j] * 1e6:.1f}",
-                      f"{a['c10_capacity_Ah'][i, j]:.2f}",
+                      f"{a['c10_capacity_Ah'][i, j]:.2f}", f"{a['c10_areal_capacity_mAh_cm2'][i, j]:.2f}",
                       *[f"{100 * a['retention'][i, j, k]:.1f}" for k in range(len(grid.c_rates))],
                       f"{a['volumetric_energy_density_Wh_L'][i, j, -1]:.0f}")
     console = Console()
