@@ -32,3 +32,126 @@ def test_experiment_validates(name, tmp_path):
 def test_objective_configs_instantiate(option, tmp_path):
     setup = validate(compose("campaign", ["experiment=analytic", f"objective={option}", f"output={tmp_path / 'c.h5'}"]))
     assert setup.objective.quantity in ("volumetric_energy_density_Wh_L", "specific_energy_Wh_kg")
+
+
+GUARD = ["experiment=analytic", "campaign.progress=false", "optimiser=sobol", "campaign.validation.top_k=0",
+         "campaign.budget.max_evaluations=2"]
+
+
+def _held(path):
+    """A live writer of ``path`` (this process), as a second campaign would find it."""
+    from microdesign.storage import CampaignStore
+
+    store = CampaignStore(path, writer=True)
+    store.create("", "0", 0, {"names": ["a"], "lower": [0.0], "upper": [1.0]}, {"name": "x", "unit": "", "direction": "maximize"})
+    return store
+
+
+def test_a_file_another_process_writes_is_refused_before_any_work(tmp_path):
+    import os
+
+    from microdesign.campaign.build import validate
+    from microdesign.config import compose
+    from microdesign.errors import ConfigError
+
+    path = tmp_path / "c.h5"
+    link = tmp_path / "link.h5"
+    link.symlink_to(path)
+    store = _held(path)
+    try:
+        with pytest.raises(ConfigError, match="output.*new file"):
+            validate(compose("campaign", GUARD + [f"output={path}"]))
+        for target in (path, link):  # a symlink to the running campaign is the same file
+            with pytest.raises(ConfigError, match=f"resume.*process {os.getpid()} holds its writer lock"):
+                validate(compose("campaign", [f"resume={target}"]))
+    finally:
+        store.close()
+
+
+def test_two_campaigns_started_at_once_one_is_refused_and_the_other_file_kept(tmp_path):
+    """Both pass validate(); the second to take the lock (or to find the file made) gets a ConfigError."""
+    from microdesign.campaign.build import open_campaign, validate
+    from microdesign.config import compose
+    from microdesign.errors import ConfigError
+    from microdesign.storage import CampaignStore
+
+    path = tmp_path / "c.h5"
+    first, second = (validate(compose("campaign", GUARD + [f"output={path}"])) for _ in range(2))
+    campaign = open_campaign(first)
+    try:
+        with pytest.raises(ConfigError, match="output"):
+            open_campaign(second)  # the lock is held
+    finally:
+        campaign.store.close()
+    with pytest.raises(ConfigError, match="output.*new file"):
+        open_campaign(second)  # the lock is free, the file exists
+    assert CampaignStore(path).read_header()["generator_name"] == "StubGenerator"
+
+
+def test_a_config_error_at_the_start_leaves_no_campaign_file(tmp_path, monkeypatch):
+    from microdesign.campaign import loop
+    from microdesign.campaign.build import open_campaign, run_campaign, validate
+    from microdesign.config import compose
+    from microdesign.errors import ConfigError
+
+    path = tmp_path / "c.h5"
+
+    def refuse(self, *args, **kwargs):
+        raise ConfigError("optimiser.linear_constraints", [], "a feasible set (test)")
+
+    with monkeypatch.context() as mp:  # refused at the first proposal
+        mp.setattr(loop.Campaign, "_propose", refuse)
+        with pytest.raises(ConfigError, match="linear_constraints"):
+            run_campaign(compose("campaign", GUARD + [f"output={path}"]))
+    assert not path.exists() and not (tmp_path / "c.h5.lock").exists()
+    with monkeypatch.context() as mp:  # refused while the campaign object is built, after the file was made
+        mp.setattr(loop.Campaign, "__init__", lambda self, *a, **k: refuse(self))
+        with pytest.raises(ConfigError):
+            open_campaign(validate(compose("campaign", GUARD + [f"output={path}"])))
+    assert not path.exists()
+
+
+def test_generator_identity_is_written_with_the_file_and_restored_on_resume(tmp_path, monkeypatch):
+    """A kill right after the file appears cannot leave it without the generator's identity; a file
+    of an older version that lacks it gets it on resume."""
+    import h5py
+
+    from microdesign.campaign.build import open_campaign, run_campaign, validate
+    from microdesign.config import compose
+    from microdesign.storage import CampaignStore
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self, **values):
+        raise Killed
+
+    path = tmp_path / "c.h5"
+    with monkeypatch.context() as mp:
+        mp.setattr(CampaignStore, "set_attrs", killed)  # dies at the first write after the creation
+        campaign = open_campaign(validate(compose("campaign", GUARD + [f"output={path}"])))
+        campaign.store.close()
+    assert CampaignStore(path).read_header()["generator_name"] == "StubGenerator"
+    with h5py.File(path, "r+") as f:  # an older file killed before its identity was written
+        del f.attrs["generator_name"]
+    with open(path, "r+b") as fh:
+        fh.write(bytes(512))  # older files carry no checksum
+    assert run_campaign(compose("campaign", [f"resume={path}"])) == 0
+    assert CampaignStore(path).read_header()["generator_name"] == "StubGenerator"
+
+
+def test_resume_warns_that_stored_settings_and_output_are_ignored(tmp_path, caplog):
+    from microdesign.campaign.build import run_campaign
+    from microdesign.config import compose
+
+    path = tmp_path / "c.h5"
+    assert run_campaign(compose("campaign", GUARD + [f"output={path}"])) == 0
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert run_campaign(compose("campaign", GUARD + [f"resume={path}", "campaign.n_cubes=3",
+                                                        "campaign.cube_size_voxels=24", f"output={tmp_path / 'o.h5'}",
+                                                        "campaign.budget.max_evaluations=3"])) == 0
+    text = caplog.text
+    assert "campaign.n_cubes" in text and "campaign.cube_size_voxels" in text and "output=" in text
+    assert "campaign.budget" not in text.split("ignored")[0].split("resume:")[-1]  # a resumable key is taken
+    assert not (tmp_path / "o.h5").exists()

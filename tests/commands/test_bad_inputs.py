@@ -77,6 +77,20 @@ CASES = [
     ("sample-unknown-target-arg", ["sample", "+generator.devic=cpu", "output={tmp}/s.h5"], "device"),
     ("sample-n-type", ["sample", "n=two", "output={tmp}/s.h5"], "n"),
     ("cell-type", ["cell", "ragone.n=many"], "ragone.n"),
+    # an invalid design space or cell setting: refused before the first trial, also with the analytic stages
+    ("campaign-negative-mass-loading", ["campaign", *CAMPAIGN, "design_space.parameters.mass_loading_mg_cm2.lower=-5",
+                                        "output={tmp}/c.h5"], "mass_loading_mg_cm2.lower"),
+    ("campaign-fixed-below-bound", ["campaign", *CAMPAIGN, "design_space.parameters.mass_loading_mg_cm2.fixed=5",
+                                    "output={tmp}/c.h5"], "fixed"),
+    ("campaign-porosity-above-one", ["campaign", *CAMPAIGN, "design_space.parameters.porosity.upper=1.2",
+                                     "output={tmp}/c.h5"], "porosity.upper"),
+    ("campaign-porosity-zero", ["campaign", *CAMPAIGN, "design_space.parameters.porosity.lower=0",
+                                "output={tmp}/c.h5"], "porosity.lower"),
+    ("campaign-negative-power", ["campaign", *CAMPAIGN, "cell.power_W=-3", "output={tmp}/c.h5"], "cell.power_W"),
+    ("campaign-zero-power", ["campaign", *CAMPAIGN, "cell.power_W=0", "output={tmp}/c.h5"], "cell.power_W"),
+    ("campaign-on-resume-running", ["campaign", *CAMPAIGN, "campaign.on_resume_running=sometimes",
+                                    "output={tmp}/c.h5"], "campaign.on_resume_running"),
+    ("campaign-existing-output", ["campaign", *CAMPAIGN, "output={text_h5}"], "output"),
     # user files: missing, empty, not the expected kind, truncated (data.files)
     *[(f"characterise-{f}", ["characterise", "source.path={%s}" % f.replace(".", "_"), "source.voxel_size_m=4e-7",
                              "n_cubes=2", "cube_size=8", "output=null"], "source.path")

@@ -10,6 +10,7 @@ cell protocol (one protocol, not a sweep) and the budgets. Each problem is a
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,15 +108,11 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
     """
     from microdesign.config import compose
     from microdesign.characterise.characteriser import upgrade_flat_config
-    from microdesign.storage import CampaignFileError, CampaignStore
+    from microdesign.storage import load_campaign_file
 
     path = Path(str(cfg.resume))
-    if not path.is_file():
-        raise ConfigError("resume", str(path), "an existing campaign file")
-    try:
-        head = CampaignStore(path).read_header()
-    except (CampaignFileError, OSError) as exc:
-        raise ConfigError("resume", str(path), f"a microdesign campaign file ({exc})") from exc
+    head = load_campaign_file(path, "resume")[0]  # the whole file reads (checksum, every trial) before any work
+    _check_output_free(path, resume=True)
     text = head["config_yaml"]
     for old, new in MOVED_TARGETS.items():  # files written before a class moved still resume
         if f"_target_: {old}\n" in text:
@@ -131,11 +128,17 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
         if here is not None and (here != base or OmegaConf.select(stored, key) is None):
             OmegaConf.update(stored, key, here, merge=False)
             log.info("resume: %s taken from the command line", key)
-    ignored = [k for k in ("design_space", "generator", "characterise", "cell", "objective", "optimiser", "seed")
+    # the evaluation settings of the campaign (cube size and count, ...) are part of the stored config too
+    fixed_campaign = [f"campaign.{k}" for k in (default.get("campaign") or {})
+                      if not any(f"campaign.{k}" == r or f"campaign.{k}".startswith(r + ".") for r in RESUMABLE_KEYS)]
+    ignored = [k for k in ("design_space", "generator", "characterise", "cell", "objective", "optimiser", "seed",
+                           *fixed_campaign)
                if OmegaConf.select(cfg, k) != OmegaConf.select(default, k)
                and OmegaConf.select(cfg, k) != OmegaConf.select(stored, k)]
     if ignored:
         log.warning("resume: %s differ from the stored campaign and are ignored (the stored config is used)", ignored)
+    if cfg.get("output") is not None and os.path.realpath(str(cfg.output)) != os.path.realpath(str(path)):
+        log.warning("resume: output=%s is ignored: a resumed campaign goes on writing its own file %s", cfg.output, path)
     stored.resume = str(path)
     stored.output = str(path)
     return stored
@@ -183,6 +186,10 @@ def validate(cfg: DictConfig) -> Setup:
     if "mass_loading_mg_cm2" not in space.names and c.get("cathode_thickness_m") is None:
         raise ConfigError("campaign.cathode_thickness_m", None,
                           "a thickness [m] when the design space has no mass_loading_mg_cm2")
+    if str(c.get("on_resume_running", "rerun")) not in ("rerun", "abandon"):
+        raise ConfigError("campaign.on_resume_running", c.get("on_resume_running"), "'rerun' or 'abandon'")
+    if cfg.get("output"):  # before the stages are built: the file is new, or no other process writes it
+        _check_output_free(Path(str(cfg.output)), resume)
     check_executor(cfg)
     evaluator = build_evaluator(cfg, space, objective)
     if cfg.get("output"):
@@ -225,6 +232,44 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
                           max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))
 
 
+def _check_output_free(path: Path, resume: bool) -> None:
+    """A new campaign's ``output`` does not exist; no live process holds the writer lock of the file.
+
+    Raises:
+        ConfigError: naming ``output`` (or ``resume``), the file and the process that writes it.
+    """
+    from microdesign.storage.campaign_file import writer_pid
+
+    option = "resume" if resume else "output"
+    if not resume and path.exists():
+        raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    holder = writer_pid(path)
+    if holder is not None:
+        raise ConfigError(option, str(path), "a campaign file that no other process is writing "
+                          f"(process {holder or '?'} holds its writer lock; wait for it or stop it)")
+
+
+def _writer(setup: Setup) -> Any:
+    """The campaign file's store with the writer lock taken.
+
+    Raises:
+        ConfigError: another process holds the lock (``output`` / ``resume``), or a new campaign's
+            file appeared since :func:`validate` checked it (two campaigns started at once).
+    """
+    from microdesign.storage import CampaignFileError, CampaignStore
+
+    option = "resume" if setup.resume else "output"
+    try:
+        store = CampaignStore(setup.path, writer=True)
+    except CampaignFileError as exc:
+        raise ConfigError(option, str(setup.path), f"a campaign file that no other process is writing ({exc})") from None
+    if not setup.resume and setup.path.exists():
+        store.close()
+        raise ConfigError("output", str(setup.path), "a new file (another campaign created it since the check; "
+                          "to continue it use resume=<file>)")
+    return store
+
+
 def generator_identity(generator: Any) -> dict[str, str]:
     """Name, weights SHA-256 and dataset hash of a checkpointed generator (empty for stand-ins)."""
     meta = getattr(generator, "metadata", None)
@@ -236,13 +281,30 @@ def generator_identity(generator: Any) -> dict[str, str]:
 
 
 def open_campaign(setup: Setup, progress: Any = None) -> Any:
-    """Create (or reopen for resume) the campaign file and the :class:`Campaign` over it."""
+    """Create (or reopen for resume) the campaign file and the :class:`Campaign` over it.
+
+    The writer lock is taken first. A file created here is removed again when anything fails before
+    the campaign exists (a bad setting found at the start leaves no empty campaign file behind).
+
+    Raises:
+        ConfigError: another process writes the file, or a new campaign's file appeared since
+            :func:`validate` (naming ``output`` or ``resume``).
+    """
+    store = _writer(setup)
+    try:
+        return _open(setup, store, progress)
+    except BaseException:
+        if not setup.resume:
+            store.discard()
+        store.close()
+        raise
+
+
+def _open(setup: Setup, store: Any, progress: Any) -> Any:
     from microdesign import __version__
     from microdesign.campaign.loop import Campaign, MultiObjectiveCampaign
-    from microdesign.storage import CampaignStore
 
     cfg, space = setup.cfg, setup.space
-    store = CampaignStore(setup.path, writer=True)
     trials, validations = [], []
     if setup.resume:
         _, trials = store.load(volumes=False)
@@ -255,15 +317,17 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
                       "lower": [p.lower for p in params], "upper": [p.upper for p in params],
                       "fixed": dict(space.fixed_values)},
                      {"name": getattr(setup.objective, "name", "objective"), "unit": getattr(setup.objective, "unit", ""),
-                      "direction": getattr(setup.objective, "direction", "maximize")})
+                      "direction": getattr(setup.objective, "direction", "maximize")},
+                     attrs=generator_identity(setup.evaluator.generator))  # one transaction: no file without it
     gen_id = generator_identity(setup.evaluator.generator)
     if setup.resume:
-        stored = store.read_header().get("generator_weights_sha256", "")
+        head = store.read_header()
+        stored = head.get("generator_weights_sha256", "")
         if stored and gen_id.get("generator_weights_sha256") not in (None, "", stored):
             log.warning("resume: the generator checkpoint changed since this campaign started (weights %s... -> %s...)",
                         stored[:12], gen_id["generator_weights_sha256"][:12])
-    elif gen_id:
-        store.set_attrs(**gen_id)
+        if "generator_name" not in head:  # a file killed between its creation and this record (older versions)
+            store.set_attrs(**gen_id)
     obj = setup.objective
     m = int(getattr(obj, "m", 1))
     extra = {"m": m} if m > 1 else {}
@@ -302,6 +366,10 @@ def run_campaign(cfg: DictConfig) -> int:
     campaign = open_campaign(setup, progress=display)
     try:
         campaign.run()
+    except ConfigError:
+        if not setup.resume:
+            campaign.store.discard()  # refused before its first trial: no empty file left behind
+        raise
     finally:
         close_campaign(campaign)
     if display is not None:

@@ -125,6 +125,10 @@ class StubCell:
     def __init__(self, power_W: float = 10.0, can_volume_L: float = 0.133, penetration_depth_m: float = 1.2e-4,
                  max_thickness_m: float | None = None, delay_s: float = 0.0,
                  raise_above_thickness_m: float | None = None, kill_process_once_flag: str | None = None):
+        from microdesign.errors import require
+
+        require(math.isfinite(float(power_W)) and float(power_W) > 0, "cell.power_W", power_W, "a finite power > 0 [W]")
+        require(float(can_volume_L) > 0, "cell.can_volume_L", can_volume_L, "a volume > 0 [L]")
         self.power_W, self.can_volume_L = float(power_W), float(can_volume_L)
         self.delay_s, self.raise_above = float(delay_s), raise_above_thickness_m
         self.L_pen, self.max_thickness_m = float(penetration_depth_m), max_thickness_m

@@ -27,6 +27,35 @@ import torch
 from microdesign.errors import ConfigError
 
 ROLES = ("microstructure", "cell")
+
+#: Physical range of parameters known by name: ``name -> (lower, upper, lower included, upper included)``.
+#: Bounds and fixed values must lie inside. Porosity is a volume fraction (0 < ε < 1: no solid or
+#: no pore is no electrode); the AM weight fraction a mass fraction of the dry coating (0, 1]; the
+#: CBD adhesion a share [0, 1] (docs/campaign.md, design space); a mass loading is positive. Any
+#: other ``*_fraction`` name is held to [0, 1].
+PHYSICAL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "porosity": (0.0, 1.0, False, False),
+    "am_weight_fraction": (0.0, 1.0, False, True),
+    "cbd_adhesion": (0.0, 1.0, True, True),
+    "mass_loading_mg_cm2": (0.0, math.inf, False, False),
+}
+
+
+def physical_range(name: str) -> tuple[float, float, bool, bool] | None:
+    """The physical range of a parameter name (:data:`PHYSICAL_RANGES`, ``*_fraction``), or None."""
+    if name in PHYSICAL_RANGES:
+        return PHYSICAL_RANGES[name]
+    return (0.0, 1.0, True, True) if name.endswith("_fraction") else None
+
+
+def _in_range(value: float, rng: tuple[float, float, bool, bool]) -> bool:
+    lo, hi, lo_in, hi_in = rng
+    return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+
+
+def _range_text(rng: tuple[float, float, bool, bool]) -> str:
+    lo, hi, lo_in, hi_in = rng
+    return f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
 DTYPE = torch.float64  # BoTorch's recommendation for GP fitting (BoTorch docs, "Using float64")
 
 
@@ -43,7 +72,9 @@ class Parameter:
         fixed: a value inside the bounds to hold the parameter at, or None (free).
 
     Raises:
-        ConfigError: missing unit, non-finite or inverted bounds, unknown role, fixed value outside bounds.
+        ConfigError: missing unit, non-finite or inverted bounds, unknown role, fixed value outside
+            bounds, a bound or fixed value outside the physical range of a known parameter
+            (:data:`PHYSICAL_RANGES`: porosity 1.2, a negative mass loading).
     """
 
     name: str
@@ -68,6 +99,13 @@ class Parameter:
             raise ConfigError("role", self.role, f"one of {ROLES}", ctx)
         if self.fixed is not None and not self.lower <= self.fixed <= self.upper:
             raise ConfigError("fixed", self.fixed, f"within [{self.lower}, {self.upper}] {self.unit}", ctx)
+        rng = physical_range(self.name)
+        if rng is not None:
+            for key in ("lower", "upper", "fixed"):
+                value = getattr(self, key)
+                if value is not None and not _in_range(float(value), rng):
+                    raise ConfigError(f"design_space.parameters.{self.name}.{key}", value,
+                                      f"a physical {self.name} in {_range_text(rng)} {self.unit}")
 
     @property
     def is_fixed(self) -> bool:

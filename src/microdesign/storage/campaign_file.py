@@ -201,6 +201,34 @@ def _verify(path: Path) -> None:
                                 "(changed, missing or extra bytes)")
 
 
+def _lock_holder(lock: Path) -> int | None:
+    """PID written into a lock file by its writer (None if unreadable)."""
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_pid(path: str | os.PathLike) -> int | None:
+    """The live process that holds the writer lock of a campaign file (its PID; 0 if it wrote none),
+    or None when no process does. A probe: it takes and releases the lock at once."""
+    real = Path(os.path.realpath(path))
+    lock = real.with_name(real.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _lock_holder(lock) or 0
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _s(x: Any) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
@@ -237,10 +265,27 @@ class CampaignStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
-            raise CampaignFileError(f"{self.path} is being written by another process (lock {lock})") from exc
+            holder = _lock_holder(lock)
+            raise CampaignFileError(f"{self.path} is being written by another process"
+                                    f"{f' (pid {holder})' if holder else ''} (lock {lock})") from exc
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
+
+    def discard(self) -> bool:
+        """Remove the file and its lock file if the file holds no trial (a campaign that failed at
+        its start leaves nothing behind); the writer lock is held while removing. Returns whether it did."""
+        import h5py
+
+        if self._lock_fd is None:
+            raise CampaignFileError(f"{self.path}: opened read-only; discarding needs writer=True")
+        if self._real.exists():
+            with h5py.File(self._real, "r") as f:
+                if len(f.get("trials", ())) or "validation" in f:
+                    return False
+            self._real.unlink()
+        self._real.with_name(self._real.name + ".lock").unlink(missing_ok=True)
+        return True
 
     def close(self) -> None:
         """Release the writer lock."""
@@ -279,7 +324,7 @@ class CampaignStore:
 
     # ------------------------------------------------------------------ writing
     def create(self, config_yaml: str, package_version: str, seed: int, space: dict[str, Any],
-               objective: dict[str, str]) -> None:
+               objective: dict[str, str], attrs: dict[str, Any] | None = None) -> None:
         """Write a new campaign file (overwrites nothing: raises if it exists).
 
         Args:
@@ -288,6 +333,8 @@ class CampaignStore:
             seed: campaign seed.
             space: ``names``, ``units``, ``lower``, ``upper``, ``fixed`` (name -> value).
             objective: ``name``, ``unit``, ``direction``.
+            attrs: further root attributes written in the same transaction (the generator's identity:
+                a kill right after the file appears cannot leave it without them).
 
         Raises:
             FileExistsError: the file exists (resume it instead).
@@ -301,6 +348,7 @@ class CampaignStore:
                             "created_unix": time.time(), "seed": int(seed), "config_yaml": config_yaml,
                             "objective_name": objective["name"], "objective_unit": objective["unit"],
                             "direction": objective["direction"]})
+            _set_attrs(f, dict(attrs or {}))
             s = f.create_group("space")
             sdt = h5py.string_dtype()
             s.attrs["names"] = np.array(space["names"], dtype=sdt)
