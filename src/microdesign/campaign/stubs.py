@@ -44,11 +44,15 @@ class StubGenerator:
     Args:
         voxel_size_m: voxel edge [m] attached to the volumes.
         carbon_to_binder_weight_ratio: of the non-AM solids (process ``Formulation`` default 1.0).
+        delay_s: sleep this long per sampled cube [s] (emulates the real generator's time in
+            scheduling benchmarks, ``scripts/benchmark_executor.py``).
     """
 
-    def __init__(self, voxel_size_m: float = 4.0e-7, carbon_to_binder_weight_ratio: float = 1.0):
+    def __init__(self, voxel_size_m: float = 4.0e-7, carbon_to_binder_weight_ratio: float = 1.0,
+                 delay_s: float = 0.0):
         self.voxel_size_m = float(voxel_size_m)
         self.c2b = float(carbon_to_binder_weight_ratio)
+        self.delay_s = float(delay_s)
         self.training_bounds: dict[str, tuple[float, float]] | None = None
 
     def fractions(self, params: Mapping[str, float]) -> dict[str, float]:
@@ -61,6 +65,10 @@ class StubGenerator:
     def sample(self, params: Mapping[str, float], n: int = 1, size_voxels: int = 16, seed: int = 0) -> np.ndarray:
         """``n x L x L x L`` uint8 labels (0 pore, 1 AM, 2 CBD), i.i.d. voxels."""
         x = self.fractions(params)
+        if self.delay_s > 0:
+            import time
+
+            time.sleep(self.delay_s * int(n))
         rng = np.random.default_rng(int(seed))
         u = rng.random((int(n), int(size_voxels), int(size_voxels), int(size_voxels)))
         out = np.zeros(u.shape, np.uint8)
@@ -76,17 +84,28 @@ class StubCharacteriser:
         particle_radius_m: AM particle radius for ``a = 3 X_AM / r`` [m] (5 µm, NMC811 secondary particles).
         bruggeman_exponent: ``b`` in ``τ = ε^(1−b)`` (1.5).
         fail_below_porosity: a mean porosity below this fails ("does not percolate"); None: never.
+        delay_s: sleep this long per characterised cube [s] (emulates the real characterisation's time
+            in scheduling benchmarks, ``scripts/benchmark_executor.py``).
+        delay_cv: coefficient of variation of that time between designs: the sleep is multiplied by
+            a lognormal factor of mean 1 drawn from the call's ``seed`` (0: always ``delay_s``).
     """
 
     def __init__(self, particle_radius_m: float = 5.0e-6, bruggeman_exponent: float = 1.5,
-                 fail_below_porosity: float | None = None):
+                 fail_below_porosity: float | None = None, delay_s: float = 0.0, delay_cv: float = 0.0):
         self.r, self.b, self.fail_below = float(particle_radius_m), float(bruggeman_exponent), fail_below_porosity
+        self.delay_s, self.delay_cv = float(delay_s), float(delay_cv)
 
     def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> MicrostructureMetrics:
         v = np.asarray(volumes)
         if v.ndim == 3:
             v = v[None]
         n, L = v.shape[0], v.shape[1]
+        if self.delay_s > 0:
+            import time
+
+            sigma = math.sqrt(math.log1p(self.delay_cv ** 2))
+            factor = float(np.random.default_rng([int(seed or 0), 7]).lognormal(-sigma ** 2 / 2, sigma))
+            time.sleep(self.delay_s * n * factor)
         flat = v.reshape(n, -1)
         eps = (flat == 0).mean(1)
         am = (flat == 1).mean(1)
