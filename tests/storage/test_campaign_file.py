@@ -146,3 +146,29 @@ def test_kill_9_during_writes_leaves_a_readable_file(tmp_path):
             assert np.array_equal(t.volume, np.random.default_rng(t.index).integers(0, 3, (64, 64, 64), dtype=np.uint8))
         seen = len(trials)
     assert seen >= 5
+
+
+def test_results_are_plain_trees_read_back_as_their_registered_types(tmp_path):
+    """Storage writes each result's own to_attrs tree and reads it back through the registered type's
+    from_attrs; a cell field unknown to this version (a newer file) is kept in CellResult.extra, never a dict."""
+    import h5py
+
+    from microdesign.cell.result import CellResult
+    from microdesign.storage import campaign_file
+
+    assert not any(m in campaign_file.__dict__ for m in ("CellResult", "ObjectiveValue", "MicrostructureMetrics"))
+    path = tmp_path / "c.h5"
+    cell = CellResult(status="ok", energy_Wh=80.0, extra={"N/P ratio": 1.1})
+    with CampaignStore(path, writer=True) as s:
+        s.create("a: 1\n", "0.1.0", 7, SPACE, OBJ)
+        s.write_trials([_trial(3).with_(cell=cell)])
+    with h5py.File(path, "r+") as f:  # as a newer version would write it
+        g = f["trials/000003"]
+        assert dict(g["cell"].attrs)["energy_Wh"] == 80.0 and g["cell/extra"].attrs["N/P ratio"] == 1.1
+        assert g["metrics"][POROSITY].attrs["name"] == POROSITY and g["metrics"][POROSITY].shape == (5,)
+        g["cell"].attrs["anode_overhang_m"] = 2e-3
+        g["cell"].attrs["chemistry_note"] = "a newer text field"
+    campaign_file._seal(path)  # its checksum, as the writer would
+    _, (t,) = CampaignStore(path).load(volumes=False)
+    assert type(t.cell) is CellResult and t.cell.energy_Wh == 80.0
+    assert t.cell.extra == {"N/P ratio": 1.1, "anode_overhang_m": 2e-3}

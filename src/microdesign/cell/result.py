@@ -118,6 +118,28 @@ class CellResult:
         clean = {k: (0.0 if isinstance(v, float) and not math.isfinite(v) else v) for k, v in known.items()}
         return cls(status="failed", reason=reason, **clean)
 
+    def to_attrs(self) -> dict[str, Any]:
+        """Plain HDF5 attributes (the campaign file's ``cell`` group, :mod:`microdesign.storage`): every
+        field, ``reason`` as ``""`` for None, and ``extra`` as a subgroup of its finite entries."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["reason"] = self.reason or ""
+        out["extra"] = {k: v for k, v in (self.extra or {}).items() if not isinstance(v, float) or math.isfinite(v)}
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> CellResult:
+        """The result :meth:`to_attrs` wrote. A field this version does not know (a file from a newer
+        one) is kept in ``extra`` when it is a finite number, else dropped; a missing field takes its default."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        extra = dict(attrs.get("extra") or {})
+        for k, v in attrs.items():
+            if (k not in names and k != "extra" and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v)):
+                extra.setdefault(k, float(v))
+        known = {k: v for k, v in attrs.items() if k in names}
+        known["reason"] = known.get("reason") or None
+        return cls(**known, extra=extra)
+
     def to_dict(self) -> dict[str, Any]:
         """PyBaMM-style keys (``"Energy [W.h]"``, ``"Volumetric energy density [W.h.L-1]"``, ...) -> value.
 

@@ -8,7 +8,7 @@ standard name with its unit in brackets (PyBaMM style).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from scipy import stats
@@ -118,6 +118,35 @@ class MicrostructureMetrics:
     def means(self) -> dict[str, float]:
         """Metric key -> mean."""
         return {k: e.mean for k, e in self.estimates.items()}
+
+    def to_attrs(self) -> dict[str, Any]:
+        """Plain HDF5 attributes (the campaign file's ``metrics`` group, :mod:`microdesign.storage`):
+        ``status``, ``reason`` (``""`` for None), ``voxel_size_m``, ``cube_size_voxels``, ``n_cubes``,
+        ``stop_reason``; ``bulk_conductivity_S_m`` as a subgroup; each estimate as a dataset of its
+        per-cube values ``(values, {name, mean, std, ci95_half_width})``. ``diagnostics`` is not stored."""
+        out: dict[str, Any] = {"status": self.status, "reason": self.reason or "", "voxel_size_m": self.voxel_size_m,
+                               "cube_size_voxels": self.cube_size_voxels, "n_cubes": self.n_cubes,
+                               "stop_reason": self.stop_reason,
+                               "bulk_conductivity_S_m": dict(self.bulk_conductivity_S_m or {})}
+        for key, e in self.estimates.items():
+            out[key] = (np.asarray(e.values, float),
+                        {"name": key, "mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width})
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> MicrostructureMetrics:
+        """The metrics :meth:`to_attrs` wrote (datasets are ``(values, attrs)`` pairs; the metric key is
+        the dataset's ``name`` attribute)."""
+        estimates = {}
+        for item in attrs.values():
+            if isinstance(item, tuple):
+                values, a = item
+                estimates[a["name"]] = MetricEstimate(name=a["name"], values=np.asarray(values, float), mean=a["mean"],
+                                                      std=a["std"], ci95_half_width=a["ci95_half_width"])
+        return cls(estimates=estimates, voxel_size_m=attrs["voxel_size_m"], cube_size_voxels=int(attrs["cube_size_voxels"]),
+                   n_cubes=int(attrs["n_cubes"]), stop_reason=attrs.get("stop_reason", ""), status=attrs["status"],
+                   reason=attrs.get("reason") or None,
+                   bulk_conductivity_S_m=dict(attrs.get("bulk_conductivity_S_m") or {}))
 
     @classmethod
     def failed(cls, reason: str, voxel_size_m: float, cube_size_voxels: int, n_cubes: int = 0,

@@ -73,6 +73,22 @@ class ObjectiveValue:
     def failed(cls, reason: str) -> ObjectiveValue:
         return cls(status="failed", reason=reason)
 
+    def to_attrs(self) -> dict[str, Any]:
+        """Plain HDF5 attributes (the campaign file's ``objective`` group, :mod:`microdesign.storage`):
+        ``status``, ``value``, ``raw_value``, ``variance``, ``reason`` (``""`` for None), and the
+        ``sensitivities`` and ``noise_left_out`` mappings as subgroups."""
+        return {"status": self.status, "value": self.value, "raw_value": self.raw_value, "variance": self.variance,
+                "reason": self.reason or "", "sensitivities": dict(self.sensitivities),
+                "noise_left_out": dict(self.noise_left_out or {})}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> ObjectiveValue:
+        """The value :meth:`to_attrs` wrote (files without ``noise_left_out`` read it as empty)."""
+        return cls(status=attrs["status"], value=attrs.get("value", 0.0), raw_value=attrs.get("raw_value", 0.0),
+                   variance=attrs.get("variance", 0.0), reason=attrs.get("reason") or None,
+                   sensitivities=dict(attrs.get("sensitivities") or {}),
+                   noise_left_out=dict(attrs.get("noise_left_out") or {}))
+
 
 DIRECTIONS = ("maximize", "minimize")
 

@@ -3,11 +3,14 @@
 from microdesign.storage.campaign_file import (
     FORMAT,
     FORMAT_VERSION,
+    RESULT_GROUPS,
     STATUSES,
     CampaignFileError,
     CampaignStore,
     TrialRecord,
     load_campaign_file,
+    register_result_type,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "STATUSES", "CampaignFileError", "CampaignStore", "TrialRecord", "load_campaign_file"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "RESULT_GROUPS", "STATUSES", "CampaignFileError", "CampaignStore", "TrialRecord",
+           "load_campaign_file", "register_result_type"]

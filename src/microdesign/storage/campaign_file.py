@@ -10,11 +10,13 @@ Layout (``format = "microdesign-campaign"``, ``format_version = 1``)::
                                   created_unix, started_unix, finished_unix, note, worker (Ray only)
         inputs             attrs: parameter name -> physical value
         timings            attrs: stage -> seconds
-        objective          attrs: status, value, raw_value, variance, reason; sensitivities/ attrs;
-                           noise_left_out/ attrs: metric key -> why it is missing from the noise
-        metrics            attrs: status, reason, voxel_size_m, cube_size_voxels, n_cubes, stop_reason
-            <metric key>   dataset: per-cube values; attrs mean, std, ci95_half_width
-        cell               attrs: every CellResult field; extra/ attrs
+        objective          ObjectiveValue.to_attrs: status, value, raw_value, variance, reason;
+                           sensitivities/ attrs; noise_left_out/ attrs: metric key -> why it is
+                           missing from the noise
+        metrics            MicrostructureMetrics.to_attrs: status, reason, voxel_size_m,
+                           cube_size_voxels, n_cubes, stop_reason; bulk_conductivity_S_m/ attrs;
+            <metric key>   dataset: per-cube values; attrs name, mean, std, ci95_half_width
+        cell               CellResult.to_attrs: every field; extra/ attrs
         volume             dataset uint8 ``L x L x L`` (gzip), attrs voxel_size_m: one representative cube
     /validation/000017     the final re-evaluation of trial 17 with more cubes (same layout as a trial,
                            method "validation"; :mod:`microdesign.campaign.validation`)
@@ -29,6 +31,13 @@ file (and at worst a stale ``.tmp``, ignored and overwritten). A single writer i
 ``flock`` on ``<file>.lock`` beside the real file (a symlink is resolved first; the kernel releases
 the lock when the writer dies).
 
+Layering: this module knows no result type. A trial's ``objective``, ``metrics`` and ``cell`` are
+written from their ``to_attrs()`` and read back by the ``from_attrs`` of the type registered for
+the group (:func:`register_result_type`; the package registers its own types in
+``microdesign/__init__.py``). ``to_attrs`` returns a plain tree: a number, string or bool is an
+attribute, a ``dict`` a subgroup, a ``(values, attrs)`` pair a dataset with attributes (``/`` in its
+name is stored as ``|``); ``from_attrs`` receives the same tree.
+
 Integrity: the first 512 bytes are an HDF5 user block holding the SHA-256 of the rest of the file,
 written with every transaction; readers compare it before h5py reads the file, so that a file with
 changed or missing bytes is refused with a clear error (HDF5 may crash on corrupt metadata). Files
@@ -39,13 +48,12 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import math
 import os
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +84,8 @@ class TrialRecord:
         metrics: ``MicrostructureMetrics`` (None before characterisation).
         cell: ``CellResult`` (None before the cell stage).
         objective: ``ObjectiveValue`` (None before the objective).
+            The three are written by their ``to_attrs`` and read back as the type registered for
+            their group (:func:`register_result_type`).
         timings: stage -> wall time [s].
         volume: one representative cube ``L x L x L`` uint8 (None if none).
         voxel_size_m: voxel size of ``volume`` [m].
@@ -159,6 +169,57 @@ def _attrs(node: Any) -> dict[str, Any]:
         elif isinstance(v, np.generic):
             v = v.item()
         out[k] = v
+    return out
+
+
+#: Trial groups that hold a result object: group name -> its type, or ``"module:Class"`` imported on
+#: first use (:func:`register_result_type`).
+_RESULT_TYPES: dict[str, Any] = {}
+RESULT_GROUPS = ("objective", "metrics", "cell")
+
+
+def register_result_type(group: str, result_type: Any) -> None:
+    """Read the trial group ``group`` back as ``result_type`` (a class with ``from_attrs(tree)``, or its
+    ``"module:Class"`` path, imported when a file is first read).
+
+    Raises:
+        ValueError: ``group`` is not one of :data:`RESULT_GROUPS`.
+    """
+    if group not in RESULT_GROUPS:
+        raise ValueError(f"result group {group!r}: expected one of {RESULT_GROUPS}")
+    _RESULT_TYPES[group] = result_type
+
+
+def _result_type(group: str) -> Any:
+    import importlib
+
+    rt = _RESULT_TYPES.get(group)
+    if rt is None:
+        raise CampaignFileError(f"no result type registered for the trial group {group!r} (register_result_type)")
+    if isinstance(rt, str):
+        module, _, name = rt.partition(":")
+        rt = _RESULT_TYPES[group] = getattr(importlib.import_module(module), name)
+    return rt
+
+
+def _write_tree(node: Any, tree: dict[str, Any]) -> None:
+    """Write a plain tree (module docstring) under the HDF5 group ``node``."""
+    _set_attrs(node, {k: v for k, v in tree.items() if not isinstance(v, tuple)})
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            _write_tree(node.create_group(k), v)
+        elif isinstance(v, tuple):
+            data, attrs = v
+            _set_attrs(node.create_dataset(_h5name(k), data=np.asarray(data, float)), attrs)
+
+
+def _read_tree(node: Any) -> dict[str, Any]:
+    """The plain tree of an HDF5 group: attributes, subgroups as dicts, datasets as ``(values, attrs)``."""
+    import h5py
+
+    out = _attrs(node)
+    for k, child in node.items():
+        out[k] = _read_tree(child) if isinstance(child, h5py.Group) else (np.asarray(child[()]), _attrs(child))
     return out
 
 
@@ -390,31 +451,10 @@ class CampaignStore:
                        "finished_unix": t.finished_unix, "note": t.note or "", "worker": t.worker})
         _set_attrs(g.create_group("inputs"), dict(t.inputs))
         _set_attrs(g.create_group("timings"), dict(t.timings))
-        if t.objective is not None:
-            o = g.create_group("objective")
-            ob = t.objective
-            _set_attrs(o, {"status": ob.status, "value": ob.value, "raw_value": ob.raw_value,
-                           "variance": ob.variance, "reason": ob.reason or ""})
-            _set_attrs(o.create_group("sensitivities"), dict(ob.sensitivities))
-            _set_attrs(o.create_group("noise_left_out"), dict(getattr(ob, "noise_left_out", None) or {}))
-        if t.metrics is not None:
-            m = t.metrics
-            mg = g.create_group("metrics")
-            _set_attrs(mg, {"status": m.status, "reason": m.reason or "", "voxel_size_m": m.voxel_size_m,
-                            "cube_size_voxels": m.cube_size_voxels, "n_cubes": m.n_cubes,
-                            "stop_reason": m.stop_reason})
-            _set_attrs(mg.create_group("bulk_conductivity_S_m"), dict(m.bulk_conductivity_S_m or {}))
-            for key, e in m.estimates.items():
-                ds = mg.create_dataset(_h5name(key), data=np.asarray(e.values, float))
-                _set_attrs(ds, {"name": key, "mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width})
-        if t.cell is not None:
-            c = g.create_group("cell")
-            raw = {f.name: getattr(t.cell, f.name) for f in fields(t.cell)}
-            extra = raw.pop("extra", {}) or {}
-            raw["reason"] = raw.get("reason") or ""
-            _set_attrs(c, raw)
-            _set_attrs(c.create_group("extra"), {k: v for k, v in extra.items()
-                                                 if not isinstance(v, float) or math.isfinite(v)})
+        for group in RESULT_GROUPS:
+            result = getattr(t, group)
+            if result is not None:
+                _write_tree(g.create_group(group), result.to_attrs())
         if t.volume is not None:
             ds = g.create_dataset("volume", data=np.asarray(t.volume, np.uint8), compression="gzip",
                                   compression_opts=4, shuffle=True)
@@ -476,45 +516,9 @@ class CampaignStore:
 
     @staticmethod
     def _read_trial(g: Any, volumes: bool) -> TrialRecord:
-        from microdesign.characterise.metrics import MetricEstimate, MicrostructureMetrics
-        from microdesign.objective import ObjectiveValue
-
         a = _attrs(g)
-        metrics = cell = objective = None
-        if "objective" in g:
-            o = _attrs(g["objective"])
-            objective = ObjectiveValue(status=o["status"], value=o.get("value", 0.0), raw_value=o.get("raw_value", 0.0),
-                                       variance=o.get("variance", 0.0), reason=o.get("reason") or None,
-                                       sensitivities=_attrs(g["objective/sensitivities"]),
-                                       noise_left_out=(_attrs(g["objective/noise_left_out"])
-                                                       if "noise_left_out" in g["objective"] else {}))
-        if "metrics" in g:
-            mg = g["metrics"]
-            ma = _attrs(mg)
-            est = {}
-            for k in mg:
-                if k == "bulk_conductivity_S_m":
-                    continue
-                ds = mg[k]
-                da = _attrs(ds)
-                est[da["name"]] = MetricEstimate(name=da["name"], values=np.asarray(ds[()], float), mean=da["mean"],
-                                                 std=da["std"], ci95_half_width=da["ci95_half_width"])
-            metrics = MicrostructureMetrics(estimates=est, voxel_size_m=ma["voxel_size_m"],
-                                            cube_size_voxels=int(ma["cube_size_voxels"]), n_cubes=int(ma["n_cubes"]),
-                                            stop_reason=ma.get("stop_reason", ""), status=ma["status"],
-                                            reason=ma.get("reason") or None,
-                                            bulk_conductivity_S_m=_attrs(mg["bulk_conductivity_S_m"]))
-        if "cell" in g:
-            ca = _attrs(g["cell"])
-            ca["reason"] = ca.get("reason") or None
-            extra = _attrs(g["cell/extra"])
-            try:
-                from microdesign.cell.result import CellResult
-
-                names = {f.name for f in fields(CellResult)}
-                cell = CellResult(**{k: v for k, v in ca.items() if k in names}, extra=extra)
-            except Exception:  # noqa: BLE001 - an older/newer CellResult: keep the raw numbers
-                cell = {**ca, "extra": extra}
+        results = {group: _result_type(group).from_attrs(_read_tree(g[group])) if group in g else None
+                   for group in RESULT_GROUPS}
         vol = None
         vsize = 0.0
         if "volume" in g:
@@ -525,7 +529,7 @@ class CampaignStore:
         return TrialRecord(index=int(a["index"]), batch=int(a["batch"]), status=a["status"], method=a["method"],
                            inputs={k: float(v) for k, v in _attrs(g["inputs"]).items()}, seed=int(a["seed"]),
                            reason=a.get("reason") or None, rerun_of=None if rerun < 0 else rerun,
-                           metrics=metrics, cell=cell, objective=objective,
+                           metrics=results["metrics"], cell=results["cell"], objective=results["objective"],
                            timings={k: float(v) for k, v in _attrs(g["timings"]).items()}, volume=vol,
                            voxel_size_m=vsize, created_unix=a.get("created_unix", 0.0),
                            started_unix=a.get("started_unix", 0.0), finished_unix=a.get("finished_unix", 0.0),
