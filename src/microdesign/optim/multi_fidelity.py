@@ -1,0 +1,327 @@
+"""Multi-fidelity proposer: cheap evaluations explore, representative ones decide.
+
+An evaluation can run at one of several *levels* (:class:`microdesign.optim.cost.FidelityLevel`): a
+few small cubes (cheap, biased, noisy) or the representative cube set (expensive). The GP sees the
+level as one more input, the fidelity ``s`` in ``(0, 1]`` (highest level ``s = 1``), and the
+acquisition function values a candidate (design, level) by what it teaches about the optimum *at the
+highest level* per second spent:
+
+* model: BoTorch's ``SingleTaskMultiFidelityGP`` (``data_fidelities=[d]``: a Matérn-5/2 kernel on
+  the design times a ``LinearTruncatedFidelityKernel`` in ``s``; Wu et al., "Practical multi-fidelity
+  Bayesian optimization for hyperparameter tuning", UAI 2019), observed noise from the
+  characterisation CI as in :class:`microdesign.optim.BotorchProposer`;
+* acquisition: ``qMultiFidelityMaxValueEntropy`` (default; Takeno et al., ICML 2020: the
+  information gained about the maximum at ``s = 1``) or ``qMultiFidelityKnowledgeGradient`` (Wu et
+  al. 2019; BoTorch's multi-fidelity tutorials), each divided by the cost through
+  ``InverseCostWeightedUtility`` over the campaign's per-level cost model
+  (:class:`microdesign.optim.cost.LevelCostModel`: prior seconds refitted from the recorded
+  timings), with ``project_to_target_fidelity`` (the value is judged at ``s = 1``);
+* levels are discrete: ``optimize_acqf_mixed`` optimises the design at each level's fixed fidelity
+  and keeps the best (sequential greedy for ``q > 1``);
+* recommendation (:meth:`MultiFidelityProposer.recommend`): the evaluated design with the largest
+  posterior mean at the highest fidelity.
+
+The observation arrays carry the fidelity as one extra last column: ``X`` is ``n x (d + 1)``
+(physical design in design-space order, then ``s``). The Sobol initial design, the GP fit
+(:func:`microdesign.optim.proposers.fit_gp`) and the Sobol fallback on numerical trouble
+(:func:`microdesign.optim.proposers.model_based_or_sobol`) are the single-fidelity proposer's.
+When multi-fidelity pays, and when it does not: docs/multi_fidelity.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from microdesign.design.space import DTYPE, DesignSpace
+from microdesign.design.space import DTYPE, DesignSpace
+from microdesign.errors import require
+from microdesign.logs import warnings_to_log
+from microdesign.optim.cost import FidelityLevel, LevelCostModel, level_index, parse_levels
+from microdesign.optim.proposers import GPFitError, Proposal, fit_gp, model_based_or_sobol, sobol_points
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MultiFidelityProposal(Proposal):
+    """``q`` designs and the level to evaluate each at.
+
+    Attributes:
+        fidelity: fidelity value of each design, shape ``q`` (exactly a level's).
+        level: level name of each design, length ``q``.
+        cost_s: predicted cost of each evaluation by the cost model [s], shape ``q``.
+    """
+
+    fidelity: np.ndarray | None = None
+    level: tuple[str, ...] = ()
+    cost_s: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The design the campaign recommends.
+
+    Attributes:
+        index: row of the observation arrays.
+        design: the physical design, shape ``d``.
+        predicted_value: posterior mean of the objective at the highest fidelity (objective units).
+        method: ``"posterior-mean"`` or, where the GP fit failed, ``"best-observed"`` (the best value
+            observed at the highest level, else at any level).
+    """
+
+    index: int
+    design: np.ndarray
+    predicted_value: float
+    method: str
+
+
+class MultiFidelityProposer:
+    """Sobol initial design, then multi-fidelity GP + cost-weighted multi-fidelity knowledge gradient.
+
+    Args:
+        space: the design space of the design (without the fidelity).
+        levels: two or more fidelity levels (``[{name, fidelity, cost_s, n_cubes, cube_size_voxels}]``
+            or :class:`FidelityLevel`), e.g. ``fidelity_levels.levels`` of conf/fidelity_levels/two_level.yaml.
+        q: default batch size.
+        n_initial: Sobol trials before the first model-based proposal.
+        n_initial_high: how many of them (the first ones) run at the highest level; the rest run at
+            the lowest. At least one high-level point anchors the GP's correlation between levels.
+        acquisition: ``"mes"`` (``qMultiFidelityMaxValueEntropy``; Takeno et al., "Multi-fidelity
+            Bayesian optimization with max-value entropy search", ICML 2020) or ``"kg"``
+            (``qMultiFidelityKnowledgeGradient``, one-shot; about ten times slower per proposal here).
+        num_fantasies: fantasy models: of the knowledge gradient (BoTorch's tutorial: 128), or of
+            the pending designs for max-value entropy (BoTorch's default: 16).
+        num_candidates: Sobol designs on which max-value entropy samples the maximum (BoTorch's
+            tutorial: 1000-10000).
+        num_mv_samples: sampled maxima of max-value entropy (BoTorch's default: 10).
+        num_restarts: ``optimize_acqf`` multi-starts per level.
+        raw_samples: raw samples for the initial conditions, per level.
+        noise: ``"observed"`` (``train_Yvar``) or ``"inferred"``.
+        min_noise_variance: floor on observed noise, relative to the variance of Y.
+        maxiter: L-BFGS-B iterations per restart.
+        cost_prior_count: weight of each level's prior cost, in pseudo-observations
+            (:class:`LevelCostModel`).
+        seed: Sobol scrambling seed of the initial design (the campaign passes its own seed).
+        threads: torch CPU threads while fitting and optimising (restored afterwards); None: unchanged.
+
+    Raises:
+        ConfigError: bad levels (:func:`microdesign.optim.cost.parse_levels`), ``q < 1``,
+            ``n_initial < 1``, ``n_initial_high`` outside ``[0, n_initial]``, an unknown
+            ``acquisition`` or ``noise``, or a sample/restart/iteration count < 1.
+    """
+
+    def __init__(self, space: DesignSpace, levels: Sequence[Mapping[str, Any] | FidelityLevel], q: int = 1,
+                 n_initial: int = 8, n_initial_high: int = 2, acquisition: str = "mes", num_fantasies: int = 16,
+                 num_candidates: int = 1000, num_mv_samples: int = 10, num_restarts: int = 4,
+                 raw_samples: int = 128, noise: str = "observed", min_noise_variance: float = 1e-6,
+                 maxiter: int = 200, cost_prior_count: float = 1.0, seed: int | None = None,
+                 threads: int | None = 1):
+        self.levels = parse_levels(levels, "optimiser.levels")
+        require(int(q) >= 1, "optimiser.q", q, "an integer >= 1")
+        require(int(n_initial) >= 1, "optimiser.n_initial", n_initial, "an integer >= 1")
+        require(0 <= int(n_initial_high) <= int(n_initial), "optimiser.n_initial_high", n_initial_high,
+                f"an integer in [0, n_initial = {n_initial}]")
+        require(acquisition in ("mes", "kg"), "optimiser.acquisition", acquisition, "'mes' or 'kg'")
+        for key, v in (("num_fantasies", num_fantasies), ("num_candidates", num_candidates),
+                       ("num_mv_samples", num_mv_samples), ("num_restarts", num_restarts),
+                       ("raw_samples", raw_samples), ("maxiter", maxiter)):
+            require(int(v) >= 1, f"optimiser.{key}", v, "an integer >= 1")
+        require(noise in ("observed", "inferred"), "optimiser.noise", noise, "'observed' or 'inferred'")
+        require(threads is None or int(threads) >= 1, "optimiser.threads", threads, "an integer >= 1 or null")
+        self.space, self.q = space, int(q)
+        self.n_initial, self.n_initial_high = int(n_initial), int(n_initial_high)
+        self.acquisition, self.name = acquisition, ("qMFMES" if acquisition == "mes" else "qMFKG")
+        self.num_fantasies, self.num_restarts, self.raw_samples = int(num_fantasies), int(num_restarts), int(raw_samples)
+        self.num_candidates, self.num_mv_samples = int(num_candidates), int(num_mv_samples)
+        self.noise, self.min_noise_variance, self.maxiter = noise, float(min_noise_variance), int(maxiter)
+        self.cost_model = LevelCostModel(self.levels, cost_prior_count)
+        self.seed = seed
+        self.threads = None if threads is None else int(threads)
+
+    # ------------------------------------------------------------------ levels
+    @property
+    def fidelities(self) -> np.ndarray:
+        """Fidelity of each level, increasing (the last is 1)."""
+        return np.array([lv.fidelity for lv in self.levels])
+
+    @property
+    def target_fidelity(self) -> float:
+        return float(self.levels[-1].fidelity)
+
+    def level_of(self, fidelity: np.ndarray | float) -> list[FidelityLevel]:
+        """The level of each fidelity value (ConfigError for a value that is no level's)."""
+        return [self.levels[i] for i in level_index(self.levels, fidelity)]
+
+    def initial_fidelity(self, positions: Sequence[int]) -> np.ndarray:
+        """Fidelity of the initial-design trials at these campaign positions (also of the Sobol fallback).
+
+        The first ``n_initial_high`` positions run at the highest level, every other at the lowest.
+        """
+        return np.array([self.levels[-1].fidelity if k < self.n_initial_high else self.levels[0].fidelity
+                         for k in positions])
+
+    # ------------------------------------------------------------------ proposal
+    def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None,
+                seconds: np.ndarray | None = None) -> MultiFidelityProposal:
+        """Next ``q`` (design, level) pairs.
+
+        Args:
+            X: observed designs with their fidelity, ``n x (d + 1)`` (physical design, then ``s``).
+            Y: objective values, shape ``n`` (maximised), each at its own level.
+            Yvar: observation noise variances, shape ``n`` (None: unknown).
+            n_proposed: trials proposed so far (all statuses): the position in the Sobol sequence.
+            q: batch size.
+            seed: seed of this proposal.
+            X_pending: designs being evaluated now, with their fidelity, ``p x (d + 1)``; None: none.
+            seconds: wall time of each observed evaluation [s], shape ``n`` (None or non-finite:
+                unknown); refits the cost model before proposing.
+
+        Returns:
+            A :class:`MultiFidelityProposal`: ``X`` is ``q x d`` (physical designs), ``fidelity`` and
+            ``level`` the level of each.
+
+        Raises:
+            ConfigError: a fidelity in ``X``, ``X_pending`` that is no level's, or ``seconds`` of the
+                wrong length.
+        """
+        t0 = time.perf_counter()
+        s = self.seed if self.seed is not None else seed
+        d = self.space.d
+        X = np.zeros((0, d + 1)) if X is None else np.asarray(X, dtype=np.float64).reshape(-1, d + 1)
+        Y = np.zeros(0) if Y is None else np.asarray(Y, dtype=np.float64).reshape(-1)
+        level_index(self.levels, X[:, d])  # bad fidelities are a ConfigError here, not a Sobol fallback
+        pending = None
+        if X_pending is not None and np.size(X_pending) > 0:
+            pending = np.asarray(X_pending, dtype=np.float64).reshape(-1, d + 1)
+            level_index(self.levels, pending[:, d])
+        cost_model = self.cost_model if seconds is None else self.cost_model.refit(X[:, d], seconds)
+
+        if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
+            Z = sobol_points(self.space, n_proposed, q, s)
+            fid = self.initial_fidelity(range(n_proposed, n_proposed + q))
+            return self._proposal(self.space.from_free_unit(Z), fid, cost_model, "sobol", None, t0, None)
+
+        chosen: dict[str, torch.Tensor] = {}
+
+        def model_based() -> tuple[torch.Tensor, float]:
+            cand, value = self._model_based(X, Y, Yvar, q, seed, pending, cost_model)
+            chosen["fidelity"] = cand[:, -1]
+            return cand[:, :-1], value
+
+        p = model_based_or_sobol(self.space, model_based, self.name, n_proposed, q, s, t0, self.threads)
+        if p.method == self.name:
+            fid = self.fidelities[level_index(self.levels, chosen["fidelity"].numpy())]
+        else:  # the Sobol fallback runs where the initial design would: cheap unless among the first points
+            fid = self.initial_fidelity(range(n_proposed, n_proposed + q))
+        return self._proposal(p.X, fid, cost_model, p.method, p.acquisition_value, t0, p.note)
+
+    def _proposal(self, X: np.ndarray, fid: np.ndarray, cost_model: LevelCostModel, method: str,
+                  value: float | None, t0: float, note: str | None) -> MultiFidelityProposal:
+        names = tuple(lv.name for lv in self.level_of(fid))
+        return MultiFidelityProposal(X, method, value, time.perf_counter() - t0, note, fidelity=np.asarray(fid, float),
+                                     level=names, cost_s=cost_model.seconds(fid))
+
+    def _unit_with_fidelity(self, X: np.ndarray) -> torch.Tensor:
+        """``n x (d + 1)`` physical designs with fidelity -> ``n x (d_free + 1)`` model inputs."""
+        d = self.space.d
+        s = torch.as_tensor(X[:, d], dtype=DTYPE).unsqueeze(-1)
+        return torch.cat([self.space.to_free_unit(X[:, :d]), s], dim=-1)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None):
+        Zt = self._unit_with_fidelity(X)
+        Yt = torch.as_tensor(Y, dtype=DTYPE).unsqueeze(-1)
+        Yv = None
+        if self.noise == "observed" and Yvar is not None:
+            Yv = torch.as_tensor(np.asarray(Yvar, dtype=np.float64).reshape(-1), dtype=DTYPE).unsqueeze(-1)
+        return Zt, fit_gp(Zt, Yt, Yv, self.min_noise_variance, data_fidelities=[self.space.d_free])
+
+    def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int, seed: int,
+                     pending: np.ndarray | None, cost_model: LevelCostModel) -> tuple[torch.Tensor, float]:
+        """MF-GP fit + cost-weighted qMFMES or qMFKG + ``optimize_acqf_mixed`` over the levels; returns
+        (``q x (d_free + 1)`` candidates, the last column the fidelity; acquisition value)."""
+        from botorch.acquisition import PosteriorMean, qMultiFidelityKnowledgeGradient, qMultiFidelityMaxValueEntropy
+        from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+        from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
+        from botorch.acquisition.utils import project_to_target_fidelity
+        from botorch.optim import optimize_acqf, optimize_acqf_mixed
+
+        k = self.space.d_free  # the fidelity column of the model inputs
+        target = {k: self.target_fidelity}
+        cons = self.space.unit_inequality_constraints() or None
+
+        def project(Z: torch.Tensor) -> torch.Tensor:
+            return project_to_target_fidelity(X=Z, target_fidelities=target, d=k + 1)
+
+        with torch.random.fork_rng():
+            torch.manual_seed(int(seed))
+            _, model = self._fit(X, Y, Yvar)
+            with warnings_to_log(log, f"{self.name} optimisation"):
+                utility = InverseCostWeightedUtility(cost_model=cost_model.botorch_model(k))
+                Zp = None if pending is None else self._unit_with_fidelity(pending)
+                if self.acquisition == "kg":
+                    # current value: the best posterior mean at the highest fidelity (the KG's baseline)
+                    mean_high = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=k + 1, columns=[k],
+                                                                values=[self.target_fidelity])
+                    _, current = optimize_acqf(mean_high, bounds=self.space.unit_bounds(), q=1,
+                                               num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                                               inequality_constraints=cons, options={"maxiter": self.maxiter})
+                    acq = qMultiFidelityKnowledgeGradient(
+                        model=model, num_fantasies=self.num_fantasies, current_value=current.detach(),
+                        cost_aware_utility=utility, project=project, X_pending=Zp)
+                else:  # max-value entropy: max values sampled on feasible Sobol designs at the highest fidelity
+                    candidates = sobol_points(self.space, 0, self.num_candidates, int(seed))
+                    acq = qMultiFidelityMaxValueEntropy(
+                        model=model, candidate_set=candidates, num_fantasies=self.num_fantasies,
+                        num_mv_samples=self.num_mv_samples, cost_aware_utility=utility, project=project,
+                        X_pending=Zp)
+                bounds = torch.cat([self.space.unit_bounds(), torch.tensor([[0.0], [1.0]], dtype=DTYPE)], dim=-1)
+                cand, value = optimize_acqf_mixed(
+                    acq, bounds=bounds, q=q, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                    fixed_features_list=[{k: float(f)} for f in self.fidelities], inequality_constraints=cons,
+                    options={"maxiter": self.maxiter, "batch_limit": 4},
+                )
+        return cand.detach(), float(value)
+
+    # ------------------------------------------------------------------ recommendation
+    def recommend(self, X, Y, Yvar=None) -> Recommendation:
+        """The evaluated design with the largest posterior mean at the highest fidelity.
+
+        Args:
+            X: observed designs with fidelity, ``n x (d + 1)``; Y: values, shape ``n``; Yvar: noise variances.
+
+        Returns:
+            A :class:`Recommendation`. Where the GP cannot be fitted (fewer than 2 observations, a
+            constant Y, a failed fit), the best observed value at the highest level, else at any level.
+
+        Raises:
+            ConfigError: no observations, or a fidelity that is no level's.
+        """
+        d = self.space.d
+        X = np.asarray(X, dtype=np.float64).reshape(-1, d + 1)
+        Y = np.asarray(Y, dtype=np.float64).reshape(-1)
+        require(X.shape[0] >= 1 and X.shape[0] == Y.shape[0], "observations", X.shape[0],
+                "at least one observation, one value per design")
+        high = level_index(self.levels, X[:, d]) == len(self.levels) - 1
+        if X.shape[0] >= 2 and np.ptp(Y) > 0:
+            try:
+                with torch.random.fork_rng():
+                    torch.manual_seed(0)
+                    Zt, model = self._fit(X, Y, Yvar)
+                    Zt[:, -1] = self.target_fidelity
+                    with torch.no_grad():
+                        mean = model.posterior(Zt).mean.reshape(-1).numpy()
+                i = int(np.argmax(mean))
+                return Recommendation(i, X[i, :d].copy(), float(mean[i]), "posterior-mean")
+            except GPFitError as exc:
+                log.warning("recommendation: %s; taking the best observed value instead", exc)
+        pool = np.flatnonzero(high) if high.any() else np.arange(X.shape[0])
+        i = int(pool[np.argmax(Y[pool])])
+        return Recommendation(i, X[i, :d].copy(), float(Y[i]), "best-observed")
+
