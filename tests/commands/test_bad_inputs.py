@@ -77,6 +77,7 @@ CASES = [
     ("sample-unknown-target-arg", ["sample", "+generator.devic=cpu", "output={tmp}/s.h5"], "device"),
     ("sample-n-type", ["sample", "n=two", "output={tmp}/s.h5"], "n"),
     ("cell-type", ["cell", "ragone.n=many"], "ragone.n"),
+    ("sample-too-large-for-memory", ["sample", "size_voxels=100000", "output={tmp}/s.h5"], "size_voxels"),
     # an invalid design space or cell setting: refused before the first trial, also with the analytic stages
     ("campaign-negative-mass-loading", ["campaign", *CAMPAIGN, "design_space.parameters.mass_loading_mg_cm2.lower=-5",
                                         "output={tmp}/c.h5"], "mass_loading_mg_cm2.lower"),

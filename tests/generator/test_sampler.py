@@ -202,3 +202,29 @@ def test_argmax_uint8_breaks_ties_like_torch_argmax():
         out = torch.full((2, 7, 7, 7), 77, dtype=torch.uint8)
         argmax_uint8(view, out)
         assert torch.equal(out, view.argmax(dim=1).to(torch.uint8)), k
+
+
+def test_memory_estimate_counts_the_layers_and_refuses_what_does_not_fit(gen, monkeypatch):
+    """peak_bytes follows the transposed-convolution sides: doubling the batch doubles it, a larger
+    cube needs more; a request over the free memory is refused with the estimate before any work."""
+    import psutil
+
+    net = gen.network
+    lz = net.latent_size_for(64)
+    assert net.peak_bytes(2, lz) == 2 * net.peak_bytes(1, lz)
+    assert net.peak_bytes(1, net.latent_size_for(128)) > 4 * net.peak_bytes(1, lz)
+    # the final layer alone: 3 phases x output side^3 float32, twice (logits and softmax)
+    assert net.peak_bytes(1, lz) >= 2 * 3 * net.output_size(lz) ** 3 * 4
+    device, host = gen.memory_bytes(3, 64)
+    assert host >= 3 * 64**3 and device > 0
+    with pytest.raises(ConfigError, match=r"size_voxels.*GiB of host memory"):
+        gen.sample(MID, n=1, size_voxels=100_000)
+
+    class Small:
+        available = device + host - 1  # one byte short
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Small)
+    with pytest.raises(ConfigError, match="size_voxels"):
+        gen.sample(MID, n=3, size_voxels=64)
+    Small.available = device + host
+    assert gen.sample(MID, n=3, size_voxels=64).shape == (3, 64, 64, 64)

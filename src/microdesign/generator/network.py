@@ -75,6 +75,22 @@ class ConditionalGenerator3D(nn.Module):
         """Smallest latent side whose output cube is at least ``size_voxels`` (>= 3)."""
         return max(3, 2 + math.ceil(size_voxels / 2**self.n_layers))
 
+    def peak_bytes(self, batch: int, latent_size: int, bytes_per_value: int = 4) -> int:
+        """Estimated peak memory of one forward pass [bytes]: the largest layer's input (condition
+        channels included) plus two outputs (convolution, then normalisation/activation; the softmax
+        of the last layer), float32 by default. Layer sides follow the transposed-convolution
+        arithmetic (PyTorch ``ConvTranspose3d``: ``(l - 1) s - 2 p + k``)."""
+        side = int(latent_size)
+        chans = [self.latent_channels, *self.widths]
+        extra = [self.n_params] + [self.n_params if self.condition_every_layer else 0] * len(self.widths)
+        peak = 0
+        for conv, c_in, e in zip([*self.convs, self.final], chans, extra):
+            k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+            out_side = (side - 1) * s - 2 * p + k
+            peak = max(peak, (c_in + e) * side**3 + 2 * conv.out_channels * out_side**3)
+            side = out_side
+        return int(batch) * peak * int(bytes_per_value)
+
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         x = z
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
