@@ -21,7 +21,7 @@ from microdesign.process.coating import dry_loading_mg_cm2, wet_film_thickness_m
 from microdesign.process.drying import ConstantDryingPorosity, DryingModel
 from microdesign.process.formulation import (C65_DENSITY_G_CM3, NMC811_DENSITY_G_CM3, NMP_DENSITY_G_CM3,
                                              PVDF_DENSITY_G_CM3, Formulation)
-from microdesign.process.linked import thickness_m as linked_thickness_m
+from microdesign.process.linked import press_density_g_cm3, thickness_m
 
 #: Process inputs and their defaults. Sources: formulation densities and solids content, see
 #: :mod:`microdesign.process.formulation`; calendering, :mod:`microdesign.process.calendering`.
@@ -53,7 +53,7 @@ OUTPUTS: tuple[str, ...] = (
 
 def _coating_thickness_m(mass_loading_mg_cm2: ArrayLike, solids_density_g_cm3: ArrayLike, porosity: ArrayLike) -> ArrayLike:
     """h = m_dry/(ρ_solids(1 − ε)): the linked-parameter thickness with PD = ρ_solids(1 − ε)."""
-    return linked_thickness_m(mass_loading_mg_cm2, solids_density_g_cm3 * (1.0 - np.asarray(porosity, dtype=float)))
+    return thickness_m(mass_loading_mg_cm2, press_density_g_cm3(porosity, solids_density_g_cm3))
 
 
 def evaluate_process(inputs: Mapping[str, ArrayLike], drying: DryingModel | None = None) -> dict[str, ArrayLike]:

@@ -120,25 +120,28 @@ def design_from_config(design_space_cfg: Any, dataset_cfg: Any, seed: int) -> De
     synthetic line (e.g. ``particle_radius_mean_m: {lower, upper, unit}``) to the design.
 
     Raises:
-        ConfigError: a requested name that the design space does not define.
+        ConfigError: an invalid design space (:meth:`microdesign.design.DesignSpace.from_config`) or a
+            requested name that it does not define.
     """
-    params = design_space_cfg["parameters"]
+    from microdesign.design import DesignSpace
+
+    space = DesignSpace.from_config(design_space_cfg)
     wanted = dataset_cfg.get("parameters")
     if wanted is None:
-        wanted = [n for n, p in params.items() if p.get("role") == "microstructure"]
-    unknown = [n for n in wanted if n not in params]
+        wanted = list(space.microstructure_names)
+    unknown = [n for n in wanted if n not in space.names]
     if unknown:
-        raise ConfigError("dataset.parameters", list(wanted), f"names of the design space {list(params)}")
+        raise ConfigError("dataset.parameters", list(wanted), f"names of the design space {list(space.names)}")
     bounds: dict[str, tuple[float, float]] = {}
     fixed: dict[str, float] = {}
     units: dict[str, str] = {}
     for n in wanted:
-        p = params[n]
-        units[n] = str(p.get("unit", "1"))
-        if p.get("fixed") is not None:
-            fixed[n] = float(p["fixed"])
+        p = space[n]
+        units[n] = str(p.unit)
+        if p.is_fixed:
+            fixed[n] = float(p.fixed)
         else:
-            bounds[n] = (float(p["lower"]), float(p["upper"]))
+            bounds[n] = (float(p.lower), float(p.upper))
     for n, p in (dataset_cfg.get("extra_parameters") or {}).items():
         units[n] = str(p.get("unit", "1"))
         bounds[n] = (float(p["lower"]), float(p["upper"]))
