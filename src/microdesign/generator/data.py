@@ -137,8 +137,8 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             its parameter labels condition the generator. TIFF: one segmented 3D volume (or a 2D image,
             ``1 x H x W`` accepted), unconditioned (single class).
         voxel_size_m: voxel edge [m]; required for a TIFF (the file does not carry it), checked for HDF5.
-        label_map: TIFF only: file value -> phase label (0 pore, 1 AM, 2 CBD). Required; an unmapped
-            value in the file is an error.
+        label_map: TIFF only: file value -> phase label (0 pore, 1 AM, 2 CBD) or phase name. Required;
+            an unmapped value in the file is an error (:func:`microdesign.data.importer.map_grey_values`).
         bounds: training bounds per parameter (default: the dataset provenance's ``parameter_bounds`` /
             ``bounds`` if present, else the min and max of the labels).
         max_samples: read at most this many samples (HDF5).
@@ -187,16 +187,12 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             raise ConfigError("voxel_size_m", None, f"the voxel edge in metres of {path.name} (TIFF does not carry it)")
         if not label_map:
             raise ConfigError("label_map", label_map, f"a map file value -> phase label 0/1/2 for {path.name}")
+        from microdesign.data.importer import map_grey_values, parse_grey_table
+
+        greys, phase_labels = parse_grey_table(label_map, "label_map")  # the one grey -> phase reader
         raw = read_array(path, option, ("tiff",))
         raw = np.squeeze(raw) if raw.ndim == 3 and raw.shape[0] == 1 else raw
-        out = np.full(raw.shape, 255, dtype=np.uint8)
-        for value, label in label_map.items():
-            if int(label) not in range(N_PHASES):
-                raise ConfigError(f"label_map[{value!r}]", label, "a phase label 0, 1 or 2")
-            out[raw == float(value)] = int(label)
-        if (out == 255).any():
-            unmapped = np.unique(raw[out == 255])[:10]
-            raise ConfigError("label_map", dict(label_map), f"a label for every value in {path.name}; unmapped {unmapped}")
+        out = map_grey_values(raw, greys, phase_labels, path.name, "label_map")
         return TrainingData([out], np.zeros((1, 0)), (), (), float(voxel_size_m), {},
                             description=f"{path.name} {raw.shape}", source_path=str(path.resolve()))
     raise ConfigError(option, str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
