@@ -170,3 +170,28 @@ def test_resume_of_a_ray_campaign_killed_with_sigkill(tmp_path, ray_address):
     assert sum(t.finished for t in after) == 6
     fresh = [tuple(t.inputs.values()) for t in after if t.method != "rerun"]
     assert len(set(fresh)) == len(fresh)
+
+
+def test_split_cubes_gives_the_unsplit_characterisation(ray_address):
+    """One design's cubes measured by Ray tasks of 3 cubes each: the same per-cube values, CI and
+    result as the characteriser on its own; a stand-in without per-cube measurement is refused."""
+    import numpy as np
+
+    from microdesign.campaign.build import instantiate
+    from microdesign.campaign.executor import CubeFanOut
+    from microdesign.campaign.stubs import StubCharacteriser, StubGenerator
+
+    cfg = compose("campaign", ["characterise=fast"]).characterise
+    cubes = StubGenerator().sample({"am_weight_fraction": 0.92, "porosity": 0.45}, n=5, size_voxels=16, seed=3)
+    plain = instantiate(cfg, "characterise").characterise(cubes, 4e-7)
+    split = instantiate(cfg, "characterise")
+    CubeFanOut(split, cfg, cubes_per_task=3, resources={"num_cpus": 1})
+    fanned = split.characterise(cubes, 4e-7)
+    assert plain.ok and fanned.ok and fanned.n_cubes == 5
+    for key, e in plain.estimates.items():
+        assert np.array_equal(fanned[key].values, e.values) and fanned[key].ci95_half_width == e.ci95_half_width
+    with pytest.raises(ConfigError, match="executor.split_cubes"):
+        CubeFanOut(StubCharacteriser(), cfg, 2, {"num_cpus": 1})
+    bad = compose("campaign", BASE + ["executor=ray", "executor.split_cubes=true", "output=unused.h5"])
+    with pytest.raises(ConfigError, match="per-cube measurement"):
+        validate(bad)

@@ -192,6 +192,7 @@ def validate(cfg: DictConfig) -> Setup:
         _check_output_free(Path(str(cfg.output)), resume)
     check_executor(cfg)
     evaluator = build_evaluator(cfg, space, objective)
+    check_executor(cfg, evaluator.characteriser)  # split_cubes needs a characteriser it can fan out
     if cfg.get("output"):
         path = Path(str(cfg.output))
     else:

@@ -202,10 +202,7 @@ class CubeFanOut:
     def __init__(self, characteriser: Any, config: Any, cubes_per_task: int, resources: dict[str, float]):
         from omegaconf import OmegaConf
 
-        if not callable(getattr(characteriser, "_measure", None)):
-            raise ConfigError("executor.split_cubes", True,
-                              f"a characteriser with per-cube measurement (microdesign.characterise.Characteriser), "
-                              f"not {type(characteriser).__name__}")
+        _check_splittable(characteriser)
         self.inner, self.cubes_per_task, self.resources = characteriser, int(cubes_per_task), dict(resources)
         self.config_yaml = OmegaConf.to_yaml(config, resolve=True)
         characteriser._measure = self._measure  # the wrapped class's loops call self._measure
@@ -374,6 +371,13 @@ class RayExecutor(WorkerPool):
             self.actor_resources = actor
         else:
             self.split, self.actor_resources = None, worker
+        have = ray.cluster_resources()
+        for key, res in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+            need = settings.num_workers * float(self.actor_resources.get(key, 0))
+            if need > have.get(res, 0.0):
+                log.warning("%d workers need %g %s but the Ray cluster has %g: the workers that do not fit wait "
+                            "for resources (an autoscaling cluster adds nodes)", settings.num_workers, need, res,
+                            have.get(res, 0.0))
         self._actor_cls = ray.remote(EvaluationWorker)
         self._actors = [self._new_actor() for _ in range(settings.num_workers)]
         try:
@@ -520,18 +524,29 @@ def build_executor(cfg: Any) -> RayExecutor | None:
     return RayExecutor(settings, OmegaConf.to_yaml(cfg, resolve=True), uses_cuda(cfg))
 
 
-def check_executor(cfg: Any) -> ExecutorSettings:
-    """Validate the ``executor`` node before any work (Ray importable when asked for).
+def check_executor(cfg: Any, characteriser: Any = None) -> ExecutorSettings:
+    """Validate the ``executor`` node before any work (Ray importable when asked for; a characteriser
+    that ``split_cubes`` can fan out).
 
     Raises:
-        ConfigError: bad settings, or ``executor=ray`` without Ray installed (naming the extra).
+        ConfigError: bad settings, ``executor=ray`` without Ray installed (naming the extra), or
+            ``split_cubes`` with a characteriser without per-cube measurement.
     """
     from omegaconf import OmegaConf
 
     settings = ExecutorSettings.from_config(OmegaConf.select(cfg, "executor"))
     if settings.kind == "ray":
         require_ray()
+        if settings.split_cubes and characteriser is not None:
+            _check_splittable(characteriser)
     return settings
+
+
+def _check_splittable(characteriser: Any) -> None:
+    if not callable(getattr(characteriser, "_measure", None)):
+        raise ConfigError("executor.split_cubes", True,
+                          f"a characteriser with per-cube measurement (microdesign.characterise.Characteriser), "
+                          f"not {type(characteriser).__name__}")
 
 
 __all__ = ["CubeFanOut", "EvaluationWorker", "ExecutorSettings", "Outcome", "RayExecutor", "RemoteEvaluator",
