@@ -73,7 +73,9 @@ def test_import_png_with_yaml(tmp_path):
         "  sem_1.png: {porosity: 0.4, particle_radius_mean_m: 5.0e-6}\n"
         "  sem_2.png: {porosity: 0.5, particle_radius_mean_m: 6.0e-6}\n"
     )
-    out = import_images(tmp_path, tmp_path / "labels.yaml", {0: "pore", 100: "am", 200: "cbd"}, tmp_path / "o.h5")
+    # the porosity labels are arbitrary numbers here (a format test): not checked against the images
+    out = import_images(tmp_path, tmp_path / "labels.yaml", {0: "pore", 100: "am", 200: "cbd"}, tmp_path / "o.h5",
+                        porosity_tolerance=None)
     with MicrostructureDataset(out) as ds:
         assert ds.ndim == 2 and len(ds) == 3
         assert ds.voxel_size_m == pytest.approx(2e-8)
@@ -220,3 +222,44 @@ def test_real_sem_and_generated_need_their_tables(tmp_path, shared_data):
     with pytest.raises(ConfigError, match="generated_nmc_256.tiff.*unmapped: 85"):
         import_images([shared_data / "generated_nmc_256.tiff"], tmp_path / "l.csv", {0: "pore", 1: "am", 2: "cbd"},
                       tmp_path / "g.h5", voxel_size_m=0.39e-6)
+
+
+def test_labels_are_checked_against_their_physical_range_and_the_image(tmp_path, caplog):
+    """A porosity of 1.5, a single-phase image and a porosity label the image contradicts are refused
+    before the output exists; a small disagreement is a warning; porosity_tolerance=None warns only."""
+    rng = np.random.default_rng(1)
+    img = (rng.random((8, 10, 12)) < 0.4).astype(np.uint8)  # 40 % pore (label 1 -> AM elsewhere)
+    img = np.where(img == 1, 0, 1).astype(np.uint8)
+    img[rng.random(img.shape) < 0.1] = 2
+    tifffile.imwrite(tmp_path / "a.tif", img)
+    tifffile.imwrite(tmp_path / "flat.tif", np.ones((8, 10, 12), np.uint8))
+    measured = float((img == 0).mean())
+    out = tmp_path / "o.h5"
+    grey = {0: "pore", 1: "am", 2: "cbd"}
+
+    def run(file, porosity, **kw):
+        (tmp_path / "l.csv").write_text(f"file,porosity [1]\n{file},{porosity}\n")
+        return import_images(tmp_path / file, tmp_path / "l.csv", grey, out, voxel_size_m=1e-6, overwrite=True, **kw)
+
+    with pytest.raises(ConfigError, match=r"label 'porosity'.*1\.5.*\(0, 1\)"):
+        run("a.tif", 1.5)
+    with pytest.raises(ConfigError, match="at least two phases; it is all active_material"):
+        run("flat.tif", 0.4)
+    with pytest.raises(ConfigError, match=r"label 'porosity'.*pore fraction"):
+        run("a.tif", measured + 0.2)
+    assert not out.exists()
+    with caplog.at_level("WARNING"):
+        run("a.tif", measured + 0.05)
+    assert "differs from the image's pore fraction" in caplog.text
+    out.unlink()
+    run("a.tif", measured + 0.2, porosity_tolerance=None)
+    assert out.exists()
+    run("a.tif", measured)  # agreeing labels import silently
+
+
+def test_import_data_command_refuses_an_unphysical_label(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "a.tif", np.random.default_rng(0).integers(0, 3, (6, 6, 6), dtype=np.uint8))
+    (tmp_path / "l.csv").write_text("file,porosity [1]\na.tif,1.5\n")
+    assert main(["import-data", f"images={tmp_path / 'a.tif'}", f"labels={tmp_path / 'l.csv'}", "voxel_size_m=1e-6",
+                 f"output={tmp_path / 'o.h5'}"]) == 2
+    assert "porosity" in capsys.readouterr().err and not (tmp_path / "o.h5").exists()

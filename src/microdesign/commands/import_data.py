@@ -5,8 +5,10 @@ Example (docs/dataset_format.md)::
     microdesign import-data images=<data>/nrel_nmc1_cal_cbd_bridge.tif \\
         labels=nrel_labels.yaml voxel_size_m=0.398e-6 output=data/nrel.h5
 
-Unmapped grey values, inconsistent sizes, missing labels and a missing voxel size are rejected
-with a message naming the file and the problem, before anything is written.
+Unmapped grey values, inconsistent sizes, missing labels, a missing voxel size, a label outside
+its physical range, a single-phase image and a porosity label that the image's pore fraction
+contradicts (``porosity_tolerance``) are rejected with a message naming the file and the problem,
+before anything is written.
 ``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
 
@@ -34,5 +36,6 @@ def run(cfg) -> int:
         through_plane_axis=int(c.get("through_plane_axis", 0)),
         provenance={"command": "microdesign import-data", "description": c.get("description", ""), "config": c},
         overwrite=bool(c.get("overwrite", False)),
+        porosity_tolerance=c.get("porosity_tolerance"),
     )
     return 0

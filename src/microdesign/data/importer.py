@@ -322,6 +322,48 @@ def resolve_image_paths(images: str | Path | Sequence[str | Path], base: Path | 
     return found
 
 
+#: Default largest difference between a porosity label and the image's measured pore fraction
+#: (absolute): above it the label (or the grey table) is wrong; the NREL and GAN examples of
+#: docs/dataset_format.md agree to 0.001.
+POROSITY_TOLERANCE = 0.10
+#: A difference above this is worth a warning (segmentation and sample-to-sample variation aside).
+POROSITY_WARNING = 0.03
+
+
+def check_labels_against_image(image: np.ndarray, labels: Mapping[str, float], where: str,
+                               porosity_tolerance: float | None = POROSITY_TOLERANCE) -> None:
+    """The image shows a microstructure and agrees with the labels it can be measured against.
+
+    An image of a single phase is refused; a ``porosity`` label is compared with the image's pore
+    fraction (label 0): a difference above ``porosity_tolerance`` is an error, above
+    :data:`POROSITY_WARNING` a warning.
+
+    Args:
+        image: phase labels (0 pore, 1 AM, 2 CBD), any shape.
+        labels: the image's parameter labels.
+        where: the file, for messages.
+        porosity_tolerance: absolute; None: no error (the warning stays).
+
+    Raises:
+        ConfigError: a single-phase image, or a porosity label that the image contradicts.
+    """
+    counts = np.bincount(image.reshape(-1), minlength=len(PHASE_NAMES))[: len(PHASE_NAMES)]
+    present = [PHASE_NAMES[i] for i in np.flatnonzero(counts)]
+    if len(present) < 2:
+        raise ConfigError("image", where, f"a segmented microstructure with at least two phases; it is all "
+                          f"{present[0] if present else 'empty'} (check grey_to_phase)")
+    if "porosity" in labels:
+        measured = float(counts[0] / counts.sum())
+        diff = abs(float(labels["porosity"]) - measured)
+        if porosity_tolerance is not None and diff > float(porosity_tolerance):
+            raise ConfigError("label 'porosity'", labels["porosity"],
+                              f"the image's pore fraction {measured:.4f} within {porosity_tolerance:g} "
+                              "(check the label, grey_to_phase, or set porosity_tolerance)", context=where)
+        if diff > POROSITY_WARNING:
+            logger.warning("%s: porosity label %.4g differs from the image's pore fraction %.4f by %.3f",
+                           where, labels["porosity"], measured, diff)
+
+
 def import_images(
     images: str | Path | Sequence[str | Path],
     labels: str | Path,
@@ -333,6 +375,7 @@ def import_images(
     through_plane_axis: int = 0,
     provenance: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    porosity_tolerance: float | None = POROSITY_TOLERANCE,
 ) -> Path:
     """Validate every image and label, then write them as one dataset.
 
@@ -347,6 +390,9 @@ def import_images(
         through_plane_axis: axis of the 3D stacks that is through-plane; moved to axis 0.
         provenance: extra provenance entries.
         overwrite: replace an existing output file.
+        porosity_tolerance: largest accepted difference between a ``porosity`` label and the
+            image's measured pore fraction (absolute); None: never an error. A difference above
+            :data:`POROSITY_WARNING` is logged as a warning.
 
     Returns:
         The output path.
@@ -356,7 +402,10 @@ def import_images(
             missing label row or value, missing or inconsistent voxel size, missing unit).
     """
     from microdesign.data.dataset import DatasetWriter
+    from microdesign.design.space import in_physical_range, physical_range, range_text
 
+    if porosity_tolerance is not None and not 0 <= float(porosity_tolerance) <= 1:
+        raise ConfigError("porosity_tolerance", porosity_tolerance, "an absolute difference in [0, 1] or null")
     table = read_label_table(labels)
     paths = resolve_image_paths(images)
     greys, phase_labels = parse_grey_table(grey_to_phase)
@@ -390,6 +439,10 @@ def import_images(
                 raise ConfigError(f"label {n!r}", None, f"a value for {p.name} in {table.path} (missing label)",
                                   context=str(p))
             values[n] = float(row[n])
+            rng = physical_range(n)
+            if rng is not None and not in_physical_range(values[n], rng):
+                raise ConfigError(f"label {n!r}", values[n], f"a physical {n} in {range_text(rng)} "
+                                  f"({table.path})", context=str(p))
         label_rows.append(values)
         vs = table.voxel_sizes_m.get(p.name, table.voxel_size_m)
         vs = voxel_size_m if vs is None else vs
@@ -423,6 +476,7 @@ def import_images(
             raise ConfigError("image shape", raw.shape, f"the shape {shape} of {first} (all images of a dataset "
                               "must have one size; inconsistent sizes)", context=str(p))
         mapped = map_grey_values(raw, greys, phase_labels, str(p))
+        check_labels_against_image(mapped, label_rows[len(cache)], str(p), porosity_tolerance)
         held += mapped.nbytes
         cache.append(mapped if held <= _CACHE_BYTES else None)  # avoid decoding twice when it fits
         files_prov.append({"file": p.name, "sha256": _sha256(p), "shape": list(raw.shape), "dtype": str(raw.dtype)})

@@ -48,12 +48,14 @@ def physical_range(name: str) -> tuple[float, float, bool, bool] | None:
     return (0.0, 1.0, True, True) if name.endswith("_fraction") else None
 
 
-def _in_range(value: float, rng: tuple[float, float, bool, bool]) -> bool:
+def in_physical_range(value: float, rng: tuple[float, float, bool, bool]) -> bool:
+    """Whether ``value`` lies in a range of :func:`physical_range` (ends open or closed as given)."""
     lo, hi, lo_in, hi_in = rng
     return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
 
 
-def _range_text(rng: tuple[float, float, bool, bool]) -> str:
+def range_text(rng: tuple[float, float, bool, bool]) -> str:
+    """A range of :func:`physical_range` as text: ``(0, 1]``."""
     lo, hi, lo_in, hi_in = rng
     return f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
 DTYPE = torch.float64  # BoTorch's recommendation for GP fitting (BoTorch docs, "Using float64")
@@ -103,9 +105,9 @@ class Parameter:
         if rng is not None:
             for key in ("lower", "upper", "fixed"):
                 value = getattr(self, key)
-                if value is not None and not _in_range(float(value), rng):
+                if value is not None and not in_physical_range(float(value), rng):
                     raise ConfigError(f"design_space.parameters.{self.name}.{key}", value,
-                                      f"a physical {self.name} in {_range_text(rng)} {self.unit}")
+                                      f"a physical {self.name} in {range_text(rng)} {self.unit}")
 
     @property
     def is_fixed(self) -> bool:

@@ -72,8 +72,15 @@ class TrainingData:
             raise ConfigError("parameter_units", self.parameter_units, "one unit per parameter")
         if not (np.isfinite(self.voxel_size_m) and 0 < self.voxel_size_m < 1e-3):
             raise ConfigError("voxel_size_m", self.voxel_size_m, "a voxel edge in metres")
+        from microdesign.design.space import in_physical_range, physical_range, range_text
+
         bounds = dict(self.bounds)
         for j, name in enumerate(self.parameter_names):
+            rng = physical_range(name)
+            bad = [float(v) for v in lab[:, j] if rng is not None and not in_physical_range(float(v), rng)]
+            if bad:
+                raise ConfigError(f"labels[{name!r}]", bad[0], f"a physical {name} in {range_text(rng)} "
+                                  f"({len(bad)} of {len(lab)} labels are not)")
             if name not in bounds:
                 lo, hi = float(lab[:, j].min()), float(lab[:, j].max())
                 if hi <= lo:
