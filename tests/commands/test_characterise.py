@@ -76,3 +76,13 @@ def test_convergence_command_writes_table_plot_and_conclusion(tiff_volume, tmp_p
     md = (out / "convergence.md").read_text()
     assert "smallest setting meeting the target" in md
     assert (out / "convergence.png").stat().st_size > 1000
+
+
+def test_a_single_cube_shows_its_ci_as_not_available_and_writes_standard_json(tmp_path, capsys):
+    out = tmp_path / "one.json"
+    assert main(["characterise", "source.kind=synthetic", "cube_size=16", "n_cubes=1", "characterise=fast",
+                 f"output={out}"]) == 0
+    assert "n/a (one cube)" in capsys.readouterr().out and "inf" not in out.read_text().lower()
+    metrics = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))["metrics"]
+    assert all(m["ci95_half_width"] is None and m["relative_ci95"] is None for m in metrics.values())
+    assert all(isinstance(m["mean"], float) for m in metrics.values())

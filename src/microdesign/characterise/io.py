@@ -1,4 +1,4 @@
-"""Reading labelled volumes, building cube sources from config, writing results.
+"""Reading labelled volumes, building cube sources from config, results as JSON-ready dictionaries.
 
 Used by the ``characterise`` and ``convergence`` commands (:func:`command_cube_sources`) and the
 characterisation benchmark; the source config is::
@@ -13,7 +13,6 @@ characterisation benchmark; the source config is::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -150,11 +149,3 @@ def metrics_to_dict(m: MicrostructureMetrics) -> dict[str, Any]:
             for k, e in m.estimates.items()
         },
     }
-
-
-def write_json(obj: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``obj`` as indented JSON, creating parent folders; returns the path."""
-    p = Path(str(path))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(obj, indent=2, default=float))
-    return p

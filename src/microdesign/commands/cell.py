@@ -34,7 +34,6 @@ _C10_COLUMNS = (("C/10 A.h", "{:.2f}", 1.0), ("retention %", "{:.1f}", 100.0))
 
 
 def run(cfg) -> int:
-    import json
     import logging
     from pathlib import Path
 
@@ -124,7 +123,9 @@ def run(cfg) -> int:
         path = Path(str(cfg.output))
         rows = [r.to_dict() for r in results]
         if path.suffix == ".json":
-            path.write_text(json.dumps(rows, indent=2))
+            from microdesign.data.files import write_json
+
+            write_json(rows, path)  # standard JSON: a non-finite value is null
         else:
             import csv
 

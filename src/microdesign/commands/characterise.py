@@ -19,13 +19,15 @@ CONFIG_NAME = "characterise"
 
 def run(cfg) -> int:
     import logging
+    import math
 
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
     from rich.console import Console
     from rich.table import Table
 
-    from microdesign.characterise.io import command_cube_sources, metrics_to_dict, write_json
+    from microdesign.characterise.io import command_cube_sources, metrics_to_dict
+    from microdesign.data.files import write_json
 
     log = logging.getLogger(__name__)
     sources, voxel = command_cube_sources(cfg, [int(cfg.cube_size)])
@@ -45,8 +47,12 @@ def run(cfg) -> int:
         for col in ("metric", "mean", "std", "95% CI +-", "rel. CI"):
             table.add_column(col, justify="left" if col == "metric" else "right")
         for k, e in result.estimates.items():
+            if not math.isfinite(e.ci95_half_width):  # one cube: no CI
+                table.add_row(k, f"{e.mean:.5g}", f"{e.std:.3g}", "n/a", "n/a (one cube)")
+                continue
             rel = e.relative_ci95 if e.ci95_half_width else 0.0
-            table.add_row(k, f"{e.mean:.5g}", f"{e.std:.3g}", f"{e.ci95_half_width:.3g}", f"{100 * rel:.2f}%")
+            rel_text = f"{100 * rel:.2f}%" if math.isfinite(rel) else "n/a (mean 0)"
+            table.add_row(k, f"{e.mean:.5g}", f"{e.std:.3g}", f"{e.ci95_half_width:.3g}", rel_text)
         console.print(table)
     if cfg.output:
         out = metrics_to_dict(result)

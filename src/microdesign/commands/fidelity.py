@@ -28,7 +28,6 @@ CONFIG_NAME = "fidelity"
 
 
 def run(cfg) -> int:
-    import json
     import logging
     import time
     from pathlib import Path
@@ -37,6 +36,7 @@ def run(cfg) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from microdesign.data.files import write_json
     from microdesign.errors import ConfigError
     from microdesign.generator import fidelity
 
@@ -65,7 +65,8 @@ def run(cfg) -> int:
         vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m
         if not np.isclose(vox, gen.voxel_size_m, rtol=1e-6):
             raise ConfigError("reference.voxel_size_m", vox, f"the generator's voxel size {gen.voxel_size_m}")
-        image = load_training_data(ref_cfg.path, voxel_size_m=vox, label_map=label_map or None).images[0]
+        image = load_training_data(ref_cfg.path, voxel_size_m=vox, label_map=label_map or None,
+                                   option="reference.path").images[0]
         if image.ndim != 3 or min(image.shape) < L:
             raise ConfigError("reference.path", str(ref_cfg.path), f"a 3D volume with every side >= {L}")
 
@@ -92,13 +93,13 @@ def run(cfg) -> int:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gen.name}.md").write_text(md + f"\n\nReference: {ref_desc}. Wall time {wall:.0f} s.\n")
-    (out / f"{gen.name}.json").write_text(json.dumps({
+    write_json({
         "generator": gen.name, "reference": ref_desc, "size_voxels": L, "n_seeds": n_seeds, "wall_s": wall,
         "points": [{"params": r.params, "failures": r.failures,
                     "metrics": {c.metric: {"generated": c.generated.tolist(), "reference": c.reference.tolist(),
                                            "difference": c.difference, "kind": c.kind, "tolerance": c.tolerance,
                                            "passed": c.passed} for c in r.comparisons}} for r in reports]},
-        indent=1))
+        out / f"{gen.name}.json")  # standard JSON: a metric without a value is null
     log.info("fidelity report -> %s\n%s", out / f"{gen.name}.md", md)
     return 0
 

@@ -155,3 +155,36 @@ def open_hdf5(path: Any, option: str, expected: str = "an HDF5 file") -> Iterato
     except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise ConfigError(option, str(path), f"{expected} that can be read: it is corrupt or incomplete "
                           f"({type(exc).__name__}: {exc})") from None
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (``inf``, ``nan``) replaced by None and NumPy values made
+    plain, so that it serialises as standard JSON (RFC 8259 has no ``Infinity`` or ``NaN``; Python's
+    ``json`` writes them by default). Mappings, lists, tuples and arrays are converted recursively."""
+    import math
+
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, (str, int, float, bool)) and k is not None else k: json_safe(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(obj: Any, path: Any) -> Path:
+    """Write ``obj`` as indented standard JSON (:func:`json_safe`: no ``Infinity``/``NaN``, they are
+    ``null``), creating parent folders; returns the path."""
+    import json
+
+    p = Path(str(path))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(json_safe(obj), indent=2, allow_nan=False))
+    return p
