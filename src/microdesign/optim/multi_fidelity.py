@@ -245,7 +245,8 @@ class MultiFidelityProposer:
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int, seed: int,
                      pending: np.ndarray | None, cost_model: LevelCostModel) -> tuple[torch.Tensor, float]:
         """MF-GP fit + cost-weighted qMFMES or qMFKG + ``optimize_acqf_mixed`` over the levels; returns
-        (``q x (d_free + 1)`` candidates, the last column the fidelity; acquisition value)."""
+        (``q x (d_free + 1)`` candidates, the last column the fidelity; the sum of the sequential greedy
+        acquisition values)."""
         from botorch.acquisition import PosteriorMean, qMultiFidelityKnowledgeGradient, qMultiFidelityMaxValueEntropy
         from botorch.acquisition.cost_aware import InverseCostWeightedUtility
         from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
@@ -282,12 +283,20 @@ class MultiFidelityProposer:
                         num_mv_samples=self.num_mv_samples, cost_aware_utility=utility, project=project,
                         X_pending=Zp)
                 bounds = torch.cat([self.space.unit_bounds(), torch.tensor([[0.0], [1.0]], dtype=DTYPE)], dim=-1)
-                cand, value = optimize_acqf_mixed(
-                    acq, bounds=bounds, q=q, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
-                    fixed_features_list=[{k: float(f)} for f in self.fidelities], inequality_constraints=cons,
-                    options={"maxiter": self.maxiter, "batch_limit": 4},
-                )
-        return cand.detach(), float(value)
+                # sequential greedy over the batch (max-value entropy takes one point at a time): each
+                # chosen point joins the pending ones before the next is chosen
+                chosen, values = [], []
+                for _ in range(q):
+                    c, v = optimize_acqf_mixed(
+                        acq, bounds=bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                        fixed_features_list=[{k: float(f)} for f in self.fidelities], inequality_constraints=cons,
+                        options={"maxiter": self.maxiter, "batch_limit": 4},
+                    )
+                    chosen.append(c.detach())
+                    values.append(float(v))
+                    if len(chosen) < q:
+                        acq.set_X_pending(torch.cat(([Zp] if Zp is not None else []) + chosen, dim=-2))
+        return torch.cat(chosen, dim=-2), float(np.sum(values))
 
     # ------------------------------------------------------------------ recommendation
     def recommend(self, X, Y, Yvar=None) -> Recommendation:
