@@ -74,6 +74,8 @@ CASES = [
     ("campaign-float-for-int", ["campaign", *CAMPAIGN, "campaign.n_cubes=2.5", "output={tmp}/c.h5"], "campaign.n_cubes"),
     ("process-type", ["process", "process.inputs.line_load_N_mm=abc"], "process.inputs.line_load_N_mm"),
     ("sample-unknown-plus-param", ["sample", "+params.porosty=0.3", "output={tmp}/s.h5"], "porosity"),
+    ("sample-unknown-param", ["sample", "+params.particle_radius_m=1e-6", "output={tmp}/s.h5"],
+     "params.particle_radius_m"),
     ("sample-unknown-target-arg", ["sample", "+generator.devic=cpu", "output={tmp}/s.h5"], "device"),
     ("sample-n-type", ["sample", "n=two", "output={tmp}/s.h5"], "n"),
     ("cell-type", ["cell", "ragone.n=many"], "ragone.n"),

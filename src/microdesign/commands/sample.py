@@ -30,7 +30,20 @@ def run(cfg) -> int:
     log = logging.getLogger(__name__)
     gen = instantiate(cfg.generator)
     params = OmegaConf.to_container(cfg.params, resolve=True) or {}
-    params = {k: v for k, v in params.items() if k in gen.parameter_names or not cfg.ignore_unknown_params}
+    if cfg.ignore_unknown_params:
+        # only the shipped defaults are dropped (conf/sample.yaml, for a generator such as nrel that has
+        # no such parameter); a name added by the user that the generator lacks is a mistake
+        from microdesign.config import compose
+
+        defaults = set(compose("sample", []).params or {})
+        added = [k for k in params if k not in gen.parameter_names and k not in defaults]
+        if added:
+            import difflib
+
+            close = difflib.get_close_matches(added[0], list(gen.parameter_names), n=3, cutoff=0.6)
+            raise ConfigError(f"params.{added[0]}", params[added[0]], f"a parameter of generator {gen.name} "
+                              + (f"(did you mean {close}?)" if close else f"{list(gen.parameter_names)}"))
+        params = {k: v for k, v in params.items() if k in gen.parameter_names}
     t0 = time.perf_counter()
     vols = gen.sample(params, n=int(cfg.n), size_voxels=int(cfg.size_voxels), seed=int(cfg.seed))
     dt = time.perf_counter() - t0
