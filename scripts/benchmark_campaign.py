@@ -124,13 +124,14 @@ def reevaluate_best(name: str, overrides: list[str], seeds: int, work: Path, n_c
 
 def proposal_times(repeats: int = 1) -> dict[int, float]:
     from microdesign.config import compose
+    from microdesign.design import DesignSpace
     from microdesign.optim import build_proposer
 
     cfg = compose("campaign", [])
     rng = np.random.default_rng(0)
     out = {}
     for q in (1, 4):
-        p = build_proposer(cfg.optimiser, cfg.design_space, seed=0)
+        p = build_proposer(cfg.optimiser, DesignSpace.from_config(cfg.design_space), seed=0)
         d = p.space.d
         X = p.space.from_free_unit(rng.random((20, p.space.d_free)))
         Y = -((X - X.mean(0)) ** 2 / X.var(0)).sum(1)

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from microdesign.case_studies.runner import STUDIES, campaign_config, check, evaluations
 from microdesign.config import compose
+from microdesign.design import DesignSpace
 from microdesign.errors import ConfigError
 from microdesign.optim import build_proposer
 
@@ -20,7 +21,7 @@ def test_experiment_composes_and_instantiates(experiment):
     cfg = compose("campaign", [f"experiment={experiment}"])
     cell = instantiate(cfg.cell, _convert_="all")
     objective = instantiate(cfg.objective)
-    proposer = build_proposer(cfg.optimiser, cfg.design_space, seed=0)
+    proposer = build_proposer(cfg.optimiser, DesignSpace.from_config(cfg.design_space), seed=0)
     free = [n for n, p in cfg.design_space.parameters.items() if p.fixed is None]
     if experiment.startswith(("cs1", "cs2")):
         # two parameters at fixed mass loading (and fixed CBD adhesion)

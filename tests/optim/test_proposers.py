@@ -89,7 +89,7 @@ def test_qlognei_beats_sobol_on_analytic_function():
 @pytest.mark.parametrize("option", ["qlognei", "sobol"])
 def test_optimiser_configs_compose_and_instantiate(option):
     cfg = compose("campaign", [f"optimiser={option}", "optimiser.q=4"])
-    p = build_proposer(cfg.optimiser, cfg.design_space, seed=0)
+    p = build_proposer(cfg.optimiser, DesignSpace.from_config(cfg.design_space), seed=0)
     assert p.q == 4
     X = p.propose(np.zeros((0, p.space.d)), np.zeros(0), None, 0, 4, seed=0).X
     assert X.shape == (4, p.space.d)

@@ -161,7 +161,7 @@ def validate(cfg: DictConfig) -> Setup:
         cfg = _merge_resume(cfg)
     space = DesignSpace.from_config(cfg.design_space)
     seed = int(cfg.seed)
-    proposer = build_proposer(cfg.optimiser, cfg.design_space, seed=seed)
+    proposer = build_proposer(cfg.optimiser, space, seed=seed)
     objective = instantiate(cfg.objective, "objective")
     if hasattr(objective, "check_quantity"):
         objective.check_quantity()

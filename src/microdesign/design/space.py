@@ -190,10 +190,19 @@ class DesignSpace:
                 if spec.get(required) is None:
                     raise ConfigError(f"design_space.parameters.{name}.{required}", None, "a value (it is required)")
             out.append(Parameter(name=str(name), **spec))
+        return cls(out).with_constraints(linear_constraints)
+
+    def with_constraints(self, linear_constraints: Sequence[Mapping[str, Any]] | None) -> DesignSpace:
+        """This space with the linear constraints of ``optimiser.linear_constraints``, a list of
+        ``{coefficients: {name: c}, rhs: b, sense: ">=" | "<="}`` (None or empty: none).
+
+        Raises:
+            ConfigError: a bad constraint (see the class).
+        """
         cons = [LinearConstraint({str(k): float(v) for k, v in c["coefficients"].items()}, float(c["rhs"]),
                                  str(c.get("sense", ">=")))
                 for c in (linear_constraints or [])]
-        return cls(out, cons)
+        return type(self)(self.parameters, cons)
 
     @classmethod
     def from_stored(cls, space: Mapping[str, Any]) -> DesignSpace:

@@ -12,23 +12,20 @@ from microdesign.optim.proposers import (BotorchProposer, GPFitError, Proposal, 
 __all__ = ["BotorchProposer", "GPFitError", "Proposal", "Proposer", "SobolProposer", "fit_gp", "sobol_points"]
 
 
-def build_proposer(optimiser_cfg, design_space_cfg, seed: int | None = None) -> Proposer:
-    """Instantiate ``optimiser`` config (``_target_``) with the :class:`~microdesign.design.DesignSpace` of ``design_space``.
+def build_proposer(optimiser_cfg, space, seed: int | None = None) -> Proposer:
+    """Instantiate ``optimiser`` config (``_target_``) over ``space``, a :class:`~microdesign.design.DesignSpace`.
 
-    ``optimiser.linear_constraints`` goes to the design space; ``optimiser.seed: null`` takes ``seed``.
+    ``optimiser.linear_constraints`` are added to the space (:meth:`DesignSpace.with_constraints`);
+    ``optimiser.seed: null`` takes ``seed``.
 
     Raises:
-        ConfigError: bad bounds, fixed values or constraints (see :meth:`DesignSpace.from_config`).
+        ConfigError: bad constraints (see :class:`~microdesign.design.DesignSpace`) or a bad optimiser setting.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from microdesign.design import DesignSpace
-
     cfg = OmegaConf.to_container(optimiser_cfg, resolve=True)
-    cons = cfg.pop("linear_constraints", None) or []
-    space = DesignSpace.from_config(OmegaConf.to_container(design_space_cfg, resolve=True)
-                                    if not isinstance(design_space_cfg, dict) else design_space_cfg, cons)
+    space = space.with_constraints(cfg.pop("linear_constraints", None))
     if cfg.get("seed") is None:
         cfg["seed"] = seed
     # partial: Hydra would turn the design space into a config node if passed as a kwarg
