@@ -56,6 +56,16 @@ def test_case_study_root_config_and_names(tmp_path):
         check(OmegaConf.merge(cfg, {"profile": "cpu_generator", "profiles": {"cpu_generator": {"budgets": "cpuu"}}}))
 
 
+def test_every_campaign_of_a_study_runs_on_its_executor(tmp_path):
+    """`microdesign case-study name=all executor=ray ...`: each campaign config gets the study's executor."""
+    cfg = compose("case_study", [f"output_dir={tmp_path}", "name=all", "executor=ray", "executor.num_workers=3"])
+    assert compose("case_study", []).executor.kind == "local"
+    for study in check(cfg):
+        for spec in cfg.studies[study].campaigns:
+            c = campaign_config(cfg, study, spec)
+            assert (c.executor.kind, c.executor.num_workers, c.executor.mode) == ("ray", 3, "async")
+
+
 @pytest.mark.parametrize("profile", ["cpu", "cpu_generator", "gpu", "stub"])
 def test_every_campaign_composes_under_every_profile(tmp_path, profile):
     """All campaigns under the cpu profile; one per study under the others (composition is slow)."""
