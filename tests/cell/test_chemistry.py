@@ -128,3 +128,12 @@ def test_bpx_file_round_trips_into_the_cell(tmp_path):
     assert slow.ok and fast.ok, (slow.reason, fast.reason)
     assert fast.extra[RETENTION_KEY] < slow.extra[RETENTION_KEY] < 1.0
     assert math.isfinite(fast.volumetric_energy_density_Wh_L) and fast.volumetric_energy_density_Wh_L > 0
+
+
+def test_a_c10_reference_that_stops_at_the_time_limit_fails_the_rates():
+    """Ai2020's cathode with our N/P sizing never reaches its 3.0 V cut-off at C/10: the time limit's
+    capacity is not the design's, so every rate fails with that reason instead of a retention above 1."""
+    model = build_cell_model(compose("cell", ["cell.base_parameter_set=Ai2020"]).cell)
+    cathode = BruggemanCathode.from_parameter_values(load_parameter_values("Ai2020"), "Ai2020")
+    (res,) = model.sweep(cathode.base_structure().to_metrics(), cathode.thickness_m, RateSweep((1.0,)))
+    assert not res.ok and "did not reach 3 V within 30 h" in res.reason

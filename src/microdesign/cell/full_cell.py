@@ -344,8 +344,8 @@ class CellModel:
             res, _ = self._run(design, "current", design.nominal_capacity_Ah / 10, self._t_end(design, 10.0),
                                f"C/10 reference ({design.nominal_capacity_Ah / 10:.4g} A) to {self.cutoff_V:g} V")
             if res.ok and "final time" in res.termination:
-                res = res.with_status("failed", f"the C/10 reference did not reach {self.cutoff_V:g} V within "
-                                                f"{self.max_duration_factor * 10:g} h")
+                res = replace(res, status="failed", reason=f"the C/10 reference did not reach {self.cutoff_V:g} V "
+                                                           f"within {self.max_duration_factor * 10:g} h")
             self._c10[key] = (res.capacity_Ah if res.ok else 0.0, res.reason)
         return self._c10[key][0]
 
