@@ -119,3 +119,39 @@ def test_crystallographic_density_sets_the_weighed_am_density():
     assert cd == 4.9 and cfg["materials"]["cathode_am_density_kg_m3"] == pytest.approx(4900.0)  # Chen2020: f = 1
     _, default = prepare_cell_config(OmegaConf.to_container(compose("cell").cell, resolve=True), None)
     assert default == pytest.approx(4.75)
+
+
+def test_generator_route_measures_each_press_density_once():
+    """microstructure=generator: cubes at porosity 1 - PD/CD per press density (shared by every mass
+    loading), characterised; the cell's thickness follows the measured fractions."""
+    from microdesign.campaign.stubs import StubCharacteriser, StubGenerator
+    from microdesign.cell import build_cell_model
+    from microdesign.cell.rate_map import generator_structures
+
+    cfg, cd = prepare_cell_config(OmegaConf.to_container(compose("cell").cell, resolve=True), None, "generator")
+    assert cd == pytest.approx(4.2455, abs=1e-3)  # dry coating at 92.5 wt% NMC811, C65:PVDF 1:1
+    grid = RateMapGrid((20.0, 30.0), (2.6, 3.0), (1.0,), cd)
+    generator, calls = StubGenerator(), []
+    sample = generator.sample
+    generator.sample = lambda params, n, size, seed: calls.append(dict(params)) or sample(params, n, size, seed)
+    structures = generator_structures(generator, StubCharacteriser(), grid, build_cell_model(OmegaConf.create(cfg)),
+                                      n_cubes=2, cube_size_voxels=16)
+    assert [c["porosity"] for c in calls] == pytest.approx([1 - 2.6 / cd, 1 - 3.0 / cd])
+    rm = rate_map(cfg, grid, "generator", structures, workers=1)
+    assert rm.n_failed == 0
+    np.testing.assert_allclose(rm.arrays["porosity"], [[1 - 2.6 / cd, 1 - 3.0 / cd]] * 2, atol=0.02)
+    np.testing.assert_allclose(rm.arrays["simulated_press_density_g_cm3"], [[2.6, 3.0]] * 2, rtol=0.03)
+    assert rm.arrays["retention"][1, 0, 0] < rm.arrays["retention"][0, 0, 0]
+
+
+def test_generator_route_refuses_a_porosity_outside_the_training_bounds_before_sampling():
+    from microdesign.campaign.stubs import StubCharacteriser, StubGenerator
+    from microdesign.cell.rate_map import generator_structures
+
+    generator = StubGenerator()
+    generator.training_bounds = {"am_weight_fraction": (0.88, 0.97), "porosity": (0.3, 0.5), "cbd_adhesion": (0.0, 1.0)}
+    generator.sample = lambda *a, **k: pytest.fail("sampled before checking the bounds")
+    grid = RateMapGrid((20.0,), (2.6, 3.0), (1.0,), 4.2455)  # 3.0 g.cm-3 -> porosity 0.293
+    with pytest.raises(ConfigError) as err:
+        generator_structures(generator, StubCharacteriser(), grid, model=None)
+    assert err.value.parameter == "press_density_g_cm3" and err.value.value == 3.0
