@@ -88,10 +88,18 @@ def _check_type(key: str, default: Any, value: Any) -> None:
     """``value`` (an override) has the scalar type of ``default`` (the config's own value), or is null."""
     from microdesign.errors import ConfigError
 
-    if value is None or isinstance(default, str) or default is None or isinstance(default, (list, dict)):
-        return
     if isinstance(value, str) and "${" in value:
         return  # an interpolation: resolved and checked by the reader
+    last = key.rsplit(".", 1)[-1]
+    if (last == "seed" or last.endswith("_seed")) and value is not None:
+        # every seed goes to numpy.random.SeedSequence or torch.manual_seed: a non-negative integer
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(key, value, "a non-negative integer seed")
+        return
+    if isinstance(default, list) and isinstance(value, str):
+        raise ConfigError(key, value, f"a list like the default {default}")
+    if value is None or isinstance(default, str) or default is None or isinstance(default, (list, dict)):
+        return
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(key, value, "true or false")
@@ -125,8 +133,9 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     """Refuse command-line overrides that Hydra accepts but that would be silently wrong or fail late.
 
     * a value of the wrong type for its option (``campaign.budget.max_evaluations=ten``: the option's
-      value in ``conf/`` is an integer): the type of the configured value decides (null, strings,
-      lists and mappings are not checked here);
+      value in ``conf/`` is an integer): the type of the configured value decides (a string for a
+      list is refused; null, strings and mappings are not checked here); a seed (``seed``,
+      ``*_seed``) that is not a non-negative integer (NumPy's ``SeedSequence`` refuses it);
     * a key added with ``+`` that is not an option: under a node with a ``_target_``, a name its
       target does not take; elsewhere, a name close to an existing option (a misspelling such as
       ``+campaign.budget.max_evals``). New entries of open mappings (``+reference.synth.NAME``,

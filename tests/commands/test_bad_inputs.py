@@ -32,7 +32,7 @@ def _files(root: Path, campaign: Path) -> dict[str, Path]:
     import h5py
     import tifffile
 
-    files = {"missing": root / "missing.h5", "missing_tif": root / "missing.tif"}
+    files = {"missing": root / "missing.h5", "missing_tif": root / "missing.tif", "campaign": campaign}
     data = bytearray(campaign.read_bytes())
     for i in range(len(data) // 3, len(data), len(data) // 7):
         data[i] ^= 0x5A
@@ -94,6 +94,28 @@ CASES = [
     ("campaign-on-resume-running", ["campaign", *CAMPAIGN, "campaign.on_resume_running=sometimes",
                                     "output={tmp}/c.h5"], "campaign.on_resume_running"),
     ("campaign-existing-output", ["campaign", *CAMPAIGN, "output={text_h5}"], "output"),
+    ("campaign-negative-target-ci", ["campaign", *CAMPAIGN, "campaign.adaptive=true", "campaign.target_relative_ci=-1",
+                                     "output={tmp}/c.h5"], "campaign.target_relative_ci"),
+    ("campaign-max-cubes-one", ["campaign", *CAMPAIGN, "campaign.adaptive=true", "campaign.max_cubes=1",
+                                "output={tmp}/c.h5"], "campaign.max_cubes"),
+    ("campaign-output-not-hdf5", ["campaign", *CAMPAIGN, "output={tmp}/c.txt"], "output"),
+    ("campaign-stub-voxel-size", ["campaign", *CAMPAIGN, "generator.voxel_size_m=-1", "output={tmp}/c.h5"],
+     "generator.voxel_size_m"),
+    ("campaign-negative-seed", ["campaign", *CAMPAIGN, "seed=-1", "output={tmp}/c.h5"], "seed"),
+    # options of the other commands
+    ("characterise-negative-seed", ["characterise", "source.kind=synthetic", "seed=-1", "output=null"], "seed"),
+    ("build-dataset-negative-seed", ["build-dataset", "seed=-1", "output={tmp}/b.h5"], "seed"),
+    ("process-negative-seed", ["process", "monte_carlo_samples=10", "seed=-1"], "seed"),
+    ("process-monte-carlo-negative", ["process", "monte_carlo_samples=-5"], "monte_carlo_samples"),
+    ("process-monte-carlo-one", ["process", "monte_carlo_samples=1"], "monte_carlo_samples"),
+    ("convergence-sizes-not-a-list", ["convergence", "source.kind=synthetic", "cube_sizes=abc",
+                                      "output_dir={tmp}/cv"], "cube_sizes"),
+    ("cell-tortuosity-below-one", ["cell", "mode=one", "design.tortuosity_factor=0.5"], "design.tortuosity_factor"),
+    ("report-dpi", ["report", "{campaign}", "dpi=0", "out_dir={tmp}/r"], "dpi"),
+    ("fidelity-n-points", ["fidelity", "n_points=0", "output_dir={tmp}/f"], "n_points"),
+    ("fidelity-n-seeds", ["fidelity", "n_seeds=0", "output_dir={tmp}/f"], "n_seeds"),
+    ("fidelity-missing-reference", ["fidelity", "reference.kind=volume", "reference.path={missing_tif}",
+                                    "output_dir={tmp}/f"], "reference.path"),
     # user files: missing, empty, not the expected kind, truncated (data.files)
     *[(f"characterise-{f}", ["characterise", "source.path={%s}" % f.replace(".", "_"), "source.voxel_size_m=4e-7",
                              "n_cubes=2", "cube_size=8", "output=null"], "source.path")
@@ -119,7 +141,7 @@ CASES = [
 def _argv(template: list[str], files: dict[str, Path], tmp: Path) -> list[str]:
     import re
 
-    names = {"tmp": str(tmp), **{k.replace(".", "_"): str(v) for k, v in files.items()}}
+    names = {"tmp": str(tmp), **{k.replace(".", "_"): str(v) for k, v in files.items()}, "campaign": str(files["campaign"])}
     return [re.sub(r"\{(\w+)\}", lambda m: names.get(m.group(1), m.group(0)), a) for a in template]
 
 

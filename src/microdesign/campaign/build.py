@@ -188,6 +188,13 @@ def validate(cfg: DictConfig) -> Setup:
                           "a thickness [m] when the design space has no mass_loading_mg_cm2")
     if str(c.get("on_resume_running", "rerun")) not in ("rerun", "abandon"):
         raise ConfigError("campaign.on_resume_running", c.get("on_resume_running"), "'rerun' or 'abandon'")
+    target_ci, max_cubes = c.get("target_relative_ci"), c.get("max_cubes")
+    if c.adaptive and target_ci is not None and not 0 < float(target_ci) < 1:
+        raise ConfigError("campaign.target_relative_ci", target_ci, "a relative 95% CI in (0, 1), or null")
+    if c.adaptive and max_cubes is not None and int(max_cubes) < 2:
+        raise ConfigError("campaign.max_cubes", max_cubes, "an integer >= 2 (a CI needs two cubes), or null")
+    if not resume and cfg.get("output") and Path(str(cfg.output)).suffix.lower() not in (".h5", ".hdf5"):
+        raise ConfigError("output", str(cfg.output), "a campaign file path ending in .h5 or .hdf5 (HDF5)")
     if cfg.get("output"):  # before the stages are built: the file is new, or no other process writes it
         _check_output_free(Path(str(cfg.output)), resume)
     check_executor(cfg)
@@ -367,9 +374,9 @@ def run_campaign(cfg: DictConfig) -> int:
     campaign = open_campaign(setup, progress=display)
     try:
         campaign.run()
-    except ConfigError:
+    except Exception:
         if not setup.resume:
-            campaign.store.discard()  # refused before its first trial: no empty file left behind
+            campaign.store.discard()  # stopped before its first trial (a bad setting): no empty file left behind
         raise
     finally:
         close_campaign(campaign)

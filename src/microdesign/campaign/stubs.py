@@ -50,6 +50,11 @@ class StubGenerator:
 
     def __init__(self, voxel_size_m: float = 4.0e-7, carbon_to_binder_weight_ratio: float = 1.0,
                  delay_s: float = 0.0):
+        from microdesign.errors import require
+
+        require(0 < float(voxel_size_m) < 1e-3, "generator.voxel_size_m", voxel_size_m, "a voxel edge in metres (0, 1e-3)")
+        require(float(carbon_to_binder_weight_ratio) > 0, "generator.carbon_to_binder_weight_ratio",
+                carbon_to_binder_weight_ratio, "a ratio > 0")
         self.voxel_size_m = float(voxel_size_m)
         self.c2b = float(carbon_to_binder_weight_ratio)
         self.delay_s = float(delay_s)

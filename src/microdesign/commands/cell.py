@@ -48,6 +48,9 @@ def run(cfg) -> int:
 
     log = logging.getLogger(__name__)
     d = cfg.design
+    if d.get("tortuosity_factor") is not None and float(d.tortuosity_factor) < 1:
+        raise ConfigError("design.tortuosity_factor", d.tortuosity_factor,
+                          "a tortuosity factor >= 1 (tau = eps D0 / D_eff; 1 is a straight channel)")
     ml = d.get("mass_loading_mg_cm2")
     pd = d.get("press_density_g_cm3")
     if pd is not None:

@@ -42,9 +42,13 @@ def run(cfg) -> int:
 
     log = logging.getLogger(__name__)
     t0 = time.perf_counter()
+    n_seeds = int(cfg.n_seeds)
+    if n_seeds < 1:
+        raise ConfigError("n_seeds", cfg.n_seeds, "a positive number of cubes per point and source")
+    if cfg.points is None and int(cfg.n_points) < 1:
+        raise ConfigError("n_points", cfg.n_points, "a positive number of held-out points (or a list in points)")
     gen = instantiate(cfg.generator)
     characteriser = instantiate(cfg.characteriser)
-    n_seeds = int(cfg.n_seeds)
     ref_cfg = cfg.reference
     if ref_cfg.kind == "synthetic":
         line_ref = _synthetic_reference(cfg, gen)

@@ -32,7 +32,11 @@ def run(cfg) -> int:
     from microdesign.design import DesignSpace
 
     log = logging.getLogger(__name__)
+    from microdesign.errors import ConfigError
+
     DesignSpace.from_config(cfg.design_space)  # validates the design space config
+    if int(cfg.monte_carlo_samples) != 0 and int(cfg.monte_carlo_samples) < 2:
+        raise ConfigError("monte_carlo_samples", cfg.monte_carlo_samples, "0 (off) or a sample count >= 2")
     model = instantiate(cfg.process)
     structure = model.evaluate().to_dict()
     n = int(cfg.monte_carlo_samples)

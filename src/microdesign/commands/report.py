@@ -24,6 +24,8 @@ def run(cfg) -> int:
     file = OmegaConf.select(cfg, "file", throw_on_missing=False)
     if file is None or OmegaConf.is_missing(cfg, "file") or not Path(str(file)).is_file():
         raise ConfigError("file", None if OmegaConf.is_missing(cfg, "file") else file, "an existing campaign file (file=<path>)")
+    if int(cfg.dpi) < 1:
+        raise ConfigError("dpi", cfg.dpi, "a positive resolution [dots per inch], e.g. 120")
     load_campaign_file(str(file), "file")  # the whole file is readable before the report folder is made
     report = write_report(str(file), cfg.out_dir, int(cfg.dpi))
     import logging

@@ -190,6 +190,7 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                                 description=f"{path.name} ({n} samples, {ds.sample_shape})",
                                 source_path=str(path.resolve()))
     if suffix in (".tif", ".tiff"):
+        require_file(path, option, ("tiff",), "a segmented TIFF image")
         if voxel_size_m is None:
             raise ConfigError("voxel_size_m", None, f"the voxel edge in metres of {path.name} (TIFF does not carry it)")
         if not label_map:
