@@ -93,7 +93,7 @@ def test_bad_input_is_a_config_error():
     with pytest.raises(ConfigError):
         p.propose(X, Y, None, 8, 1, 0)
     for kwargs, key in [({"n_initial_high": 9}, "optimiser.n_initial_high"), ({"acquisition": "ei"}, "optimiser.acquisition"),
-                        ({"levels": LEVELS[:1]}, "optimiser.levels"), ({"num_fantasies": 0}, "optimiser.num_fantasies")]:
+                        ({"levels": LEVELS[:1]}, "fidelity_levels.levels"), ({"num_fantasies": 0}, "optimiser.num_fantasies")]:
         with pytest.raises(ConfigError) as e:
             MultiFidelityProposer(currin_space(), **{"levels": LEVELS, "n_initial": 8, **kwargs})
         assert e.value.parameter == key

@@ -67,7 +67,8 @@ def parse_levels(levels: Sequence[Mapping[str, Any] | FidelityLevel], parameter:
             a fidelity outside ``(0, 1]``, a highest fidelity other than 1, a non-positive cost, or a
             cube count/size that is not a positive integer.
     """
-    require(levels is not None and len(levels) >= 2, parameter, levels, "a list of two or more levels")
+    require(levels is not None and len(levels) >= 2, parameter, levels,
+            "a list of two or more levels (e.g. fidelity_levels=two_level)")
     keys = {"name", "fidelity", "cost_s", "n_cubes", "cube_size_voxels"}
     out = []
     for k, lv in enumerate(levels):

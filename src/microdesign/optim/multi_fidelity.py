@@ -123,7 +123,7 @@ class MultiFidelityProposer:
                  raw_samples: int = 128, noise: str = "observed", min_noise_variance: float = 1e-6,
                  maxiter: int = 200, cost_prior_count: float = 1.0, seed: int | None = None,
                  threads: int | None = 1):
-        self.levels = parse_levels(levels, "optimiser.levels")
+        self.levels = parse_levels(levels, "fidelity_levels.levels")
         require(int(q) >= 1, "optimiser.q", q, "an integer >= 1")
         require(int(n_initial) >= 1, "optimiser.n_initial", n_initial, "an integer >= 1")
         require(0 <= int(n_initial_high) <= int(n_initial), "optimiser.n_initial_high", n_initial_high,
@@ -194,7 +194,10 @@ class MultiFidelityProposer:
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
         d = self.space.d
-        X = np.zeros((0, d + 1)) if X is None else np.asarray(X, dtype=np.float64).reshape(-1, d + 1)
+        X = np.zeros((0, d + 1)) if X is None else np.asarray(X, dtype=np.float64)
+        require(X.size == 0 or (X.ndim == 2 and X.shape[1] == d + 1), "X", X.shape,
+                f"n x {d + 1}: the {d} design parameters, then the fidelity")
+        X = X.reshape(-1, d + 1)
         Y = np.zeros(0) if Y is None else np.asarray(Y, dtype=np.float64).reshape(-1)
         level_index(self.levels, X[:, d])  # bad fidelities are a ConfigError here, not a Sobol fallback
         pending = None
