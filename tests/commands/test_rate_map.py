@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-import microdesign.cell.rate_map as rate_map_module
+from microdesign.cell.full_cell import CellModel
 from microdesign.cli import main
 
 
@@ -32,9 +32,9 @@ def test_rate_map_command_writes_the_map(tmp_path):
     "grid.crystallographic_density_g_cm3=0.5",  # below the CBD's share: no positive AM density
 ])
 def test_bad_grids_exit_2_before_any_solve(override, monkeypatch, tmp_path):
-    def no_solve(task):
+    def no_solve(*args, **kwargs):
         raise AssertionError("a grid point was solved")
 
-    monkeypatch.setattr(rate_map_module, "_run_point", no_solve)
+    monkeypatch.setattr(CellModel, "sweep", no_solve)
     assert main(["rate-map", override, "workers=1", f"output={tmp_path / 'x'}"]) == 2
     assert not (tmp_path / "x").exists()

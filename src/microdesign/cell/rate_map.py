@@ -128,11 +128,8 @@ class RateMapGrid:
         except (TypeError, ValueError):
             raise ConfigError("crystallographic_density_g_cm3", crystallographic_density_g_cm3, "a number",
                               "rate map") from None
-        return cls(floats("mass_loading_mg_cm2", list(mass_loadings_mg_cm2) if mass_loadings_mg_cm2 is not None
-                          else None),
-                   floats("press_density_g_cm3", list(press_densities_g_cm3) if press_densities_g_cm3 is not None
-                          else None),
-                   floats("c_rates", list(c_rates) if c_rates is not None else None), cd)
+        return cls(floats("mass_loading_mg_cm2", mass_loadings_mg_cm2),
+                   floats("press_density_g_cm3", press_densities_g_cm3), floats("c_rates", c_rates), cd)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -470,11 +467,8 @@ def rate_map(cell_cfg: Mapping[str, Any], grid: RateMapGrid, microstructure: str
     settings["workers"] = n_workers
     results: dict[tuple[int, int], list[CellResult]] = {}
     if n_workers == 1:
-        global _WORKER_MODEL
-        _WORKER_MODEL = model
-        for task in tasks:
-            i, j, res = _run_point(task)
-            results[(i, j)] = res
+        for i, j, metrics, thickness, c_rates in tasks:
+            results[(i, j)] = model.sweep(metrics, thickness, RateSweep(c_rates))
     else:
         import multiprocessing
 

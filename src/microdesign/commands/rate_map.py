@@ -36,11 +36,9 @@ def run(cfg) -> int:
     cell_cfg = OmegaConf.to_container(cfg.cell, resolve=True)
     cell_cfg, cd = prepare_cell_config(cell_cfg, cfg.grid.crystallographic_density_g_cm3, micro,
                                        float(gd.am_weight_fraction))
-    g = cfg.grid
-    grid = RateMapGrid.from_lists(
-        OmegaConf.to_container(g.mass_loading_mg_cm2) if g.mass_loading_mg_cm2 is not None else None,
-        OmegaConf.to_container(g.press_density_g_cm3) if g.press_density_g_cm3 is not None else None,
-        OmegaConf.to_container(cfg.c_rates) if cfg.c_rates is not None else None, cd)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    grid = RateMapGrid.from_lists(plain["grid"]["mass_loading_mg_cm2"], plain["grid"]["press_density_g_cm3"],
+                                  plain["c_rates"], cd)
     if cfg.workers is not None and int(cfg.workers) < 1:
         raise ConfigError("workers", cfg.workers, "an integer >= 1 or null")
     out_dir = Path(str(cfg.output)) if cfg.output else Path("runs") / time.strftime("rate-map-%Y%m%d-%H%M%S")
