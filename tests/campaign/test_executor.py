@@ -131,6 +131,7 @@ def _campaign(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # two campaign processes that start Ray workers: ~40 s on a 2-core machine
 def test_resume_of_a_ray_campaign_killed_with_sigkill(tmp_path, ray_address):
     """The campaign process (the Ray driver) is killed with SIGKILL while two trials run on workers;
     a resume keeps every finished trial, re-runs the running ones with the same inputs and seeds."""
