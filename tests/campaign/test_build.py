@@ -155,3 +155,23 @@ def test_resume_warns_that_stored_settings_and_output_are_ignored(tmp_path, capl
     assert "campaign.n_cubes" in text and "campaign.cube_size_voxels" in text and "output=" in text
     assert "campaign.budget" not in text.split("ignored")[0].split("resume:")[-1]  # a resumable key is taken
     assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.parametrize("overrides", [["cell.protocol.c_rates=[1,2]"],
+                                       ["cell.protocol.kind=power_sweep", "cell.protocol.powers_W=[10,20]"]])
+def test_a_sweep_protocol_is_refused_however_its_kind_is_given(overrides, monkeypatch):
+    """A campaign scores one discharge per design; a sweep, explicit or inferred from its values, is
+    refused before the generator loads."""
+    from microdesign.errors import ConfigError
+    import microdesign.campaign.build as build
+
+    real = build.instantiate
+
+    def no_generator(node, what, **kwargs):
+        assert what != "generator", "the generator was loaded before the protocol was checked"
+        return real(node, what, **kwargs)
+
+    monkeypatch.setattr(build, "instantiate", no_generator)
+    with pytest.raises(ConfigError) as err:
+        validate(compose("campaign", overrides))
+    assert err.value.parameter == "cell.protocol"

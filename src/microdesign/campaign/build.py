@@ -177,8 +177,12 @@ def validate(cfg: DictConfig) -> Setup:
     if not c.adaptive and int(c.n_cubes) < 2:
         raise ConfigError("campaign.n_cubes", c.n_cubes, "an integer >= 2 (a CI needs two cubes)")
     protocol = OmegaConf.select(cfg, "cell.protocol")
-    if protocol is not None and protocol.get("kind") == "power_sweep":
-        raise ConfigError("cell.protocol.kind", "power_sweep", "one protocol (constant_power or constant_current)")
+    if protocol is not None:  # the kind may also follow from the values set (cell.protocol.c_rates=[...])
+        from microdesign.cell.protocols import SWEEPS, protocol_from_config
+
+        if isinstance(protocol_from_config(OmegaConf.to_container(protocol, resolve=True)), SWEEPS):
+            raise ConfigError("cell.protocol", OmegaConf.to_container(protocol, resolve=True),
+                              "one protocol (constant_power or constant_current), not a power or rate sweep")
     unknown_cell = [n for n in space.cell_names if n != "mass_loading_mg_cm2"]
     if unknown_cell:
         raise ConfigError(f"design_space.parameters.{unknown_cell[0]}", unknown_cell[0],
