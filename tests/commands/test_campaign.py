@@ -76,3 +76,36 @@ def test_resume_after_sigkill(tmp_path, policy):
     # the Sobol sequence continues: no design proposed twice except as an explicit re-run
     fresh = [tuple(t.inputs.values()) for t in after if t.method != "rerun"]
     assert len(set(fresh)) == len(fresh)
+
+
+@pytest.mark.slow  # two processes start (about 20 s on two cores); test_build covers the logic in-process
+def test_two_campaigns_started_at_once_on_one_output(tmp_path):
+    """One runs; the other stops with a clear message and exit code 2 (no traceback), whichever moment
+    it finds the other at: the file made, its lock held, or the campaign finished."""
+    path = tmp_path / "c.h5"
+    args = ["experiment=analytic", "campaign.progress=false", "optimiser=sobol", "campaign.validation.top_k=0",
+            "campaign.budget.max_evaluations=2", f"output={path}"]
+    procs = [_campaign(*args) for _ in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 2], errs
+    err = errs[[p.returncode for p in procs].index(2)]
+    assert "invalid input: output" in err and "Traceback" not in err
+    assert [t.status for t in CampaignStore(path).load(volumes=False)[1]] == ["completed"] * 2
+
+
+def test_resume_of_a_file_another_process_writes_is_refused(tmp_path, capsys):
+    from microdesign.cli import main
+
+    path = tmp_path / "c.h5"
+    p = _campaign(*ARGS, f"output={path}")
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None and _state(path)[1] == 0:
+            time.sleep(0.05)
+        assert p.poll() is None, p.communicate()[1]
+        assert main(["campaign", f"resume={path}"]) == 2
+        err = capsys.readouterr().err
+        assert f"process {p.pid} holds its writer lock" in err and "resume" in err
+    finally:
+        p.kill()
+        p.wait()

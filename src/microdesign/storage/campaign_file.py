@@ -227,39 +227,52 @@ _USERBLOCK = 512  # HDF5 user block at the start of the file: holds the checksum
 _SEAL = b"microdesign-campaign sha256 "
 
 
-def _content_sha256(path: Path) -> str:
+def _content_sha256(fh: Any) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        fh.seek(_USERBLOCK)
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    fh.seek(_USERBLOCK)
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
 
 
 def _seal(path: Path) -> None:
     """Write the SHA-256 of everything after the user block into the user block (HDF5 ignores it)."""
-    digest = _content_sha256(path).encode()
     with open(path, "r+b") as fh:
+        digest = _content_sha256(fh).encode()
+        fh.seek(0)
         fh.write((_SEAL + digest + b"\n").ljust(_USERBLOCK, b"\0"))
 
 
-def _verify(path: Path) -> None:
+def _verify(fh: Any, path: Path) -> None:
     """Compare a sealed file's content with its checksum (files written before sealing pass unchecked).
 
     Raises:
         CampaignFileError: flipped, missing or extra bytes (before h5py reads them: HDF5 can crash
             on corrupt metadata instead of raising).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(_USERBLOCK)
+    fh.seek(0)
+    head = fh.read(_USERBLOCK)
     if not head.startswith(_SEAL):
         return
     stored = head[len(_SEAL):].split(b"\n", 1)[0].decode("ascii", "replace")
-    if stored != _content_sha256(path):
+    if stored != _content_sha256(fh):
         raise CampaignFileError(f"{path} is corrupt: its content does not match the SHA-256 written with it "
                                 "(changed, missing or extra bytes)")
+
+
+@contextmanager
+def _open_verified(path: Path) -> Iterator[Any]:
+    """The file read-only through one descriptor: verified, then opened by h5py on the same bytes (a
+    writer's atomic rename meanwhile cannot mix two versions)."""
+    import h5py
+
+    with open(path, "rb") as fh:
+        _verify(fh, path)
+        fh.seek(0)
+        with h5py.File(fh, "r") as f:
+            yield f
 
 
 def _lock_holder(lock: Path) -> int | None:
@@ -467,10 +480,7 @@ class CampaignStore:
         Raises:
             CampaignFileError: not a campaign file or an unknown format version.
         """
-        import h5py
-
-        _verify(self.path)
-        with h5py.File(self.path, "r") as f:
+        with _open_verified(self.path) as f:
             return self._header(f)
 
     def _header(self, f: Any) -> dict[str, Any]:
@@ -497,19 +507,14 @@ class CampaignStore:
         Raises:
             CampaignFileError: not a campaign file.
         """
-        import h5py
-
-        _verify(self.path)
-        with h5py.File(self.path, "r") as f:
+        with _open_verified(self.path) as f:
             head = self._header(f)
             trials = [self._read_trial(f["trials"][k], volumes) for k in sorted(f["trials"])]
         return head, trials
 
     def load_validations(self, volumes: bool = False) -> list[TrialRecord]:
         """Final re-evaluations (``method = "validation"``) in trial-index order; empty if there are none."""
-        import h5py
-
-        with h5py.File(self.path, "r") as f:
+        with _open_verified(self.path) as f:
             if "validation" not in f:
                 return []
             return [self._read_trial(f["validation"][k], volumes) for k in sorted(f["validation"])]
