@@ -54,6 +54,7 @@ def test_group_option_composes_and_targets_import(root, key, option):
 
 @pytest.mark.parametrize("root, overrides", [
     ("cell", ["mode=one", "cell.protocol.kind=constant_current", "+cell.protocol.c_rate=1"]),
+    ("cell", ["mode=one", "cell.protocol.c_rate=2", "design.press_density_g_cm3=3.2", "cell.electrode_area_m2=0.1"]),
     ("campaign", ["+design_space.parameters.n_p_ratio={unit: '1', lower: 1.0, upper: 1.2, role: cell}"]),
     ("fidelity", ["+reference.synth.particle_flattening=0.5"]),
     ("campaign", ["campaign.budget.max_evaluations=7", "campaign.budget.max_wall_time_s=60", "seed=3"]),
