@@ -1,0 +1,73 @@
+"""Reference evaluation: held-out designs, line volumes, resumable data file (microdesign.analysis.reference)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from microdesign.analysis.reference import LineVolumes, held_out_designs, load_reference, run_reference
+from microdesign.config import compose
+from microdesign.design import DesignSpace
+from microdesign.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose("campaign", [])
+
+
+def test_held_out_designs_hold_both_porosity_ends_and_are_reproducible(cfg):
+    space = DesignSpace.from_config(cfg.design_space)
+    designs, seed = held_out_designs(space, 8, 14)
+    again, seed2 = held_out_designs(space, 8, 14)
+    assert designs == again and seed == seed2
+    eps = [d["porosity"] for d in designs]
+    assert min(eps) <= 0.28 and max(eps) >= 0.45
+    for d in designs:
+        assert set(d) == set(space.names)
+        for name in space.names:
+            assert space[name].lower <= d[name] <= space[name].upper
+    # a different seed gives other designs (held out from each other)
+    assert held_out_designs(space, 8, 2024)[0] != designs
+
+
+def test_held_out_designs_refuse_an_impossible_porosity_demand(cfg):
+    space = DesignSpace.from_config(cfg.design_space)
+    with pytest.raises(ConfigError):
+        held_out_designs(space, 2, 0, low_porosity=0.2, max_tries=3)  # porosity >= 0.25 everywhere
+
+
+def test_line_volumes_are_independent_cubes_at_the_requested_porosity():
+    from microdesign.synth import SyntheticLine
+
+    src = LineVolumes(SyntheticLine(), 0.398e-6)
+    vols = src.sample({"am_weight_fraction": 0.93, "porosity": 0.4, "cbd_adhesion": 0.5}, 2, 24, seed=3)
+    assert vols.shape == (2, 24, 24, 24) and vols.dtype == np.uint8
+    assert not np.array_equal(vols[0], vols[1])
+    assert abs(float((vols == 0).mean()) - 0.4) < 1e-3
+
+
+@pytest.mark.slow
+def test_run_reference_appends_each_design_and_resumes_without_recomputing(cfg, tmp_path, monkeypatch):
+    out = tmp_path / "ref.json"
+    data = run_reference(cfg, out, n_designs=8, n_cubes=2, size_voxels=24, powers_W=(10.0, 30.0), only=[5],
+                         command="test")
+    assert [d["index"] for d in data["designs"]] == [5]
+    rec = json.loads(out.read_text())["designs"][0]
+    assert rec["metrics"]["n_cubes"] == 2 and rec["metrics"]["cube_size_voxels"] == 24
+    e10, e30 = (rec["powers"][p]["objective"]["raw_value"] for p in ("10", "30"))
+    assert e30 < e10  # higher power, lower delivered energy (same structure, same cell)
+    assert rec["powers"]["10"]["cell"]["Power [W]"] == pytest.approx(10.0)
+
+    from microdesign.characterise import Characteriser
+
+    def boom(*a, **k):
+        raise AssertionError("a finished design was characterised again")
+
+    monkeypatch.setattr(Characteriser, "characterise", boom)
+    again = run_reference(cfg, out, n_designs=8, n_cubes=2, size_voxels=24, powers_W=(10.0, 30.0), only=[5])
+    assert again["designs"] == load_reference(out)["designs"] and len(again["designs"]) == 1
+    with pytest.raises(ConfigError):  # other settings: refused, not mixed into the file
+        run_reference(cfg, out, n_designs=8, n_cubes=3, size_voxels=24, powers_W=(10.0, 30.0), only=[5])
