@@ -155,3 +155,20 @@ def test_generator_route_refuses_a_porosity_outside_the_training_bounds_before_s
     with pytest.raises(ConfigError) as err:
         generator_structures(generator, StubCharacteriser(), grid, model=None)
     assert err.value.parameter == "press_density_g_cm3" and err.value.value == 3.0
+
+
+@pytest.mark.slow  # starts a local Ray instance (~15 s on 2 cores)
+def test_ray_workers_give_the_serial_numbers():
+    pytest.importorskip("ray")
+    grid = RateMapGrid((20.0, 30.0), (3.0,), (2.0,), 4.75)
+    serial = rate_map(cell_config(), grid, workers=1)
+    on_ray = rate_map(cell_config(), grid, workers=2, executor="ray")
+    assert on_ray.settings["executor"] == "ray"
+    for name, values in serial.arrays.items():
+        np.testing.assert_array_equal(on_ray.arrays[name], values, err_msg=name)
+
+
+def test_unknown_executor_is_refused():
+    with pytest.raises(ConfigError) as err:
+        rate_map(cell_config(), RateMapGrid((20.0,), (3.0,), (1.0,), 4.75), executor="dask")
+    assert err.value.parameter == "executor"

@@ -418,8 +418,12 @@ def _run_point(task: tuple[int, int, Any, float, tuple[float, ...]]) -> tuple[in
     return i, j, _WORKER_MODEL.sweep(metrics, thickness_m, RateSweep(c_rates))
 
 
+EXECUTORS = ("process", "ray")
+
+
 def rate_map(cell_cfg: Mapping[str, Any], grid: RateMapGrid, microstructure: str = "bruggeman",
-             structures: Sequence[tuple[int, int, Any, float]] | None = None, workers: int | None = None) -> RateMap:
+             structures: Sequence[tuple[int, int, Any, float]] | None = None, workers: int | None = None,
+             executor: str = "process") -> RateMap:
     """Compute a rate-capability map.
 
     Args:
@@ -433,17 +437,26 @@ def rate_map(cell_cfg: Mapping[str, Any], grid: RateMapGrid, microstructure: str
         structures: ``(i, j, MicrostructureMetrics, cathode_thickness_m)`` per point (from
             :func:`generator_structures`); None for ``"bruggeman"``.
         workers: processes (None: one per CPU, at most one per point; 1: in this process).
+        executor: ``"process"`` (``concurrent.futures.ProcessPoolExecutor`` on this machine) or
+            ``"ray"`` (``ray.util.multiprocessing.Pool``: Ray workers, local or the cluster
+            ``ray.init`` connects to; the ``ray`` extra, docs/scale_out.md).
 
     Returns:
         The :class:`RateMap`.
 
     Raises:
-        ConfigError: bad microstructure source, bad workers, or a base set the cell cannot use
-            (raised before any solve).
+        ConfigError: bad microstructure source, workers or executor, Ray asked for but not installed,
+            or a base set the cell cannot use (raised before any solve).
     """
     from microdesign.cell.chemistry import BruggemanCathode, load_parameter_values
 
     require(microstructure in MICROSTRUCTURES, "microstructure", microstructure, f"one of {list(MICROSTRUCTURES)}")
+    require(executor in EXECUTORS, "executor", executor, f"one of {list(EXECUTORS)}")
+    if executor == "ray":
+        try:
+            import ray.util.multiprocessing  # noqa: F401
+        except ImportError:
+            raise ConfigError("executor", executor, "Ray installed (pip install -e '.[ray]')") from None
     t0 = time.perf_counter()
     model = _build_model(cell_cfg)  # validates the config and the base set before any solve
     src = model.chemistry.name
@@ -465,10 +478,17 @@ def rate_map(cell_cfg: Mapping[str, Any], grid: RateMapGrid, microstructure: str
     n_workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else int(workers)
     require(n_workers >= 1, "workers", workers, "an integer >= 1 or null")
     settings["workers"] = n_workers
+    settings["executor"] = executor if n_workers > 1 else "serial"
     results: dict[tuple[int, int], list[CellResult]] = {}
     if n_workers == 1:
         for i, j, metrics, thickness, c_rates in tasks:
             results[(i, j)] = model.sweep(metrics, thickness, RateSweep(c_rates))
+    elif executor == "ray":
+        from ray.util.multiprocessing import Pool
+
+        with Pool(processes=n_workers, initializer=_init_worker, initargs=(dict(cell_cfg),)) as pool:
+            for i, j, res in pool.map(_run_point, tasks):
+                results[(i, j)] = res
     else:
         import multiprocessing
 

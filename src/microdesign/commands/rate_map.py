@@ -52,7 +52,8 @@ def run(cfg) -> int:
         structures = generator_structures(generator, characteriser, grid, build_cell_model(OmegaConf.create(cell_cfg)),
                                           float(gd.am_weight_fraction), float(gd.cbd_adhesion), int(gd.n_cubes),
                                           int(gd.cube_size_voxels), int(gd.seed))
-    rm = rate_map(cell_cfg, grid, micro, structures, None if cfg.workers is None else int(cfg.workers))
+    rm = rate_map(cell_cfg, grid, micro, structures, None if cfg.workers is None else int(cfg.workers),
+                  str(cfg.executor))
     paths = rm.write(out_dir, plots=bool(cfg.plots))
 
     s = rm.settings
