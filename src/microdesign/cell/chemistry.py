@@ -59,11 +59,6 @@ def is_bpx(source: str | Path) -> bool:
     return str(source).lower().endswith(".json")
 
 
-def set_label(source: str | Path) -> str:
-    """A short name of the base set: the PyBaMM name, or the BPX file's stem."""
-    return Path(str(source)).stem if is_bpx(source) else str(source)
-
-
 @lru_cache(maxsize=8)
 def _load(source: str) -> Any:
     import pybamm
