@@ -17,7 +17,8 @@ capacity and the retention); ``mode=ragone`` runs a constant-power sweep (``rago
 """
 
 NAME = "cell"
-HELP = "cell model: PyBaMM DFN of a 4680 (21700, pouch) from cathode metrics; one discharge or a Ragone sweep"
+HELP = ("cell model: PyBaMM DFN of a 4680 (21700, pouch) from cathode metrics or a press density; one discharge, "
+        "a rate sweep or a Ragone sweep")
 CONFIG_NAME = "cell"
 
 _COLUMNS = (
