@@ -48,9 +48,9 @@ def test_model_based_proposal_picks_a_level_keeps_fixed_parameters_and_resumes_i
     rng = np.random.default_rng(1)
     X = np.column_stack([space.from_free_unit(rng.uniform(size=(8, 2))), np.r_[1.0, 1.0, np.full(6, 0.5)]])
     Y = -((X[:, 0] - 0.93) / 0.09) ** 2 - ((X[:, 2] - 27.0) / 30.0) ** 2 - 0.1 * (X[:, 3] < 1)  # low: biased
-    seconds = np.r_[20.0, 20.0, np.full(6, 2.0)]  # the machine runs at twice the prior seconds
+    timings = (X[:, 3], np.r_[20.0, 20.0, np.full(6, 2.0)])  # the machine runs at twice the prior seconds
     p = MultiFidelityProposer(space, LEVELS, n_initial=8, **FAST)
-    prop = p.propose(X, Y, np.full(8, 1e-4), n_proposed=8, q=2, seed=5, seconds=seconds)
+    prop = p.propose(X, Y, np.full(8, 1e-4), n_proposed=8, q=2, seed=5, timings=timings)
     assert prop.method == "qMFMES" and prop.X.shape == (2, 3) and prop.note is None
     assert set(prop.level) <= {"low", "high"} and np.allclose(prop.fidelity, [{"low": 0.5, "high": 1.0}[n] for n in prop.level])
     assert np.allclose(prop.cost_s, [{"low": 2.0, "high": 20.0}[n] for n in prop.level])  # refitted cost model
@@ -58,7 +58,7 @@ def test_model_based_proposal_picks_a_level_keeps_fixed_parameters_and_resumes_i
     assert np.allclose(prop.X[:, 1], 0.3)
     # a fresh proposer given the recorded history (designs with their levels) proposes the same
     again = MultiFidelityProposer(space, LEVELS, n_initial=8, **FAST).propose(X, Y, np.full(8, 1e-4), 8, 2, 5,
-                                                                               seconds=seconds)
+                                                                               timings=timings)
     assert np.array_equal(again.X, prop.X) and again.level == prop.level
 
 

@@ -169,7 +169,7 @@ class MultiFidelityProposer:
 
     # ------------------------------------------------------------------ proposal
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None,
-                seconds: np.ndarray | None = None) -> MultiFidelityProposal:
+                timings: tuple[np.ndarray, np.ndarray] | None = None) -> MultiFidelityProposal:
         """Next ``q`` (design, level) pairs.
 
         Args:
@@ -180,16 +180,17 @@ class MultiFidelityProposer:
             q: batch size.
             seed: seed of this proposal.
             X_pending: designs being evaluated now, with their fidelity, ``p x (d + 1)``; None: none.
-            seconds: wall time of each observed evaluation [s], shape ``n`` (None or non-finite:
-                unknown); refits the cost model before proposing.
+            timings: ``(fidelity, seconds)`` of the campaign's finished evaluations, failed ones
+                included (they cost time too), two arrays of one length [-, s]; refits the cost
+                model before proposing (None: the prior costs; a non-finite time: unknown).
 
         Returns:
             A :class:`MultiFidelityProposal`: ``X`` is ``q x d`` (physical designs), ``fidelity`` and
             ``level`` the level of each.
 
         Raises:
-            ConfigError: a fidelity in ``X``, ``X_pending`` that is no level's, or ``seconds`` of the
-                wrong length.
+            ConfigError: a fidelity in ``X``, ``X_pending`` or ``timings`` that is no level's, or
+                ``timings`` arrays of different lengths.
         """
         t0 = time.perf_counter()
         s = self.seed if self.seed is not None else seed
@@ -204,7 +205,7 @@ class MultiFidelityProposer:
         if X_pending is not None and np.size(X_pending) > 0:
             pending = np.asarray(X_pending, dtype=np.float64).reshape(-1, d + 1)
             level_index(self.levels, pending[:, d])
-        cost_model = self.cost_model if seconds is None else self.cost_model.refit(X[:, d], seconds)
+        cost_model = self.cost_model if timings is None else self.cost_model.refit(*timings)
 
         if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
             Z = sobol_points(self.space, n_proposed, q, s)
@@ -302,6 +303,25 @@ class MultiFidelityProposer:
         return torch.cat(chosen, dim=-2), float(np.sum(values))
 
     # ------------------------------------------------------------------ recommendation
+    def posterior_at_target(self, X, Y, Yvar=None) -> np.ndarray:
+        """Posterior mean of the objective at the highest fidelity at each observed design, shape ``n``.
+
+        Args:
+            X: observed designs with fidelity, ``n x (d + 1)``; Y: values, shape ``n``; Yvar: noise variances.
+
+        Raises:
+            GPFitError: the GP fit failed. ConfigError: a fidelity that is no level's.
+        """
+        d = self.space.d
+        X = np.asarray(X, dtype=np.float64).reshape(-1, d + 1)
+        level_index(self.levels, X[:, d])
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            Zt, model = self._fit(X, np.asarray(Y, dtype=np.float64).reshape(-1), Yvar)
+            Zt[:, -1] = self.target_fidelity
+            with torch.no_grad():
+                return model.posterior(Zt).mean.reshape(-1).numpy().copy()
+
     def recommend(self, X, Y, Yvar=None) -> Recommendation:
         """The evaluated design with the largest posterior mean at the highest fidelity.
 
@@ -323,12 +343,7 @@ class MultiFidelityProposer:
         high = level_index(self.levels, X[:, d]) == len(self.levels) - 1
         if X.shape[0] >= 2 and np.ptp(Y) > 0:
             try:
-                with torch.random.fork_rng():
-                    torch.manual_seed(0)
-                    Zt, model = self._fit(X, Y, Yvar)
-                    Zt[:, -1] = self.target_fidelity
-                    with torch.no_grad():
-                        mean = model.posterior(Zt).mean.reshape(-1).numpy()
+                mean = self.posterior_at_target(X, Y, Yvar)
                 i = int(np.argmax(mean))
                 return Recommendation(i, X[i, :d].copy(), float(mean[i]), "posterior-mean")
             except GPFitError as exc:
