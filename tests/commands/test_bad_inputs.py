@@ -57,6 +57,12 @@ def _files(root: Path, campaign: Path) -> dict[str, Path]:
     files["plain.h5"] = h5
     (root / "truncated.h5").write_bytes(h5.read_bytes()[:700])
     files["truncated.h5"] = root / "truncated.h5"
+    (root / "labels.csv").write_bytes(b"file,porosity [1]\n\xff\xfe\x00binary")
+    files["text_npy_bin"] = root / "labels.csv"
+    (root / "labels.yaml").write_text("samples: [unclosed\n  - {file: a")
+    files["bad_yaml"] = root / "labels.yaml"
+    (root / "good.csv").write_text("file,porosity [1]\none_phase.tif,0.4\n")
+    files["good_csv"] = root / "good.csv"
     one = root / "one_phase.tif"
     tifffile.imwrite(one, np.zeros((24, 24, 24), np.uint8))
     files["one_phase.tif"] = one
@@ -116,6 +122,28 @@ CASES = [
     ("fidelity-n-seeds", ["fidelity", "n_seeds=0", "output_dir={tmp}/f"], "n_seeds"),
     ("fidelity-missing-reference", ["fidelity", "reference.kind=volume", "reference.path={missing_tif}",
                                     "output_dir={tmp}/f"], "reference.path"),
+    # outputs that cannot be written: refused before any work (data.files.require_writable)
+    *[(f"unwritable-{argv[0]}", argv, option) for argv, option in [
+        (["sample", "output={text_tif}/s.h5"], "output"),
+        (["characterise", "source.kind=synthetic", "output={text_tif}/x.json"], "output"),
+        (["export-tiff", "input={missing}", "output={text_tif}/o.tif"], "input"),
+        (["cell", "mode=one", "output={text_tif}/o.csv"], "output"),
+        (["fidelity", "output_dir={text_tif}/f"], "output_dir"),
+        (["train-generator", "dataset.path={missing}", "out_dir={text_tif}", "progress=false"], "out_dir"),
+        (["convergence", "source.kind=synthetic", "output_dir={text_tif}"], "output_dir"),
+        (["build-dataset", "output={text_tif}/b.h5"], "output"),
+        (["campaign", *CAMPAIGN, "output={text_tif}/c.h5"], "output"),
+        (["report", "{campaign}", "out_dir={text_tif}"], "out_dir"),
+    ]],
+    ("build-dataset-resume-foreign-file", ["build-dataset", "output={text_h5}"], "output"),
+    ("import-data-binary-labels", ["import-data", "images={one_phase_tif}", "labels={text_npy_bin}",
+                                   "voxel_size_m=1e-6", "output={tmp}/i.h5"], "labels"),
+    ("import-data-yaml-syntax", ["import-data", "images={one_phase_tif}", "labels={bad_yaml}",
+                                 "voxel_size_m=1e-6", "output={tmp}/i.h5"], "labels"),
+    ("import-data-existing-output", ["import-data", "images={one_phase_tif}", "labels={good_csv}",
+                                     "voxel_size_m=1e-6", "output={text_h5}"], "output"),  # before reading images
+    ("import-data-single-phase", ["import-data", "images={one_phase_tif}", "labels={good_csv}",
+                                  "voxel_size_m=1e-6", "output={tmp}/i.h5"], "image"),
     # user files: missing, empty, not the expected kind, truncated (data.files)
     *[(f"characterise-{f}", ["characterise", "source.path={%s}" % f.replace(".", "_"), "source.voxel_size_m=4e-7",
                              "n_cubes=2", "cube_size=8", "output=null"], "source.path")

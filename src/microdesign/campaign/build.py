@@ -252,9 +252,13 @@ def _check_output_free(path: Path, resume: bool) -> None:
     """
     from microdesign.storage.campaign_file import writer_pid
 
+    from microdesign.data.files import require_writable
+
     option = "resume" if resume else "output"
     if not resume and path.exists():
         raise ConfigError("output", str(path), "a new file (to continue this campaign use resume=<file>)")
+    if not resume:
+        require_writable(path, "output")
     holder = writer_pid(path)
     if holder is not None:
         raise ConfigError(option, str(path), "a campaign file that no other process is writing "

@@ -16,13 +16,19 @@ CONFIG_NAME = "build_dataset"
 
 def run(cfg) -> int:
     import logging
+    from pathlib import Path
 
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from microdesign.synth.build import build_dataset, design_from_config
 
+    from microdesign.data.files import require_file, require_writable
+
     log = logging.getLogger(__name__)
+    require_writable(cfg.output, "output")
+    if bool(cfg.resume) and Path(str(cfg.output)).exists():
+        require_file(cfg.output, "output", ("hdf5",), "a microdesign dataset to resume (HDF5), or a new path")
     line = instantiate(cfg.synth)
     design = design_from_config(cfg.design_space, cfg.dataset, seed=int(cfg.seed))
     voxel = cfg.dataset.voxel_size_m

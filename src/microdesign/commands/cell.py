@@ -48,6 +48,10 @@ def run(cfg) -> int:
     from microdesign.errors import ConfigError
 
     log = logging.getLogger(__name__)
+    if cfg.get("output"):
+        from microdesign.data.files import require_writable
+
+        require_writable(cfg.output, "output")
     d = cfg.design
     if d.get("tortuosity_factor") is not None and float(d.tortuosity_factor) < 1:
         raise ConfigError("design.tortuosity_factor", d.tortuosity_factor,

@@ -27,9 +27,11 @@ def run(cfg) -> int:
     from rich.table import Table
 
     from microdesign.characterise.io import command_cube_sources, metrics_to_dict
-    from microdesign.data.files import write_json
+    from microdesign.data.files import require_writable, write_json
 
     log = logging.getLogger(__name__)
+    if cfg.output:
+        require_writable(cfg.output, "output")
     sources, voxel = command_cube_sources(cfg, [int(cfg.cube_size)])
     sample = sources[int(cfg.cube_size)]
     characteriser = instantiate(cfg.characterise)

@@ -29,12 +29,21 @@ def run(cfg) -> int:
     from microdesign.characterise.convergence import convergence_analysis
     from microdesign.characterise.io import command_cube_sources
 
+    from omegaconf import ListConfig
+
+    from microdesign.data.files import require_writable
+
     log = logging.getLogger(__name__)
-    sizes = [int(s) for s in cfg.cube_sizes]
+    require_writable(cfg.output_dir, "output_dir", directory=True)
+
+    def as_list(value):  # a single size or count is a list of one
+        return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+
+    sizes = [int(s) for s in as_list(cfg.cube_sizes)]
     # validate the source for every size before any solve
     sources, voxel = command_cube_sources(cfg, sizes)
     characteriser = instantiate(cfg.characterise)
-    res = convergence_analysis(characteriser, lambda L: sources[L], voxel, sizes, list(cfg.counts),
+    res = convergence_analysis(characteriser, lambda L: sources[L], voxel, sizes, [int(n) for n in as_list(cfg.counts)],
                                target_relative_ci=float(cfg.target_relative_ci), seed=int(cfg.seed))
     out = Path(str(cfg.output_dir))
     out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def run(cfg) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from microdesign.data.files import write_json
+    from microdesign.data.files import require_writable, write_json
     from microdesign.errors import ConfigError
     from microdesign.generator import fidelity
 
@@ -47,6 +47,7 @@ def run(cfg) -> int:
         raise ConfigError("n_seeds", cfg.n_seeds, "a positive number of cubes per point and source")
     if cfg.points is None and int(cfg.n_points) < 1:
         raise ConfigError("n_points", cfg.n_points, "a positive number of held-out points (or a list in points)")
+    require_writable(cfg.output_dir, "output_dir", directory=True)
     gen = instantiate(cfg.generator)
     characteriser = instantiate(cfg.characteriser)
     ref_cfg = cfg.reference

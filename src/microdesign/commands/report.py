@@ -27,6 +27,10 @@ def run(cfg) -> int:
     if int(cfg.dpi) < 1:
         raise ConfigError("dpi", cfg.dpi, "a positive resolution [dots per inch], e.g. 120")
     load_campaign_file(str(file), "file")  # the whole file is readable before the report folder is made
+    if cfg.out_dir:
+        from microdesign.data.files import require_writable
+
+        require_writable(cfg.out_dir, "out_dir", directory=True)
     report = write_report(str(file), cfg.out_dir, int(cfg.dpi))
     import logging
 

@@ -25,9 +25,15 @@ def run(cfg) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from microdesign.data.files import require_writable
     from microdesign.errors import ConfigError
 
     log = logging.getLogger(__name__)
+    out = Path(cfg.output)
+    suffix = out.suffix.lower()
+    if suffix not in (".h5", ".hdf5", ".tif", ".tiff", ".npy"):
+        raise ConfigError("output", str(out), "a path ending in .h5, .hdf5, .tif, .tiff or .npy")
+    require_writable(out, "output")
     gen = instantiate(cfg.generator)
     params = OmegaConf.to_container(cfg.params, resolve=True) or {}
     if cfg.ignore_unknown_params:
@@ -47,9 +53,7 @@ def run(cfg) -> int:
     t0 = time.perf_counter()
     vols = gen.sample(params, n=int(cfg.n), size_voxels=int(cfg.size_voxels), seed=int(cfg.seed))
     dt = time.perf_counter() - t0
-    out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    suffix = out.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         from microdesign.data.dataset import write_dataset
 

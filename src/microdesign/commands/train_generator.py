@@ -26,7 +26,12 @@ def run(cfg) -> int:
 
     from microdesign.generator import TrainSettings, load_training_data, train
 
+    from microdesign.data.files import require_writable
+
     log = logging.getLogger(__name__)
+    require_writable(cfg.out_dir, "out_dir", directory=True)
+    if cfg.export_dir:
+        require_writable(cfg.export_dir, "export_dir", directory=True)
     settings = TrainSettings.from_mapping(OmegaConf.to_container(cfg.generator_training, resolve=True))
     ds = OmegaConf.to_container(cfg.dataset, resolve=True)
     label_map = {float(k) if "." in str(k) else int(k): int(v) for k, v in (ds.get("label_map") or {}).items()}

@@ -164,7 +164,13 @@ class DatasetWriter:
         if self.path.exists():
             if not resume:
                 raise ConfigError("path", str(self.path), "a path that does not exist yet (or resume=True)")
-            self._file = h5py.File(self.path, "r+")
+            from microdesign.data.files import require_file
+
+            require_file(self.path, "path", ("hdf5",), "a microdesign dataset to resume (HDF5)")
+            try:
+                self._file = h5py.File(self.path, "r+")
+            except OSError as exc:
+                raise ConfigError("path", str(self.path), f"a readable microdesign dataset to resume ({exc})") from None
             self._check_compatible()
             n = int(self._file.attrs["n_samples"])
             logger.info("resuming %s after %d committed samples", self.path, n)

@@ -83,8 +83,47 @@ def require_file(path: Any, option: str, kinds: Sequence[str] = (), expected: st
     if kinds:
         kind = file_kind(p)
         if kind not in kinds:
-            found = _DESCRIPTION[kind] if kind else "a file of unknown format"
+            found = _DESCRIPTION[kind] if kind else "of unknown format"
             raise ConfigError(option, str(path), f"{want}; the file is {found} (by its content)")
+    return p
+
+
+def require_writable(path: Any, option: str, directory: bool = False) -> Path:
+    """An output path that can be written, checked before any work: a file path that is not a folder
+    (or a folder path that is not a file), whose nearest existing folder accepts a new file (probed
+    with a temporary file, removed at once; permission bits alone do not tell, e.g. for root).
+
+    Args:
+        path: the output (file or folder); missing folders above it are allowed (created later).
+        option: the option that named it, for the message.
+        directory: ``path`` is a folder to write into.
+
+    Returns:
+        The path.
+
+    Raises:
+        ConfigError: naming the option, the path and why it cannot be written.
+    """
+    import tempfile
+
+    if path is None or str(path).strip() in ("", "???"):
+        raise ConfigError(option, path, "an output path")
+    p = Path(str(path)).expanduser()
+    if directory and p.exists() and not p.is_dir():
+        raise ConfigError(option, str(path), "a folder to write into; this is a file")
+    if not directory and p.is_dir():
+        raise ConfigError(option, str(path), "a file path; this is a folder")
+    base = p if directory else p.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(option, str(path), f"a path whose folders can be created ({base} is a file)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".microdesign-write-probe-")
+    except OSError as exc:
+        raise ConfigError(option, str(path), f"a writable location ({base}: {exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
     return p
 
 

@@ -81,6 +81,22 @@ def _number(value: Any, what: str, where: str) -> float | None:
 
 
 def read_label_table(path: str | Path) -> LabelTable:
+    """Read a CSV or YAML label table (format: :func:`_read_label_table`).
+
+    Raises:
+        ConfigError: as :func:`_read_label_table`, and a file that is not readable text CSV or YAML
+            (binary content, a YAML syntax error), naming ``labels``.
+    """
+    import yaml
+
+    try:
+        return _read_label_table(path)
+    except (UnicodeDecodeError, csv.Error, yaml.YAMLError) as exc:
+        raise ConfigError("labels", str(path), f"a readable CSV or YAML text table ({type(exc).__name__}: {exc})"
+                          ) from None
+
+
+def _read_label_table(path: str | Path) -> LabelTable:
     """Read a CSV or YAML label table.
 
     CSV: a header row with a file column (``file``/``filename``/``image``/``path``), parameter
@@ -402,6 +418,7 @@ def import_images(
             missing label row or value, missing or inconsistent voxel size, missing unit).
     """
     from microdesign.data.dataset import DatasetWriter
+    from microdesign.data.files import require_writable
     from microdesign.design.space import in_physical_range, physical_range, range_text
 
     if porosity_tolerance is not None and not 0 <= float(porosity_tolerance) <= 1:
@@ -460,6 +477,10 @@ def import_images(
                               context=str(p))
         voxel, voxel_from = vs, p.name
 
+    if Path(output).exists() and not overwrite:
+        raise ConfigError("output", str(output), "a path that does not exist yet (or overwrite=true)")
+    require_writable(output, "output")
+
     # --- pass 2: images: read, check shape and grey values (one file in memory at a time) ----
     shape: tuple[int, ...] | None = None
     first = ""
@@ -484,9 +505,7 @@ def import_images(
 
     output = Path(output)
     if output.exists():
-        if not overwrite:
-            raise ConfigError("output", str(output), "a path that does not exist yet (or overwrite=true)")
-        output.unlink()
+        output.unlink()  # overwrite=true (checked before the images were read)
     prov = {
         "kind": "imported",
         "labels_table": str(table.path.resolve()),

@@ -47,7 +47,7 @@ def export_tiff(
     import tifffile
 
     from microdesign.data.dataset import MicrostructureDataset
-    from microdesign.data.files import require_file
+    from microdesign.data.files import require_file, require_writable
 
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff"):
@@ -55,6 +55,7 @@ def export_tiff(
     if output.exists() and not overwrite:
         raise ConfigError("output", str(output), "a path that does not exist yet (or overwrite=true)")
     require_file(dataset, "input", ("hdf5",), "a microdesign dataset (.h5)")
+    require_writable(output, "output")
     with MicrostructureDataset(dataset, option="input") as ds:
         n = len(ds)
         if not -n <= int(index) < n:
