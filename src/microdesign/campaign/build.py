@@ -187,7 +187,7 @@ def validate(cfg: DictConfig) -> Setup:
     if unknown_cell:
         raise ConfigError(f"design_space.parameters.{unknown_cell[0]}", unknown_cell[0],
                           "a cell-role parameter the campaign passes to the cell model: ['mass_loading_mg_cm2']")
-    if "mass_loading_mg_cm2" not in space.names and c.get("cathode_thickness_m") is None:
+    if "mass_loading_mg_cm2" not in space.names and not space.process_names and c.get("cathode_thickness_m") is None:
         raise ConfigError("campaign.cathode_thickness_m", None,
                           "a thickness [m] when the design space has no mass_loading_mg_cm2")
     if str(c.get("on_resume_running", "rerun")) not in ("rerun", "abandon"):
@@ -235,10 +235,20 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
     objective = instantiate(cfg.objective, "objective") if objective is None else objective
     c = cfg.campaign
     generator = instantiate(cfg.generator, "generator")
-    check_generator(generator, space)
+    design_map = None
+    if space.process_names:  # manufacturing settings: the process model maps them (checked against the bounds)
+        from microdesign.design.manufacturing import ManufacturingDesign
+
+        design_map = ManufacturingDesign.from_config(OmegaConf.select(cfg, "design_space.process"), space, generator)
+    else:
+        check_generator(generator, space)
+    if getattr(objective, "uses_manufacturing", False) and getattr(objective, "statistic", "nominal") != "nominal" \
+            and design_map is None:
+        raise ConfigError("objective.statistic", objective.statistic,
+                          "'nominal', or design_space=manufacturing (the tolerances live in its process model)")
     characteriser = instantiate(cfg.characterise, "characterise")
     cell = instantiate(cfg.cell, "cell")
-    return TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names,
+    return TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names, design_map=design_map,
                           cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
                           adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
                           max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))

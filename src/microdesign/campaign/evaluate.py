@@ -68,6 +68,25 @@ class Evaluation:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ManufacturingContext:
+    """What a robust objective needs beyond the cell result (:mod:`microdesign.objective.robust`).
+
+    Attributes:
+        design: the trial's ``MappedDesign`` (settings, generator parameters, process outputs).
+        design_map: the ``ManufacturingDesign`` (process model with its tolerances).
+        simulate: ``(metrics, cathode_thickness_m) -> CellResult``.
+        thickness_m: ``(mass_loading_mg_cm2, metrics) -> thickness [m]`` (the evaluator's rule).
+        seed: the trial's seed (tolerance draws derive from it).
+    """
+
+    design: Any
+    design_map: Any
+    simulate: Any
+    thickness_m: Any
+    seed: int
+
+
 class TrialEvaluator:
     """Runs the stages for one design.
 
@@ -88,6 +107,12 @@ class TrialEvaluator:
         am_density_g_cm3, cbd_density_g_cm3: material densities [g.cm-3] for the thickness fallback
             when the cell model has no ``cathode_thickness_from_mass_loading`` (None: the defaults of
             :class:`~microdesign.process.formulation.Formulation`, NMC811 4.75 and CBD 1.838).
+        design_map: maps a manufacturing design to the generator's parameters and the mass loading
+            (:class:`~microdesign.design.manufacturing.ManufacturingDesign`, ``map(inputs)``); None:
+            the design's own microstructure parameters and mass loading are used. With a map, a
+            design it refuses fails (``process: ...``) before the generator runs, the process outputs
+            are added to the cell result's ``extra`` (``process_<name>``), and an objective with
+            ``uses_manufacturing`` gets a :class:`ManufacturingContext`.
     """
 
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
@@ -95,7 +120,7 @@ class TrialEvaluator:
                  n_cubes: int = 4, adaptive: bool = True, target_relative_ci: float | None = None,
                  max_cubes: int | None = None, mass_loading_name: str = "mass_loading_mg_cm2",
                  cathode_thickness_m: float | None = None, am_density_g_cm3: float | None = None,
-                 cbd_density_g_cm3: float | None = None):
+                 cbd_density_g_cm3: float | None = None, design_map: Any = None):
         from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
 
         self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
@@ -106,6 +131,7 @@ class TrialEvaluator:
         self.fixed_thickness_m = cathode_thickness_m
         self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
         self.cbd_density_g_cm3 = default_cbd_density_g_cm3() if cbd_density_g_cm3 is None else float(cbd_density_g_cm3)
+        self.design_map = design_map
 
     def fixed_cubes(self, n_cubes: int) -> TrialEvaluator:
         """A copy that characterises exactly ``n_cubes`` cubes per design (no adaptive stop); stages shared."""
@@ -149,8 +175,18 @@ class TrialEvaluator:
         """
         timings: dict[str, float] = {}
         cpu0 = time.process_time()
-        micro = {k: float(inputs[k]) for k in self.microstructure_names}
         voxel = float(getattr(self.generator, "voxel_size_m", 0.0))
+        design = None
+        if self.design_map is not None:  # manufacturing settings -> generator parameters + mass loading
+            try:
+                design = self.design_map.map(inputs)
+            except Exception as exc:  # noqa: BLE001 - refused before any work: a failed trial
+                return Evaluation("failed", _reason("process", exc), voxel_size_m=voxel,
+                                  timings={"cpu": time.process_time() - cpu0})
+            micro = dict(design.generator_params)
+            inputs = {**inputs, self.mass_loading_name: design.mass_loading_mg_cm2}
+        else:
+            micro = {k: float(inputs[k]) for k in self.microstructure_names}
         first: list[np.ndarray] = []
         gen_time = [0.0]
 
@@ -195,6 +231,10 @@ class TrialEvaluator:
             cell = self.cell.simulate(metrics, thick)
             if isinstance(cell, list):
                 raise TypeError("the cell protocol returned several results (power sweep); a campaign needs one")
+            if design is not None:  # the process outputs are stored with the trial
+                from dataclasses import replace
+
+                cell = replace(cell, extra={**(cell.extra or {}), **design.extra()})
         except Exception as exc:  # noqa: BLE001
             timings["cell"] = time.perf_counter() - t0
             return result("failed", _reason("cell", exc), metrics=metrics)
@@ -207,8 +247,13 @@ class TrialEvaluator:
         try:
             # the thickness follows the perturbed metrics (h = ML/(PD·100), PD from the measured fractions),
             # so the noise includes the thickness route of each metric, not only its direct one
+            kw = {}
+            if design is not None and getattr(self.objective, "uses_manufacturing", False):
+                kw["manufacturing"] = ManufacturingContext(
+                    design, self.design_map, self.cell.simulate,
+                    lambda ml, m: self.thickness_m({self.mass_loading_name: float(ml)}, m), int(seed))
             obj = self.objective.evaluate(cell, metrics,
-                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)))
+                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)), **kw)
         except Exception as exc:  # noqa: BLE001
             timings["objective"] = time.perf_counter() - t0
             return result("failed", _reason("objective", exc), metrics=metrics, cell=cell, cathode_thickness_m=thick)

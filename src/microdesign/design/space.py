@@ -8,7 +8,10 @@ float64 (:data:`DTYPE`, BoTorch's recommendation for GP fitting). Linear constra
 physical units become BoTorch's ``inequality_constraints`` on the unit cube.
 
 Roles: ``microstructure`` parameters condition the generator (they change the voxels);
-``cell`` parameters only change the cell model (mass loading changes thickness, not morphology).
+``cell`` parameters only change the cell model (mass loading changes thickness, not morphology);
+``process`` parameters are manufacturing settings (line load, formulation, coat weight) that the
+process model maps to the generator's parameters and the mass loading
+(:mod:`microdesign.design.manufacturing`, docs/manufacturing_campaigns.md).
 
 :class:`DesignSpace` is the one parser of the ``design_space`` config: the campaign validates designs
 with it and the optimisers (:mod:`microdesign.optim`) propose in its unit cube.
@@ -26,7 +29,7 @@ import torch
 
 from microdesign.errors import ConfigError
 
-ROLES = ("microstructure", "cell")
+ROLES = ("microstructure", "cell", "process")
 
 #: Physical range of parameters known by name: ``name -> (lower, upper, lower included, upper included)``.
 #: Bounds and fixed values must lie inside. Porosity is a volume fraction (0 < ε < 1: no solid or
@@ -38,6 +41,9 @@ PHYSICAL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "am_weight_fraction": (0.0, 1.0, False, True),
     "cbd_adhesion": (0.0, 1.0, True, True),
     "mass_loading_mg_cm2": (0.0, math.inf, False, False),
+    "dry_loading_mg_cm2": (0.0, math.inf, False, False),
+    "line_load_N_mm": (0.0, math.inf, True, False),
+    "carbon_to_binder_weight_ratio": (0.0, math.inf, False, False),
 }
 
 
@@ -69,7 +75,7 @@ class Parameter:
         name: identifier, unit suffix where it has one (``mass_loading_mg_cm2``).
         unit: unit string, PyBaMM style (``"mg.cm-2"``; ``"1"`` for dimensionless).
         lower, upper: bounds in ``unit`` (lower < upper).
-        role: ``"microstructure"`` or ``"cell"``.
+        role: ``"microstructure"``, ``"cell"`` or ``"process"``.
         description: what it means physically.
         fixed: a value inside the bounds to hold the parameter at, or None (free).
 
@@ -244,6 +250,11 @@ class DesignSpace:
     def cell_names(self) -> tuple[str, ...]:
         """Parameters that only change the cell model (free and fixed)."""
         return tuple(p.name for p in self.parameters if p.role == "cell")
+
+    @property
+    def process_names(self) -> tuple[str, ...]:
+        """Manufacturing settings mapped by the process model (free and fixed; empty for a structure space)."""
+        return tuple(p.name for p in self.parameters if p.role == "process")
 
     @property
     def d(self) -> int:

@@ -55,6 +55,8 @@ class ObjectiveValue:
             failed). The variance is then off in either direction (the metrics are correlated); the
             campaign file says so, and :func:`observations_for_model` gives such a trial at least the
             largest variance observed.
+        summary: further named numbers of the evaluation (e.g. the tolerance statistics of a robust
+            objective, :mod:`microdesign.objective.robust`); stored only when not empty.
     """
 
     status: str
@@ -64,6 +66,7 @@ class ObjectiveValue:
     reason: str | None = None
     sensitivities: dict[str, float] = field(default_factory=dict)
     noise_left_out: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,10 +79,13 @@ class ObjectiveValue:
     def to_attrs(self) -> dict[str, Any]:
         """Plain HDF5 attributes (the campaign file's ``objective`` group, :mod:`microdesign.storage`):
         ``status``, ``value``, ``raw_value``, ``variance``, ``reason`` (``""`` for None), and the
-        ``sensitivities`` and ``noise_left_out`` mappings as subgroups."""
-        return {"status": self.status, "value": self.value, "raw_value": self.raw_value, "variance": self.variance,
-                "reason": self.reason or "", "sensitivities": dict(self.sensitivities),
-                "noise_left_out": dict(self.noise_left_out or {})}
+        ``sensitivities`` and ``noise_left_out`` mappings as subgroups (and ``summary`` when not empty)."""
+        out = {"status": self.status, "value": self.value, "raw_value": self.raw_value, "variance": self.variance,
+               "reason": self.reason or "", "sensitivities": dict(self.sensitivities),
+               "noise_left_out": dict(self.noise_left_out or {})}
+        if self.summary:
+            out["summary"] = {k: float(v) for k, v in self.summary.items()}
+        return out
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> ObjectiveValue:
@@ -87,7 +93,8 @@ class ObjectiveValue:
         return cls(status=attrs["status"], value=attrs.get("value", 0.0), raw_value=attrs.get("raw_value", 0.0),
                    variance=attrs.get("variance", 0.0), reason=attrs.get("reason") or None,
                    sensitivities=dict(attrs.get("sensitivities") or {}),
-                   noise_left_out=dict(attrs.get("noise_left_out") or {}))
+                   noise_left_out=dict(attrs.get("noise_left_out") or {}),
+                   summary=dict(attrs.get("summary") or {}))
 
 
 DIRECTIONS = ("maximize", "minimize")
