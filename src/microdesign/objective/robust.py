@@ -209,10 +209,23 @@ class RobustObjective(CellQuantity):
         Raises:
             ConfigError: the process model has no tolerances or refuses a sampled value.
         """
-        dm, design = ctx.design_map, ctx.design
-        smp = dm.sample(design, self.n_samples, seed=int(ctx.seed))
-        nom = design.outputs
-        n = self.n_samples
+        return self.sample_values(ctx.design_map.sample(ctx.design, self.n_samples, seed=int(ctx.seed)), metrics, ctx)
+
+    def sample_values(self, smp: dict[str, np.ndarray], metrics: Any, ctx: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The quantity (raw unit) of process-output samples ``smp`` (name -> array ``n``, as
+        :meth:`~microdesign.design.manufacturing.ManufacturingDesign.sample` returns) and which failed.
+
+        Args:
+            smp: process outputs per sample (``porosity``, ``am_volume_fraction``, ``cbd_volume_fraction``,
+                ``dry_loading_mg_cm2``, ``generator_am_weight_fraction``).
+            metrics: the design's measured ``MicrostructureMetrics``.
+            ctx: the evaluator's ``ManufacturingContext`` (the nominal outputs are ``ctx.design.outputs``).
+
+        Returns:
+            ``(y, failed)``, each shape ``n``; failed samples hold ``failed_value``.
+        """
+        dm, nom = ctx.design_map, ctx.design.outputs
+        n = int(np.size(smp["porosity"]))
         failed = np.zeros(n, bool)
         if self.out_of_bounds == "fail" and dm.training_bounds:
             for name, key in (("porosity", "porosity"), ("am_weight_fraction", "generator_am_weight_fraction")):
