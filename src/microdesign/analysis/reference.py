@@ -100,32 +100,46 @@ class LineVolumes:
                                             seed=int(seed) + k) for k in range(int(n))])
 
 
-class _Once:
-    """Wraps a generator and a characteriser so that several evaluators of one design (one per power)
-    generate and characterise once: the first call computes, later calls return the stored result."""
+class SharedStructure:
+    """A generator and a characteriser wrapped so that several evaluators of one design (one
+    :class:`~microdesign.campaign.evaluate.TrialEvaluator` per power) generate and characterise once:
+    the first call computes, later calls with the same design and seed return the stored result.
+
+    Pass it as both the generator and the characteriser of each evaluator. ``cpu_s`` accumulates the
+    process CPU seconds of generation and characterisation.
+    """
 
     def __init__(self, generator: Any, characteriser: Any):
         self.generator, self.characteriser = generator, characteriser
         self.voxel_size_m = generator.voxel_size_m
-        self.key: tuple | None = None
-        self.volumes: np.ndarray | None = None
+        self._volumes: dict[tuple, np.ndarray] = {}
+        self._metrics: dict[tuple, Any] = {}
         self.metrics: Any = None
         self.cpu_s = {"generator": 0.0, "characterise": 0.0}
 
     def sample(self, params: Mapping[str, float], n: int, size_voxels: int, seed: int) -> np.ndarray:
         key = (tuple(sorted(params.items())), int(n), int(size_voxels), int(seed))
-        if key != self.key:
+        if key not in self._volumes:
             c0 = time.process_time()
-            self.volumes, self.key, self.metrics = self.generator.sample(params, n, size_voxels, seed), key, None
+            self._volumes[key] = self.generator.sample(params, n, size_voxels, seed)
             self.cpu_s["generator"] += time.process_time() - c0
-        return self.volumes
+        return self._volumes[key]
+
+    def _once(self, key: tuple, run: Any) -> Any:
+        if key not in self._metrics:
+            c0, g0 = time.process_time(), self.cpu_s["generator"]
+            self._metrics[key] = run()
+            self.cpu_s["characterise"] += time.process_time() - c0 - (self.cpu_s["generator"] - g0)
+        self.metrics = self._metrics[key]
+        return self.metrics
 
     def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> Any:
-        if self.metrics is None:
-            c0 = time.process_time()
-            self.metrics = self.characteriser.characterise(volumes, voxel_size_m, seed=seed)
-            self.cpu_s["characterise"] += time.process_time() - c0
-        return self.metrics
+        return self._once(("fixed", volumes.shape, seed),
+                          lambda: self.characteriser.characterise(volumes, voxel_size_m, seed=seed))
+
+    def characterise_adaptive(self, sample_cubes: Any, voxel_size_m: float, seed: int = 0, **kw: Any) -> Any:
+        return self._once(("adaptive", int(seed), tuple(sorted(kw.items()))),
+                          lambda: self.characteriser.characterise_adaptive(sample_cubes, voxel_size_m, seed=seed, **kw))
 
 
 def metrics_record(metrics: Any) -> dict[str, Any]:
@@ -178,7 +192,9 @@ def load_reference(path: str | Path) -> dict[str, Any]:
 def _write_atomic(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    from microdesign.data.files import json_safe
+
+    tmp.write_text(json.dumps(json_safe(data), indent=1, sort_keys=False, allow_nan=False) + "\n")  # inf/nan -> null
     os.replace(tmp, path)
 
 
@@ -252,7 +268,7 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
         if i in done or (only is not None and i not in set(only)):
             continue
         seed = int(used_seed) * 1000 + i
-        once = _Once(source, characteriser)
+        once = SharedStructure(source, characteriser)
         c0, t0 = time.process_time(), time.perf_counter()
         by_power = {}
         for p, cell in cells.items():

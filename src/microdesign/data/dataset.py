@@ -74,7 +74,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _json_attr(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=_jsonable)
+    from microdesign.data.files import json_safe
+
+    return json.dumps(json_safe(value), sort_keys=True, default=_jsonable, allow_nan=False)  # inf/nan -> null
 
 
 def _version() -> str:

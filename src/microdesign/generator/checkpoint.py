@@ -91,7 +91,9 @@ class CheckpointMetadata:
         data["parameter_units"] = list(self.parameter_units)
         data["phases"] = list(self.phases)
         data["training_bounds"] = {k: [float(v[0]), float(v[1])] for k, v in self.training_bounds.items()}
-        return json.dumps(data, indent=2, sort_keys=False)
+        from microdesign.data.files import json_safe
+
+        return json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False)  # standard JSON: inf/nan -> null
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | str) -> CheckpointMetadata:
