@@ -123,3 +123,18 @@ def test_summary_round_trips_and_default_attrs_unchanged():
 def test_bad_settings_are_refused(kw, name):
     with pytest.raises(ConfigError, match=name):
         RobustObjective(**kw)
+
+
+def test_response_surface_on_a_subsample_matches_simulating_every_sample():
+    dm = _design_map()
+    full = _evaluator(RobustObjective(statistic="quantile", n_samples=256, noise="none"), dm).evaluate(SETTING, seed=7).objective
+    sub_obj = RobustObjective(statistic="quantile", n_samples=256, n_cell_simulations=24, noise="none")
+    calls = []
+    ev = _evaluator(sub_obj, dm)
+    simulate = ev.cell.simulate
+    ev.cell.simulate = lambda m, h, protocol=None: calls.append(h) or simulate(m, h)
+    sub = ev.evaluate(SETTING, seed=7).objective
+    assert len(calls) == 1 + 24  # the nominal design and the subsample (noise=none: no re-simulations)
+    assert 0 < sub_obj.last_surrogate_variance < sub.variance
+    assert abs(sub.value - full.value) <= 3 * math.sqrt(sub.variance + full.variance)
+    assert sub.summary["std"] == pytest.approx(full.summary["std"], rel=0.15)

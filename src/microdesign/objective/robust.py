@@ -96,12 +96,23 @@ class RobustObjective(CellQuantity):
         out_of_bounds: ``"fail"`` (a sample outside the generator's training bounds fails) or
             ``"extrapolate"`` (the local model is used there too).
         failed_value: the quantity of a failed sample, in its unit (0.0).
+        n_cell_simulations: None: the cell model runs for every sample; else for this many samples
+            (evenly spread over the draws) and a linear response surface in porosity, AM and CBD
+            volume fractions and dry loading, fitted by least squares to them, predicts the others
+            (for slow cell models: a DFN geometry change costs a model build). Its mean prediction
+            variance ``σ²_res p/m`` joins the noise; a cell failure among the predicted samples is
+            not seen.
         **kwargs: :class:`~microdesign.objective.CellQuantity` arguments (quantity, unit, label,
             direction, noise, metrics, fixed_variance, on_failure, penalty).
 
+    Attributes:
+        last_surrogate_variance: the response surface's mean prediction variance of the last
+            :meth:`sample_values` call (0 when every sample was simulated) [unit²].
+
     Raises:
         ConfigError: an unknown statistic or out-of-bounds policy, a quantile level outside (0, 1),
-            ``yield`` without a specification, fewer than 8 samples, a negative k or exponent.
+            ``yield`` without a specification, fewer than 8 samples or cell simulations, a negative
+            k or exponent.
     """
 
     uses_manufacturing = True
@@ -109,7 +120,8 @@ class RobustObjective(CellQuantity):
     def __init__(self, statistic: str = "quantile", quantile_level: float = 0.05, k: float = 1.0,
                  specification: float | None = None, n_samples: int = 256, n_bootstrap: int = 200,
                  tortuosity_exponent: float = 0.5, conductivity_exponent: float = 1.5,
-                 out_of_bounds: str = "fail", failed_value: float = 0.0, **kwargs: Any):
+                 out_of_bounds: str = "fail", failed_value: float = 0.0, n_cell_simulations: int | None = None,
+                 **kwargs: Any):
         if statistic not in STATISTICS:
             raise ConfigError("objective.statistic", statistic, f"one of {STATISTICS}")
         if not 0 < float(quantile_level) < 1:
@@ -122,6 +134,8 @@ class RobustObjective(CellQuantity):
                         ("conductivity_exponent", conductivity_exponent)):
             if not (math.isfinite(float(v)) and float(v) >= 0):
                 raise ConfigError(f"objective.{name}", v, "a finite number >= 0")
+        if n_cell_simulations is not None and int(n_cell_simulations) < 8:
+            raise ConfigError("objective.n_cell_simulations", n_cell_simulations, "an integer >= 8, or null (every sample)")
         if out_of_bounds not in ("fail", "extrapolate"):
             raise ConfigError("objective.out_of_bounds", out_of_bounds, "'fail' or 'extrapolate'")
         base_label = kwargs.pop("label", None)
@@ -132,6 +146,8 @@ class RobustObjective(CellQuantity):
         self.n_samples, self.n_bootstrap = int(n_samples), int(n_bootstrap)
         self.alpha, self.t = float(tortuosity_exponent), float(conductivity_exponent)
         self.out_of_bounds, self.failed_value = out_of_bounds, float(failed_value)
+        self.n_cell_simulations = None if n_cell_simulations is None else int(n_cell_simulations)
+        self.last_surrogate_variance = 0.0
         self.name = {"nominal": self.base_name, "mean": f"mean {self.base_name}",
                      "quantile": f"{100 * self.quantile_level:g}th percentile {self.base_name}",
                      "mean_minus_k_std": f"mean - {self.k:g} std {self.base_name}",
@@ -169,7 +185,7 @@ class RobustObjective(CellQuantity):
         v = s * y  # maximised scale
         spec = None if self.specification is None else s * self.specification
         stat = statistic(v, self.statistic, self.quantile_level, self.k, spec)
-        mc_var = self.bootstrap_variance(v, spec, seed=int(manufacturing.seed))
+        mc_var = self.bootstrap_variance(v, spec, seed=int(manufacturing.seed)) + self.last_surrogate_variance
         sd = math.sqrt(base.variance)
         char = ((statistic(v + sd, self.statistic, self.quantile_level, self.k, spec)
                  - statistic(v - sd, self.statistic, self.quantile_level, self.k, spec)) / 2.0) ** 2
@@ -224,7 +240,7 @@ class RobustObjective(CellQuantity):
         Returns:
             ``(y, failed)``, each shape ``n``; failed samples hold ``failed_value``.
         """
-        dm, nom = ctx.design_map, ctx.design.outputs
+        dm = ctx.design_map
         n = int(np.size(smp["porosity"]))
         failed = np.zeros(n, bool)
         if self.out_of_bounds == "fail" and dm.training_bounds:
@@ -233,9 +249,39 @@ class RobustObjective(CellQuantity):
                     lo, hi = dm.training_bounds[name]
                     failed |= (smp[key] < lo) | (smp[key] > hi)
         y = np.full(n, self.failed_value)
-        for i in range(n):
-            if failed[i]:
-                continue
+        self.last_surrogate_variance = 0.0
+        todo = np.flatnonzero(~failed)
+        m = self.n_cell_simulations
+        if m is not None and todo.size > m:  # cell model on a subsample, a linear response surface for the rest
+            sub = todo[np.linspace(0, todo.size - 1, m).round().astype(int)]
+            y_sub, f_sub = self._simulate(smp, sub, metrics, ctx)
+            ok = sub[~f_sub]
+            X = _features(smp)
+            p = X.shape[1]
+            if ok.size < p + 2:
+                raise ConfigError("objective.n_cell_simulations", m, f"enough successful simulations for the "
+                                  f"response surface (> {p + 1}; {ok.size} succeeded)")
+            coef, *_ = np.linalg.lstsq(X[ok], y_sub[~f_sub], rcond=None)
+            resid = y_sub[~f_sub] - X[ok] @ coef
+            s2 = float(resid @ resid) / max(ok.size - p, 1)
+            self.last_surrogate_variance = s2 * p / ok.size  # mean OLS prediction variance at the fitted points
+            y[todo] = X[todo] @ coef
+            y[ok] = y_sub[~f_sub]
+            failed[sub[f_sub]] = True
+            y[sub[f_sub]] = self.failed_value
+            return y, failed
+        y_all, f_all = self._simulate(smp, todo, metrics, ctx)
+        y[todo] = np.where(f_all, self.failed_value, y_all)
+        failed[todo] = f_all
+        return y, failed
+
+    def _simulate(self, smp: dict[str, np.ndarray], idx: np.ndarray, metrics: Any, ctx: Any
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """The cell model at the samples ``idx``: ``(values, failed)`` each of ``idx``'s length."""
+        nom = ctx.design.outputs
+        y = np.full(idx.size, self.failed_value)
+        failed = np.zeros(idx.size, bool)
+        for j, i in enumerate(idx):
             try:
                 m = local_metrics(metrics, nom, {k: float(smp[k][i]) for k in
                                                  ("porosity", "am_volume_fraction", "cbd_volume_fraction")},
@@ -245,10 +291,17 @@ class RobustObjective(CellQuantity):
                 log.debug("tolerance sample %d failed: %s", i, exc)
                 value = None
             if value is None:
-                failed[i] = True
+                failed[j] = True
             else:
-                y[i] = value
+                y[j] = value
         return y, failed
+
+
+def _features(smp: dict[str, np.ndarray]) -> np.ndarray:
+    """Design matrix ``n x 5`` of the response surface: 1 and the centred process outputs that reach the cell."""
+    cols = [np.asarray(smp[k], float) for k in ("porosity", "am_volume_fraction", "cbd_volume_fraction",
+                                                "dry_loading_mg_cm2")]
+    return np.column_stack([np.ones_like(cols[0]), *[(c - c.mean()) / (c.std() or 1.0) for c in cols]])
 
 
 def local_metrics(metrics: Any, nominal: dict[str, float], sample: dict[str, float], tortuosity_exponent: float = 0.5,
