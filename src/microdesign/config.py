@@ -163,7 +163,10 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     if not values:
         return
     groups = [o.input_line for o in parsed if o not in values]
-    base = OmegaConf.to_container(compose(config_name, groups), resolve=False)
+    try:
+        base = OmegaConf.to_container(compose(config_name, groups), resolve=False)
+    except Exception:  # noqa: BLE001 - the groups need a value override to compose: nothing to compare with
+        return
     for o in values:
         parts = o.key_or_group.split(".")
         node: Any = base
