@@ -1,7 +1,7 @@
 """Checks and readers of the user files that commands read: a clear error before any work.
 
 Every command that reads a user's file (a TIFF or ``.npy`` volume, an HDF5 dataset or campaign
-file) goes through :func:`require_file` / :func:`read_array` / :func:`open_hdf5`, so that a missing,
+file) goes through :func:`require_file` / :func:`read_array`, so that a missing,
 empty, truncated or mislabelled file (a text file named ``.tif``, a TIFF named ``.h5``) is a
 :class:`~microdesign.errors.ConfigError` naming the option, the file and what was expected, instead
 of the reader library's own exception (``tifffile.TiffFileError``, ``OSError`` from HDF5, ``ValueError``
@@ -12,13 +12,15 @@ The file kind is recognised by its signature (first bytes), not by its suffix: T
 ``\\x89HDF\\r\\n\\x1a\\n`` at offset 0 or a power-of-two user-block offset (``h5py.is_hdf5``; HDF5 file
 format specification), NumPy ``\\x93NUMPY`` (NEP 1, the ``.npy`` format) and PNG
 ``\\x89PNG\\r\\n\\x1a\\n``.
+
+Outputs: :func:`require_writable` checks an output path before any work; :func:`write_json` writes
+standard JSON (RFC 8259: no ``Infinity``/``NaN``; a non-finite value is ``null``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,6 @@ import numpy as np
 
 from microdesign.errors import ConfigError
 
-KINDS = ("tiff", "hdf5", "npy", "png")
 _SIGNATURES = {
     "tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
     "npy": (b"\x93NUMPY",),
@@ -36,7 +37,8 @@ _DESCRIPTION = {"tiff": "a TIFF image", "hdf5": "an HDF5 file", "npy": "a NumPy 
 
 
 def file_kind(path: str | os.PathLike) -> str | None:
-    """The kind of a file from its first bytes: one of :data:`KINDS`, or None (unknown or unreadable)."""
+    """The kind of a file from its first bytes: ``"tiff"``, ``"hdf5"``, ``"npy"``, ``"png"``, or None
+    (unknown or unreadable)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -59,7 +61,7 @@ def require_file(path: Any, option: str, kinds: Sequence[str] = (), expected: st
     Args:
         path: the file as the user gave it (``~`` is expanded).
         option: the option that named it (``source.path``, ``input``, ``resume``), for the message.
-        kinds: acceptable kinds (:data:`KINDS`); empty: any file.
+        kinds: acceptable kinds (:func:`file_kind`); empty: any file.
         expected: what the message says was expected (default: from ``kinds``).
 
     Returns:
@@ -157,42 +159,6 @@ def read_array(path: Any, option: str, kinds: Sequence[str] = ("tiff", "npy")) -
             return np.asarray(im)
     except Exception as exc:  # noqa: BLE001 - any decoder failure of a user file is bad input
         raise ConfigError(option, str(path), f"a complete, readable {_DESCRIPTION[kind]} "
-                          f"({type(exc).__name__}: {exc})") from None
-
-
-@contextmanager
-def open_hdf5(path: Any, option: str, expected: str = "an HDF5 file") -> Iterator[Any]:
-    """Open an HDF5 file read-only; any failure to open or read it is a :class:`ConfigError`.
-
-    Errors raised inside the ``with`` block by the caller's reads (a corrupt or truncated file:
-    ``OSError``, ``KeyError``, ``RuntimeError``, ``ValueError`` from h5py) become a ConfigError too;
-    a ConfigError raised inside passes unchanged.
-
-    Args:
-        path: the file.
-        option: the option that named it, for the message.
-        expected: what the message says was expected (``"a microdesign campaign file"``).
-
-    Yields:
-        The open ``h5py.File``.
-
-    Raises:
-        ConfigError: as :func:`require_file`, or an unreadable file.
-    """
-    import h5py
-
-    p = require_file(path, option, ("hdf5",), expected)
-    try:
-        f = h5py.File(p, "r")
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(option, str(path), f"{expected} that can be read ({type(exc).__name__}: {exc})") from None
-    try:
-        with f:
-            yield f
-    except ConfigError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise ConfigError(option, str(path), f"{expected} that can be read: it is corrupt or incomplete "
                           f"({type(exc).__name__}: {exc})") from None
 
 
