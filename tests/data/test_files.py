@@ -55,3 +55,19 @@ def test_json_output_is_standard_json(tmp_path):
     text = path.read_text()
     assert "Infinity" not in text and "NaN" not in text
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard constant {c}"))
+
+
+def test_require_writable_refuses_folders_files_and_impossible_locations(tmp_path):
+    from microdesign.data.files import require_writable
+
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "d").mkdir()
+    assert require_writable(tmp_path / "new" / "deeper" / "o.h5", "output") == tmp_path / "new" / "deeper" / "o.h5"
+    assert not (tmp_path / "new").exists()  # nothing made by the check
+    assert list(tmp_path.iterdir()) and not [p for p in tmp_path.iterdir() if p.name.startswith(".microdesign")]
+    with pytest.raises(ConfigError, match="output = .*a file path; this is a folder"):
+        require_writable(tmp_path / "d", "output")
+    with pytest.raises(ConfigError, match="out_dir = .*a folder to write into; this is a file"):
+        require_writable(tmp_path / "f.txt", "out_dir", directory=True)
+    with pytest.raises(ConfigError, match=r"output = .*f\.txt is a file"):
+        require_writable(tmp_path / "f.txt" / "sub" / "o.json", "output")
