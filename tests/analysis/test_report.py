@@ -67,5 +67,7 @@ def test_report_command_writes_figures_and_markdown(tmp_path):
     assert "| 3 | failed | cell: x |" in md
     assert f"| {best.index} | {best.objective.raw_value:.4g} | failed: characterise: x |" in md
     assert "No validated design completed" in md
+    # the objective's error against the reference evaluation, beside its CI: none measured for this config
+    assert "estimated error vs reference: not measured for these settings" in md
     assert "| 7 | GPFitError: no fit |" in md and "| 8 | Porosity | re-simulation raised E: y |" in md
     assert main(["report", f"file={tmp_path / 'missing.h5'}"]) == 2

@@ -231,6 +231,7 @@ def test_validation_waits_for_a_resume_after_the_wall_time_and_old_files_get_it(
     console.print(RichDisplay("W.h.L-1", "energy").summary(campaign, str(path)))
     text = " ".join(console.export_text().split())  # the caption wraps
     assert "validated with 4 fresh cubes" in text and "recommended trial" in text
+    assert "estimated error vs reference: not measured for these settings" in text  # stub stages: no table row
 
 
 def test_a_file_naming_a_moved_class_still_resumes(tmp_path, monkeypatch):

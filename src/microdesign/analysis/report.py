@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from microdesign.analysis.reference_error import error_note
 from microdesign.campaign.loop import best_so_far, best_trial
 from microdesign.objective import direction_sign
 from microdesign.storage import CampaignStore, TrialRecord
@@ -218,7 +219,8 @@ def _markdown(head: dict[str, Any], trials: list[TrialRecord], best: TrialRecord
         ob = best.objective
         lines += ["## Best design", "",
                   f"Trial {best.index} ({best.method}): **{label} = {ob.raw_value:.4g} ± "
-                  f"{1.96 * math.sqrt(max(ob.variance, 0)):.2g} {unit}** (95%, from the characterisation CI)", "",
+                  f"{1.96 * math.sqrt(max(ob.variance, 0)):.2g} {unit}** (95%, from the characterisation CI); "
+                  f"{error_note(head.get('config_yaml') or {})}", "",
                   "| parameter | value |", "|---|---|"]
         lines += [f"| {n} | {best.inputs[n]:.5g} |" for n in head["space"]["names"]]
         if best.metrics is not None:

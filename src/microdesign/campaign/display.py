@@ -97,6 +97,7 @@ class RichDisplay:
         means = stage_means(c.trials)
         tab.caption = ("; ".join(f"{k} {v}" for k, v in counts.items() if v) + " | mean s/trial: "
                        + ", ".join(f"{k} {v:.2f}" for k, v in means.items()))
+        tab.caption += f" | objective ± 95% CI; {_error_note(c)}"
         if validated:
             from microdesign.campaign.validation import recommended
 
@@ -105,6 +106,18 @@ class RichDisplay:
                             + ("no validated design completed" if rec is None else
                                f"recommended trial {rec[0].index} (best validated value)"))
         return tab
+
+
+def _error_note(c: Campaign) -> str:
+    """The objective's measured error against the reference for this campaign's settings
+    (:func:`microdesign.analysis.reference_error.error_note`; docs/reference_error.md)."""
+    from microdesign.analysis.reference_error import error_note
+
+    try:
+        config_yaml = c.store.read_header()["config_yaml"]
+    except Exception:  # noqa: BLE001 - the summary never fails on the note
+        return error_note({})
+    return error_note(config_yaml)
 
 
 def _value(t: Any) -> str:

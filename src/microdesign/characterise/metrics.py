@@ -22,6 +22,9 @@ SSA_AM_CBD: Final = "Specific surface area active material-CBD [m-1]"
 TORTUOSITY_THROUGH_PLANE: Final = "Pore tortuosity factor through-plane"
 TORTUOSITY_IN_PLANE: Final = "Pore tortuosity factor in-plane"
 CONDUCTIVITY_SOLID: Final = "Effective electronic conductivity of the solid [S.m-1]"
+#: Share of the characterised cubes whose pore network spans axis 0 (per-cube values 1 or 0; the mean is
+#: the share). The pore tortuosity factors are estimated over the percolating cubes only.
+PORE_PERCOLATING_FRACTION: Final = "Pore percolating fraction through-plane"
 
 REQUIRED_METRICS: Final = (
     POROSITY,

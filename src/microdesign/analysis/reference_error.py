@@ -1,0 +1,265 @@
+"""Error of a campaign's evaluation against the reference evaluation (docs/reference_error.md).
+
+:func:`compare` re-evaluates the designs of a reference data file (:mod:`microdesign.analysis.reference`)
+with a candidate evaluation setting (a campaign config: generator, cube size and count,
+characterisation, the same cell model and objective) at each reference power, over several seeds,
+and :func:`summarise` gives, per metric and for the objective, the bias (mean relative error), the
+spread (standard deviation of the relative error over designs and seeds), the mean absolute
+relative error, the failure count and the CPU seconds per evaluation.
+
+:func:`estimated_error` looks a campaign's settings up in the measured table shipped with the
+package (``reference_error.json`` beside this module, written by ``scripts/reference_error.py``);
+:func:`error_note` is the line the campaign summary and report print beside the objective's CI.
+Settings that were not measured say so: no number is extrapolated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microdesign.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The measured error table shipped with the package (``scripts/reference_error.py`` writes it).
+ERROR_TABLE_PATH = Path(__file__).with_name("reference_error.json")
+
+#: Objective row name in the summaries.
+OBJECTIVE = "objective"
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    """A campaign config as a plain dict (DictConfig, dict, or its YAML text)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, str):
+        cfg = OmegaConf.create(cfg)
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return dict(cfg)
+
+
+def evaluation_settings(cfg: Any) -> dict[str, Any]:
+    """The settings of a campaign config that decide how one design is evaluated (the error table's key).
+
+    Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
+    characteriser's solver and ``min_percolating_fraction``, the design-space bounds, the cell model
+    (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
+    is not constant power).
+
+    Args:
+        cfg: a campaign config (DictConfig, plain dict, or the YAML stored in a campaign file).
+    """
+    c = _plain(cfg)
+    camp, gen, prot = c.get("campaign", {}) or {}, c.get("generator", {}) or {}, (c.get("cell", {}) or {}).get("protocol")
+    from microdesign.cell.protocols import protocol_from_config
+
+    power = None
+    try:
+        p = protocol_from_config(dict(prot)) if isinstance(prot, Mapping) else None
+        power = float(getattr(p, "power_W")) if hasattr(p, "power_W") else None
+    except (ConfigError, TypeError, ValueError):
+        power = None
+    adaptive = bool(camp.get("adaptive", True))
+    out = {"generator": str(gen.get("checkpoint", gen.get("_target_", ""))),
+           "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
+           "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
+           "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
+    params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
+    out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
+    out["cell"] = {k: v for k, v in (c.get("cell", {}) or {}).items() if k != "protocol"}
+    out["solver"] = str(((c.get("characterise", {}) or {}).get("solver", {}) or {}).get("_target_", ""))
+    if adaptive:
+        out["target_relative_ci"] = camp.get("target_relative_ci")
+        out["max_cubes"] = camp.get("max_cubes")
+    else:
+        out["n_cubes"] = int(camp.get("n_cubes", 0))
+    return out
+
+
+def _rel(a: float, ref: float) -> float:
+    return (a - ref) / abs(ref) if ref else float("nan")
+
+
+def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1), source: str = "generator",
+            indices: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Evaluate the reference designs with a candidate setting; one row per (design, seed, power).
+
+    Args:
+        reference: a reference data file's content (:func:`microdesign.analysis.reference.load_reference`);
+            only its completed designs are used.
+        cfg: the candidate's campaign config (``microdesign.config.compose("campaign", overrides)``); its
+            cell protocol is replaced by constant power at each reference power.
+        seeds: evaluation seeds; design ``i`` with seed ``r`` uses ``100000 + 1000 r + i`` (not a reference seed).
+        source: ``"generator"`` (the config's generator) or ``"line"`` (the reference's synthetic line:
+            isolates the characterisation error from the generator's).
+        indices: reference design indices (None: all completed).
+
+    Returns:
+        Rows ``{index, seed, power_W, status, reason, objective_rel_error, metrics_rel_error: {key: e},
+        cpu_s, percolating_fraction}``; ``objective_rel_error`` is ``(candidate - reference) / reference``.
+
+    Raises:
+        ConfigError: an unknown ``source``.
+    """
+    from omegaconf import OmegaConf
+
+    from microdesign.analysis.reference import LineVolumes, SharedStructure
+    from microdesign.campaign.build import build_evaluator, instantiate
+    from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION
+    from microdesign.config import conf_dir
+    from microdesign.generator.reference import training_line_reference
+
+    if source not in ("generator", "line"):
+        raise ConfigError("source", source, "'generator' or 'line'")
+    powers = [float(p) for p in reference["settings"]["powers_W"]]
+    base = build_evaluator(cfg)
+    gen = base.generator
+    if source == "line":
+        fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
+        ref = training_line_reference(gen, "auto", candidates=["data/synth_default.h5"], fallback=fallback)
+        gen = LineVolumes(ref.line(), ref.voxel_size_m)
+    cells = {}
+    for p in powers:
+        node = OmegaConf.create(OmegaConf.to_container(cfg.cell, resolve=True))
+        node.protocol.kind, node.protocol.power_W = "constant_power", p
+        cells[p] = instantiate(node, "cell")
+    rows = []
+    for d in reference["designs"]:
+        i = int(d["index"])
+        if indices is not None and i not in set(indices):
+            continue
+        ref_metrics = d.get("metrics", {}).get("estimates", {})
+        for r in seeds:
+            seed = 100000 + 1000 * int(r) + i
+            shared = SharedStructure(gen, base.characteriser)
+            for p in powers:
+                refp = d["powers"].get(f"{p:g}", {})
+                if "objective" not in refp:
+                    continue
+                ev_eval = copy.copy(base)  # the campaign's evaluator, stages swapped (as TrialEvaluator.fixed_cubes)
+                ev_eval.generator, ev_eval.characteriser, ev_eval.cell = shared, shared, cells[p]
+                before = dict(shared.cpu_s)
+                ev = ev_eval.evaluate(d["inputs"], seed)
+                struct_cpu = sum(shared.cpu_s.values())
+                cell_cpu = ev.timings.get("cpu", 0.0) - (struct_cpu - sum(before.values()))
+                row = {"index": i, "seed": seed, "power_W": p, "status": ev.status, "reason": ev.reason,
+                       "cpu_s": struct_cpu + max(cell_cpu, 0.0), "objective_rel_error": None,
+                       "metrics_rel_error": {}, "percolating_fraction": None}
+                m = shared.metrics
+                if m is not None and m.ok:
+                    row["metrics_rel_error"] = {k: _rel(e.mean, ref_metrics[k]["mean"]) for k, e in m.estimates.items()
+                                                if k in ref_metrics and k != PORE_PERCOLATING_FRACTION}
+                    if PORE_PERCOLATING_FRACTION in m.estimates:
+                        row["percolating_fraction"] = m[PORE_PERCOLATING_FRACTION].mean
+                    row["n_cubes"], row["cube_size_voxels"] = int(m.n_cubes), int(m.cube_size_voxels)
+                if ev.status == "completed":
+                    row["objective_rel_error"] = _rel(ev.objective.raw_value, refp["objective"]["raw_value"])
+                    row["objective_relative_ci"] = 1.96 * math.sqrt(max(ev.objective.variance, 0.0)) / abs(
+                        ev.objective.raw_value) if ev.objective.raw_value else float("nan")
+                log.info("design %d seed %d %g W: %s, objective error %s, %.1f CPU s", i, seed, p, ev.status,
+                         row["objective_rel_error"], row["cpu_s"])
+                rows.append(row)
+    return rows
+
+
+def _stats(errors: Sequence[float]) -> dict[str, float]:
+    e = np.asarray([x for x in errors if x is not None and math.isfinite(x)], float)
+    if e.size == 0:
+        return {"n": 0, "bias": float("nan"), "spread": float("nan"), "mean_abs": float("nan")}
+    return {"n": int(e.size), "bias": float(e.mean()), "spread": float(e.std(ddof=1)) if e.size > 1 else 0.0,
+            "mean_abs": float(np.abs(e).mean())}
+
+
+def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per power: objective and per-metric bias / spread / mean absolute relative error, failures, CPU s.
+
+    Returns:
+        ``{"<P>": {"objective": stats, "metrics": {key: stats}, "failed": k, "evaluations": n,
+        "cpu_s_mean": s, "objective_relative_ci_mean": c}}`` with ``stats = {n, bias, spread, mean_abs}``
+        (relative, e.g. 0.03 = 3 %).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for p in sorted({float(r["power_W"]) for r in rows}):
+        sub = [r for r in rows if float(r["power_W"]) == p]
+        keys = sorted({k for r in sub for k in r["metrics_rel_error"]})
+        cis = [r.get("objective_relative_ci") for r in sub if r.get("objective_relative_ci") is not None]
+        out[f"{p:g}"] = {
+            OBJECTIVE: _stats([r["objective_rel_error"] for r in sub]),
+            "metrics": {k: _stats([r["metrics_rel_error"].get(k) for r in sub]) for k in keys},
+            "failed": sum(r["status"] != "completed" for r in sub), "evaluations": len(sub),
+            "designs": len({r["index"] for r in sub}),
+            "cpu_s_mean": float(np.mean([r["cpu_s"] for r in sub])) if sub else float("nan"),
+            "objective_relative_ci_mean": float(np.mean(cis)) if cis else float("nan"),
+        }
+    return out
+
+
+def load_table(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Entries of the measured error table: ``[{name, settings, source, summary}]`` (empty when absent)."""
+    p = Path(path) if path is not None else ERROR_TABLE_PATH
+    if not p.is_file():
+        return []
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("error table %s unreadable: %s", p, exc)
+        return []
+    return list(data.get("entries", []))
+
+
+def estimated_error(cfg: Any, table: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The measured error of a campaign's evaluation against the reference, or None if not measured.
+
+    An entry applies when its evaluation settings (:func:`evaluation_settings`, power aside) equal the
+    campaign's, it was measured with the generator (not the line), and it holds the campaign's power.
+
+    Returns:
+        ``{"name", "power_W", "mean_abs", "bias", "spread", "n", "designs"}`` (relative) or None.
+    """
+    table = load_table() if table is None else table
+    want = evaluation_settings(cfg)
+    power = want.pop("power_W")
+    if power is None:
+        return None
+    for entry in table:
+        have = dict(entry.get("settings", {}))
+        have.pop("power_W", None)
+        if entry.get("source", "generator") != "generator" or json.dumps(have, sort_keys=True) != json.dumps(
+                want, sort_keys=True):
+            continue
+        s = entry.get("summary", {}).get(f"{power:g}")
+        if s and s[OBJECTIVE]["n"] > 0:
+            return {"name": entry.get("name", ""), "power_W": power, "designs": s.get("designs", 0), **s[OBJECTIVE]}
+    return None
+
+
+def error_note(cfg: Any, table: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """One line for the campaign summary and report: the objective's measured error against the reference.
+
+    ``"estimated error vs reference: ±4.1 % (mean absolute; bias +3.0 %, spread 2.2 %; 8 designs at 10 W;
+    docs/reference_error.md)"``, or ``"estimated error vs reference: not measured for these settings"``.
+    """
+    try:
+        e = estimated_error(cfg, table)
+    except Exception as exc:  # noqa: BLE001 - a note must never break a summary
+        log.warning("error table lookup failed: %s", exc)
+        e = None
+    if e is None:
+        return "estimated error vs reference: not measured for these settings (docs/reference_error.md)"
+    return (f"estimated error vs reference: ±{100 * e['mean_abs']:.1f} % (mean absolute; bias {100 * e['bias']:+.1f} %, "
+            f"spread {100 * e['spread']:.1f} %; {e['designs']} designs at {e['power_W']:g} W; docs/reference_error.md)")
+
+
+def now_utc() -> str:
+    """UTC timestamp for the table's record."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

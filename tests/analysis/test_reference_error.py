@@ -1,0 +1,51 @@
+"""Error against the reference: summary statistics and the campaign's lookup (microdesign.analysis.reference_error)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from microdesign.analysis.reference_error import error_note, estimated_error, evaluation_settings, summarise
+from microdesign.config import compose
+
+
+def _row(i, p, err, status="completed", cpu=10.0, tau=0.2):
+    return {"index": i, "seed": 0, "power_W": p, "status": status, "reason": None if status == "completed" else "x",
+            "objective_rel_error": err if status == "completed" else None, "cpu_s": cpu,
+            "metrics_rel_error": {"Pore tortuosity factor through-plane": tau}, "objective_relative_ci": 0.01}
+
+
+def test_summary_gives_bias_spread_and_mean_absolute_error_per_power():
+    rows = [_row(0, 10.0, 0.02), _row(1, 10.0, -0.04), _row(2, 10.0, 0.05), _row(3, 10.0, None, status="failed"),
+            _row(0, 200.0, -0.3, cpu=12.0)]
+    s = summarise(rows)
+    o = s["10"]["objective"]
+    assert o["n"] == 3 and o["bias"] == pytest.approx(0.01)
+    assert o["mean_abs"] == pytest.approx((0.02 + 0.04 + 0.05) / 3)
+    assert o["spread"] == pytest.approx(math.sqrt(((0.01) ** 2 + 0.05 ** 2 + 0.04 ** 2) / 2))
+    assert s["10"]["failed"] == 1 and s["10"]["evaluations"] == 4 and s["10"]["designs"] == 4
+    assert s["200"]["objective"]["bias"] == pytest.approx(-0.3) and s["200"]["cpu_s_mean"] == pytest.approx(12.0)
+    assert s["10"]["metrics"]["Pore tortuosity factor through-plane"]["bias"] == pytest.approx(0.2)
+
+
+def test_lookup_applies_only_to_the_measured_settings_and_power():
+    cfg = compose("campaign", [])
+    settings = evaluation_settings(cfg)
+    assert settings["power_W"] == pytest.approx(10.0) and settings["cube_size_voxels"] == 48
+    summary = summarise([_row(0, 10.0, 0.03), _row(1, 10.0, -0.01)])
+    table = [{"name": "default", "source": "generator", "settings": settings, "summary": summary}]
+    e = estimated_error(cfg, table)
+    assert e["mean_abs"] == pytest.approx(0.02) and e["bias"] == pytest.approx(0.01) and e["designs"] == 2
+    assert "±2.0 %" in error_note(cfg, table) and "10 W" in error_note(cfg, table)
+    # another power, cube size or structure source was not measured: said so, nothing extrapolated
+    for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"]):
+        assert estimated_error(compose("campaign", other), table) is None
+        assert "not measured" in error_note(compose("campaign", other), table)
+    line = [{**table[0], "source": "line"}]
+    assert estimated_error(cfg, line) is None
+    # the stored campaign config (YAML text) gives the same key as the composed one
+    from omegaconf import OmegaConf
+
+    assert evaluation_settings(OmegaConf.to_yaml(cfg, resolve=True)) == settings
+    assert "not measured" in error_note("x: 1\n", table)
