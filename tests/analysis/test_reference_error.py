@@ -49,3 +49,27 @@ def test_lookup_applies_only_to_the_measured_settings_and_power():
 
     assert evaluation_settings(OmegaConf.to_yaml(cfg, resolve=True)) == settings
     assert "not measured" in error_note("x: 1\n", table)
+
+
+def test_tau_estimators_weight_transport_not_tortuosity():
+    import numpy as np
+
+    from microdesign.analysis.reference_error import tau_estimators
+    from microdesign.characterise.metrics import (
+        PORE_PERCOLATING_FRACTION,
+        POROSITY,
+        TORTUOSITY_THROUGH_PLANE,
+        MetricEstimate,
+        MicrostructureMetrics,
+    )
+
+    est = {POROSITY: MetricEstimate.from_values(POROSITY, [0.4, 0.3, 0.4, 0.1]),
+           PORE_PERCOLATING_FRACTION: MetricEstimate.from_values(PORE_PERCOLATING_FRACTION, [1, 1, 1, 0]),
+           TORTUOSITY_THROUGH_PLANE: MetricEstimate.from_values(TORTUOSITY_THROUGH_PLANE, [2.0, 3.0, 10.0])}
+    t = tau_estimators(MicrostructureMetrics(est, 4e-7, 48, 4))
+    assert t["mean"] == pytest.approx(5.0) and t["median"] == pytest.approx(3.0)
+    # one badly connected cube (tau 10) dominates the mean of tau, not the mean transport eps/tau;
+    # the blocked cube's porosity (0.1) is left out
+    eps, tau = np.array([0.4, 0.3, 0.4]), np.array([2.0, 3.0, 10.0])
+    assert t["transport_averaged"] == pytest.approx(eps.mean() / np.mean(eps / tau))
+    assert t["median"] < t["transport_averaged"] < t["mean"]
