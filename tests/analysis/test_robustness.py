@@ -46,3 +46,19 @@ def test_without_tolerances_or_design_map_it_is_refused():
     ev = TrialEvaluator(StubGenerator(), StubCharacteriser(), StubCell(), None, ("porosity",))
     with pytest.raises(ConfigError, match="manufacturing"):
         robustness_at(SETTING, None, ev, RobustObjective())
+
+
+def test_response_surface_serves_the_sobol_analysis_without_more_cell_runs():
+    dm = ManufacturingDesign(ProcessModel(tolerances={"line_load_N_mm": {"distribution": "uniform", "relative": 0.3},
+                                                      "flow_rate_mL_min": {"distribution": "normal", "relative": 0.02}}),
+                             BOUNDS)
+    obj = RobustObjective(n_cell_simulations=16, noise="none")
+    ev = TrialEvaluator(StubGenerator(), StubCharacteriser(), StubCell(), obj, ("cbd_adhesion",),
+                        cube_size_voxels=24, n_cubes=3, adaptive=False, design_map=dm)
+    e = ev.evaluate(SETTING, seed=0)
+    calls = []
+    simulate = ev.cell.simulate
+    ev.cell.simulate = lambda m, h, protocol=None: calls.append(h) or simulate(m, h)
+    r = robustness_at(SETTING, e.metrics, ev, obj, n_samples=256, sobol_base_samples=64)
+    assert len(calls) == 1 + 16  # the nominal design and the surface's subsample
+    assert r.sobol["line_load_N_mm"]["ST"] + r.sobol["flow_rate_mL_min"]["ST"] == pytest.approx(1.0, abs=0.15)

@@ -53,7 +53,8 @@ def test_every_study_runs_reports_and_resumes(tmp_path):
     assert run_case_study(cfg) == 0
     docs = tmp_path / "docs"
     for study, pngs in {"cs1": ["designs", "convergence"], "cs2": ["designs", "convergence"],
-                        "cs3": ["convergence", "ragone"], "pareto": ["front", "hypervolume"]}.items():
+                        "cs3": ["convergence", "ragone"], "pareto": ["front", "hypervolume"],
+                        "robust": ["convergence", "histogram", "sobol"]}.items():
         md = (docs / f"{study}-stub.md").read_text()
         assert "## Budget" in md and "Profile `stub`" in md
         for p in pngs:

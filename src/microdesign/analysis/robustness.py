@@ -103,7 +103,8 @@ def robustness_at(settings: Mapping[str, float], metrics: Any, evaluator: Any, o
         n_samples: Monte Carlo samples of the tolerances.
         seed: seed of the draws and of the Sobol sequence.
         specification: for the yield (quantity's unit); None: the objective's own.
-        sobol_base_samples: Saltelli base sample N (a power of 2; N·(k + 2) cell simulations); None: no Sobol.
+        sobol_base_samples: Saltelli base sample N (a power of 2; N·(k + 2) cell simulations, none with the
+            objective's response surface, ``n_cell_simulations``, which predicts them); None: no Sobol.
 
     Raises:
         ConfigError: the evaluator has no design map, the design is refused by it, or the process
@@ -150,7 +151,9 @@ def _sobol(dm: Any, design: Any, metrics: Any, ctx: Any, objective: Any, n_base:
     problem = {"num_vars": len(names), "names": names, "bounds": bounds, "dists": dists}
     X = sobol_sample.sample(problem, n_base, calc_second_order=False, seed=seed)
     inputs = {**base, **{n: X[:, i] for i, n in enumerate(names)}}
-    y, _ = objective.sample_values(dm.outputs(inputs), metrics, ctx)
+    # with a response surface (objective.n_cell_simulations) the one fitted to the Monte Carlo draws
+    # predicts the Saltelli samples too: the Sobol indices cost no further cell simulation
+    y, _ = objective.sample_values(dm.outputs(inputs), metrics, ctx, surface=getattr(objective, "last_surface", None))
     if np.ptp(y) == 0:
         return {n: {"S1": float("nan"), "ST": float("nan"), "S1_conf": float("nan"), "ST_conf": float("nan")}
                 for n in names}

@@ -431,6 +431,10 @@ def write_report(cfg: DictConfig, study: str, runs: dict[str, Any],
         L += _report_cs3(cfg, runs, out, stem, load)
     elif study == "pareto":
         L += _report_pareto(cfg, runs, out, stem, load)
+    elif study == "robust":
+        from microdesign.case_studies.robust import report as report_robust
+
+        L += report_robust(cfg, runs, out, stem)
     notes = out / f"{stem}.notes.md"
     if notes.is_file():
         L += ["", notes.read_text()]

@@ -23,7 +23,7 @@ from microdesign.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-STUDIES = ("cs1", "cs2", "cs3", "pareto")
+STUDIES = ("cs1", "cs2", "cs3", "pareto", "robust")
 
 
 @dataclass

@@ -108,6 +108,7 @@ class RobustObjective(CellQuantity):
     Attributes:
         last_surrogate_variance: the response surface's mean prediction variance of the last
             :meth:`sample_values` call (0 when every sample was simulated) [unit²].
+        last_surface: that response surface ``(coefficients, input means, input stds)``, or None.
 
     Raises:
         ConfigError: an unknown statistic or out-of-bounds policy, a quantile level outside (0, 1),
@@ -148,6 +149,7 @@ class RobustObjective(CellQuantity):
         self.out_of_bounds, self.failed_value = out_of_bounds, float(failed_value)
         self.n_cell_simulations = None if n_cell_simulations is None else int(n_cell_simulations)
         self.last_surrogate_variance = 0.0
+        self.last_surface: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.name = {"nominal": self.base_name, "mean": f"mean {self.base_name}",
                      "quantile": f"{100 * self.quantile_level:g}th percentile {self.base_name}",
                      "mean_minus_k_std": f"mean - {self.k:g} std {self.base_name}",
@@ -227,7 +229,8 @@ class RobustObjective(CellQuantity):
         """
         return self.sample_values(ctx.design_map.sample(ctx.design, self.n_samples, seed=int(ctx.seed)), metrics, ctx)
 
-    def sample_values(self, smp: dict[str, np.ndarray], metrics: Any, ctx: Any) -> tuple[np.ndarray, np.ndarray]:
+    def sample_values(self, smp: dict[str, np.ndarray], metrics: Any, ctx: Any,
+                      surface: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The quantity (raw unit) of process-output samples ``smp`` (name -> array ``n``, as
         :meth:`~microdesign.design.manufacturing.ManufacturingDesign.sample` returns) and which failed.
 
@@ -236,6 +239,8 @@ class RobustObjective(CellQuantity):
                 ``dry_loading_mg_cm2``, ``generator_am_weight_fraction``).
             metrics: the design's measured ``MicrostructureMetrics``.
             ctx: the evaluator's ``ManufacturingContext`` (the nominal outputs are ``ctx.design.outputs``).
+            surface: a response surface fitted before (:attr:`last_surface`) to predict every sample
+                with, no cell simulation (the Sobol analysis of :mod:`microdesign.analysis.robustness`).
 
         Returns:
             ``(y, failed)``, each shape ``n``; failed samples hold ``failed_value``.
@@ -249,14 +254,19 @@ class RobustObjective(CellQuantity):
                     lo, hi = dm.training_bounds[name]
                     failed |= (smp[key] < lo) | (smp[key] > hi)
         y = np.full(n, self.failed_value)
-        self.last_surrogate_variance = 0.0
         todo = np.flatnonzero(~failed)
+        if surface is not None:
+            coef, mu, sd = surface
+            y[todo] = (_features(smp, mu, sd) @ coef)[todo]
+            return y, failed
+        self.last_surrogate_variance, self.last_surface = 0.0, None
         m = self.n_cell_simulations
         if m is not None and todo.size > m:  # cell model on a subsample, a linear response surface for the rest
             sub = todo[np.linspace(0, todo.size - 1, m).round().astype(int)]
             y_sub, f_sub = self._simulate(smp, sub, metrics, ctx)
             ok = sub[~f_sub]
-            X = _features(smp)
+            mu, sd = _centring(smp)
+            X = _features(smp, mu, sd)
             p = X.shape[1]
             if ok.size < p + 2:
                 raise ConfigError("objective.n_cell_simulations", m, f"enough successful simulations for the "
@@ -265,6 +275,7 @@ class RobustObjective(CellQuantity):
             resid = y_sub[~f_sub] - X[ok] @ coef
             s2 = float(resid @ resid) / max(ok.size - p, 1)
             self.last_surrogate_variance = s2 * p / ok.size  # mean OLS prediction variance at the fitted points
+            self.last_surface = (coef, mu, sd)
             y[todo] = X[todo] @ coef
             y[ok] = y_sub[~f_sub]
             failed[sub[f_sub]] = True
@@ -297,11 +308,20 @@ class RobustObjective(CellQuantity):
         return y, failed
 
 
-def _features(smp: dict[str, np.ndarray]) -> np.ndarray:
-    """Design matrix ``n x 5`` of the response surface: 1 and the centred process outputs that reach the cell."""
-    cols = [np.asarray(smp[k], float) for k in ("porosity", "am_volume_fraction", "cbd_volume_fraction",
-                                                "dry_loading_mg_cm2")]
-    return np.column_stack([np.ones_like(cols[0]), *[(c - c.mean()) / (c.std() or 1.0) for c in cols]])
+_SURFACE_INPUTS = ("porosity", "am_volume_fraction", "cbd_volume_fraction", "dry_loading_mg_cm2")
+
+
+def _centring(smp: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (1 where constant) of the response surface's inputs over the samples."""
+    X = np.column_stack([np.asarray(smp[k], float) for k in _SURFACE_INPUTS])
+    sd = X.std(0)
+    return X.mean(0), np.where(sd > 0, sd, 1.0)
+
+
+def _features(smp: dict[str, np.ndarray], mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Design matrix ``n x 5`` of the response surface: 1 and the standardised process outputs that reach the cell."""
+    X = np.column_stack([np.asarray(smp[k], float) for k in _SURFACE_INPUTS])
+    return np.column_stack([np.ones(X.shape[0]), (X - mu) / sd])
 
 
 def local_metrics(metrics: Any, nominal: dict[str, float], sample: dict[str, float], tortuosity_exponent: float = 0.5,
