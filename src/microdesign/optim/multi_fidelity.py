@@ -108,6 +108,9 @@ class MultiFidelityProposer:
         maxiter: L-BFGS-B iterations per restart.
         cost_prior_count: weight of each level's prior cost, in pseudo-observations
             (:class:`LevelCostModel`).
+        refit_costs: refit the cost model from the campaign's timings before each proposal (False:
+            the prior ``cost_s`` throughout; proposals then do not depend on measured times, so a
+            campaign is reproducible run to run).
         seed: Sobol scrambling seed of the initial design (the campaign passes its own seed).
         threads: torch CPU threads while fitting and optimising (restored afterwards); None: unchanged.
 
@@ -121,7 +124,7 @@ class MultiFidelityProposer:
                  n_initial: int = 8, n_initial_high: int = 2, acquisition: str = "mes", num_fantasies: int = 16,
                  num_candidates: int = 1000, num_mv_samples: int = 10, num_restarts: int = 4,
                  raw_samples: int = 128, noise: str = "observed", min_noise_variance: float = 1e-6,
-                 maxiter: int = 200, cost_prior_count: float = 1.0, seed: int | None = None,
+                 maxiter: int = 200, cost_prior_count: float = 1.0, refit_costs: bool = True, seed: int | None = None,
                  threads: int | None = 1):
         self.levels = parse_levels(levels, "fidelity_levels.levels")
         require(int(q) >= 1, "optimiser.q", q, "an integer >= 1")
@@ -142,6 +145,7 @@ class MultiFidelityProposer:
         self.num_candidates, self.num_mv_samples = int(num_candidates), int(num_mv_samples)
         self.noise, self.min_noise_variance, self.maxiter = noise, float(min_noise_variance), int(maxiter)
         self.cost_model = LevelCostModel(self.levels, cost_prior_count)
+        self.refit_costs = bool(refit_costs)
         self.seed = seed
         self.threads = None if threads is None else int(threads)
 
@@ -182,7 +186,8 @@ class MultiFidelityProposer:
             X_pending: designs being evaluated now, with their fidelity, ``p x (d + 1)``; None: none.
             timings: ``(fidelity, seconds)`` of the campaign's finished evaluations, failed ones
                 included (they cost time too), two arrays of one length [-, s]; refits the cost
-                model before proposing (None: the prior costs; a non-finite time: unknown).
+                model before proposing when ``refit_costs`` (None: the prior costs; a non-finite
+                time: unknown).
 
         Returns:
             A :class:`MultiFidelityProposal`: ``X`` is ``q x d`` (physical designs), ``fidelity`` and
@@ -205,7 +210,7 @@ class MultiFidelityProposer:
         if X_pending is not None and np.size(X_pending) > 0:
             pending = np.asarray(X_pending, dtype=np.float64).reshape(-1, d + 1)
             level_index(self.levels, pending[:, d])
-        cost_model = self.cost_model if timings is None else self.cost_model.refit(*timings)
+        cost_model = self.cost_model.refit(*timings) if timings is not None and self.refit_costs else self.cost_model
 
         if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
             Z = sobol_points(self.space, n_proposed, q, s)
