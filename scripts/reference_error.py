@@ -43,6 +43,9 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
                  "generator, 4 cubes of 96³"),
     "gen-128x4": ("generator", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
                   "generator, 4 cubes of 128³"),
+    "gen-coarse-64x4": ("generator-coarse2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
+                                              "campaign.n_cubes=4"],
+                        "generator, 4 cubes of 128³ coarse-grained to 64³ at twice the voxel size (0.796 µm)"),
     "line-128x4": ("line", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
                    "synthetic line, 4 cubes of 128³"),
 }
@@ -129,9 +132,17 @@ def markdown(reference: dict, entries: list[dict]) -> str:
     lines += ["", "## Settings", ""]
     lines += [f"- `{e['name']}` ({e['source']}): {e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
+    lines += ["", "## Reproduce", "",
+              "```bash",
+              "# reference: appends each finished design to the data file; the same command resumes after a stop",
+              f"{reference.get('command', '')}",
+              "# this table: keeps designs already evaluated with the same settings and seeds",
+              "OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates "
+              + " ".join(e["name"] for e in entries) + " --seeds " + " ".join(
+                  str(x) for x in (entries[0]["seeds"] if entries else [0, 1])),
+              "```"]
     lines += ["", "## Not measured yet", "",
               "- the objective under the median and transport-averaged τ estimators (only their τ error is measured);",
-              "- coarse-graining generated 128³ volumes to 64³ at twice the voxel size;",
               "- the settings of `scripts/reference_error.py` not listed above, and all designs not yet in the reference.",
               "",
               "A setting whose row is absent has no measured error: the campaign summary then says "

@@ -73,3 +73,25 @@ def test_tau_estimators_weight_transport_not_tortuosity():
     eps, tau = np.array([0.4, 0.3, 0.4]), np.array([2.0, 3.0, 10.0])
     assert t["transport_averaged"] == pytest.approx(eps.mean() / np.mean(eps / tau))
     assert t["median"] < t["transport_averaged"] < t["mean"]
+
+
+def test_coarse_graining_votes_each_block_and_doubles_the_voxel():
+    import numpy as np
+
+    from microdesign.analysis.reference_error import CoarseGrained
+
+    class Fine:
+        voxel_size_m = 4e-7
+
+        def sample(self, params, n, size_voxels, seed):
+            v = np.zeros((n, size_voxels, size_voxels, size_voxels), np.uint8)
+            v[:, : size_voxels // 2] = 1  # AM in the first half along axis 0
+            v[:, 0, 0, 0] = 2  # one CBD voxel: outvoted in its block
+            v[:, -2:, -2:, -2:] = 2  # a full CBD block survives
+            return v
+
+    src = CoarseGrained(Fine(), 2)
+    out = src.sample({}, 2, 4, 0)
+    assert out.shape == (2, 4, 4, 4) and src.voxel_size_m == pytest.approx(8e-7)
+    assert (out[:, :2] == 1).all() and out[0, -1, -1, -1] == 2 and (out[:, 2:] != 1).all()
+    assert int((out == 2).sum()) == 2  # one CBD block per cube
