@@ -65,8 +65,8 @@ def test_invalid_settings_are_refused_before_any_work():
         def sample(self, *a, **k):
             raise AssertionError("the generator ran for a refused setting")
 
-    gen = NoWork()
-    gen.training_bounds = BOUNDS
+    gen = NoWork(training_bounds=BOUNDS)
+    assert gen.training_bounds == BOUNDS
     dm = ManufacturingDesign(ProcessModel(), BOUNDS)
     ev = TrialEvaluator(gen, StubCharacteriser(), StubCell(), CellQuantity(noise="none"), ("cbd_adhesion",),
                         cube_size_voxels=8, n_cubes=2, adaptive=False, design_map=dm)

@@ -46,10 +46,13 @@ class StubGenerator:
         carbon_to_binder_weight_ratio: of the non-AM solids (process ``Formulation`` default 1.0).
         delay_s: sleep this long per sampled cube [s] (emulates the real generator's time in
             scheduling benchmarks, ``scripts/benchmark_executor.py``).
+        training_bounds: ``name -> (lower, upper)`` to declare like a trained generator (the campaign
+            then checks designs against them, e.g. the shipped generator's, docs/generator.md); None:
+            accepts anything.
     """
 
     def __init__(self, voxel_size_m: float = 4.0e-7, carbon_to_binder_weight_ratio: float = 1.0,
-                 delay_s: float = 0.0):
+                 delay_s: float = 0.0, training_bounds: Mapping[str, Any] | None = None):
         from microdesign.errors import require
 
         require(0 < float(voxel_size_m) < 1e-3, "generator.voxel_size_m", voxel_size_m, "a voxel edge in metres (0, 1e-3)")
@@ -58,7 +61,8 @@ class StubGenerator:
         self.voxel_size_m = float(voxel_size_m)
         self.c2b = float(carbon_to_binder_weight_ratio)
         self.delay_s = float(delay_s)
-        self.training_bounds: dict[str, tuple[float, float]] | None = None
+        self.training_bounds: dict[str, tuple[float, float]] | None = (
+            None if training_bounds is None else {k: (float(v[0]), float(v[1])) for k, v in dict(training_bounds).items()})
 
     def fractions(self, params: Mapping[str, float]) -> dict[str, float]:
         from microdesign.process.formulation import Formulation
