@@ -271,8 +271,70 @@ def test_the_default_config_reproduces_the_values_recorded_before_the_solver_bec
         M.SSA_AM_PORE: [98379.62962962964, 90374.22839506173],
         M.TORTUOSITY_THROUGH_PLANE: [2.2745127108103387, 2.070440952089834],
         M.CONDUCTIVITY_SOLID: [0.32721778943940927, 0.2258607224419292],
+        M.PORE_PERCOLATING_FRACTION: [1.0, 1.0],  # added since: both cubes percolate
     }
     assert set(values) == set(recorded)
     for k, v in recorded.items():
         rel = 2e-6 if k in (M.TORTUOSITY_THROUGH_PLANE, M.CONDUCTIVITY_SOLID) else 1e-12
         np.testing.assert_allclose(values[k], v, rtol=rel, err_msg=k)
+
+
+# ---------------------------------------------------------------------------------- percolating fraction
+def _blocked(seed: int, L: int = 24) -> np.ndarray:
+    v = random_three_phase(L, porosity=0.4, cbd_fraction=0.1, seed=seed)
+    v[L // 2] = ACTIVE_MATERIAL  # a dense AM layer: the pore network cannot cross axis 0; the solid still does
+    return v
+
+
+def _open(seed: int, L: int = 24) -> np.ndarray:
+    return random_three_phase(L, porosity=0.4, cbd_fraction=0.1, seed=seed)
+
+
+def test_one_blocked_cube_of_four_gives_a_percolating_fraction_of_three_quarters_and_completes():
+    cubes = np.stack([_open(1), _blocked(2), _open(3), _open(4)])
+    m = _char(min_percolating_fraction=0.5).characterise(cubes, DX)
+    assert m.ok, m.reason
+    assert m[M.PORE_PERCOLATING_FRACTION].mean == pytest.approx(0.75)
+    assert m.n_cubes == 4 and m[M.POROSITY].n == 4
+    # the pore tortuosity factor is the mean over the three percolating cubes, nothing from the blocked one
+    alone = _char().characterise(cubes[[0, 2, 3]], DX)
+    assert m[M.TORTUOSITY_THROUGH_PLANE].n == 3
+    np.testing.assert_allclose(m[M.TORTUOSITY_THROUGH_PLANE].values, alone[M.TORTUOSITY_THROUGH_PLANE].values)
+    assert all(np.isfinite(e.mean) and np.isfinite(e.ci95_half_width) for e in m.estimates.values())
+    # every cube must percolate (the class default, 1): the same set fails, naming the blocked share
+    strict = _char().characterise(cubes, DX)
+    assert strict.status == "failed" and "pore network does not percolate through-plane" in strict.reason
+    assert "1 of 4 cubes" in strict.reason
+
+
+def test_a_material_whose_pores_do_not_percolate_fails_with_the_reason():
+    blocked = np.stack([_blocked(s) for s in range(4)])
+    m = _char(min_percolating_fraction=0.5).characterise(blocked, DX)
+    assert m.status == "failed" and m.estimates == {}
+    assert "pore network does not percolate through-plane (axis 0) in any of 4 cubes" in m.reason
+    half = np.stack([_open(1), _blocked(2), _blocked(3), _open(4)])
+    m = _char(min_percolating_fraction=0.75).characterise(half, DX)
+    assert m.status == "failed" and "percolating fraction 0.5 < min_percolating_fraction 0.75" in m.reason
+    with pytest.raises(ConfigError):
+        _char(min_percolating_fraction=0.0)
+    with pytest.raises(ConfigError):
+        _char(min_percolating_fraction=1.5)
+
+
+def test_adaptive_sampling_judges_percolation_on_all_cubes_and_ignores_the_fraction_for_its_ci():
+    def sample(n: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        first = [_blocked(int(rng.integers(1 << 30)))] if not calls else []
+        calls.append(n)
+        return np.stack(first + [_open(int(rng.integers(1 << 30))) for _ in range(n - len(first))])
+
+    calls: list[int] = []
+    ch = _char(min_percolating_fraction=0.5, adaptive={"min_cubes": 4, "batch_cubes": 4, "max_cubes": 8,
+                                                       "target_relative_ci": 0.5})
+    m = ch.characterise_adaptive(sample, DX, seed=0)
+    assert m.ok, m.reason
+    assert m[M.PORE_PERCOLATING_FRACTION].mean == pytest.approx(0.75)  # 1 blocked of the first 4
+    # the loose CI target is met by the metrics after the first batch: the fraction's own wide CI (0/1
+    # values) does not force more cubes
+    assert m.stop_reason == "ci_target_met" and calls == [4]
+    assert m[M.PORE_PERCOLATING_FRACTION].relative_ci95 > 0.5

@@ -10,9 +10,17 @@ Over cubes: mean, std, Student-t 95% CI (:class:`MetricEstimate`).
 meets the target or the cap is reached (:class:`AdaptiveSampling`; Kench et al., Matter 7 (2024): 39
 cubes of 128^3 give the mean within 1% at 95% confidence).
 
+Percolation is judged on the sample, not cube by cube: the metric
+``"Pore percolating fraction through-plane"`` (:data:`~microdesign.characterise.metrics.PORE_PERCOLATING_FRACTION`)
+is the share of cubes whose pore network spans axis 0, and the pore tortuosity factors are estimated
+over the percolating cubes. A small cube of a percolating material can be blocked by one particle
+(docs/characterisation.md, "Failures"); only a share below ``min_percolating_fraction`` says the
+material itself does not percolate.
+
 Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network
-or the solid network of some cube does not span axis 0, a solve returned a non-finite or
-non-positive value, or (with ``require_convergence``) a solver hit its iteration limit.
+percolates in a share of the cubes below ``min_percolating_fraction`` (or in none), the solid network
+of some cube does not span axis 0, a solve returned a non-finite or non-positive value, or (with
+``require_convergence``) a solver hit its iteration limit.
 
 Voxel work (volume fractions, face counting, percolation check, solve set-up) runs with numpy /
 scipy on the host, or with torch on the solver's device (``voxel_ops``; by default on the device when
@@ -37,6 +45,7 @@ from microdesign.characterise.metrics import (
     AM_VOLUME_FRACTION,
     CBD_VOLUME_FRACTION,
     CONDUCTIVITY_SOLID,
+    PORE_PERCOLATING_FRACTION,
     POROSITY,
     REQUIRED_METRICS,
     SSA_AM_CBD,
@@ -94,8 +103,11 @@ def _swap_contiguous(a, i: int, j: int):
 
 VOXEL_OPS = ("auto", "host", "device")
 
-#: Metric keys a Characteriser measures (the adaptive CI target may watch any subset).
+#: Metric keys a Characteriser measures (the adaptive CI target may watch any subset). The pore percolating
+#: fraction is measured too but is a feasibility measure, not a model input: no CI target applies to it.
 MEASURED_METRICS = (*REQUIRED_METRICS, TORTUOSITY_IN_PLANE)
+#: Metrics estimated over the cubes whose pore network percolates (NaN per-cube values elsewhere).
+PORE_TRANSPORT_METRICS = (TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE)
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,9 @@ class Characteriser:
         require_convergence: treat a solve that hit its iteration limit as a failure.
         adaptive: :class:`AdaptiveSampling` or its keys (``target_relative_ci``, ``max_cubes``,
             ``min_cubes``, ``batch_cubes``, ``ci_metrics``); None: its defaults.
+        min_percolating_fraction: smallest share of cubes whose pore network must span axis 0 (in
+            (0, 1]); below it the material is judged not to percolate and the characterisation fails.
+            1 (the class default): every cube must percolate. ``conf/characterise/_base.yaml`` sets 0.5.
         voxel_ops: where the voxel work runs: ``"host"`` (numpy, scipy percolation labelling),
             ``"device"`` (torch on the solver's device: the cubes are copied there once), or ``"auto"``
             (default: device when it is CUDA and the solver takes device arrays, host otherwise). Same
@@ -187,7 +202,8 @@ class Characteriser:
     def __init__(self, solver: TransportSolver | None = None, in_plane: bool = False,
                  bulk_conductivity_S_m: Mapping[str, float] | None = None,
                  surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
-                 adaptive: Mapping[str, Any] | AdaptiveSampling | None = None, voxel_ops: str = "auto"):
+                 adaptive: Mapping[str, Any] | AdaptiveSampling | None = None, voxel_ops: str = "auto",
+                 min_percolating_fraction: float = 1.0):
         solver = MgcgSolver() if solver is None else solver
         require(all(hasattr(solver, a) for a in ("name", "device", "tortuosity", "conductivity")), "solver",
                 solver, f"a transport solver object such as {MgcgSolver.__name__} or {TauFactorSolver.__name__}")
@@ -203,6 +219,9 @@ class Characteriser:
         require(sa["method"] in SSA_METHODS, "surface_area.method", sa["method"], f"one of {SSA_METHODS}")
         self.adaptive = AdaptiveSampling.from_mapping(adaptive)
         require(voxel_ops in VOXEL_OPS, "voxel_ops", voxel_ops, f"one of {VOXEL_OPS}")
+        require(isinstance(min_percolating_fraction, (int, float)) and 0 < float(min_percolating_fraction) <= 1,
+                "min_percolating_fraction", min_percolating_fraction, "a share of cubes in (0, 1]")
+        self.min_percolating_fraction = float(min_percolating_fraction)
         self.solver = solver
         self.in_plane = bool(in_plane)
         self.bulk_conductivity_S_m = {k: float(v) for k, v in cond.items()}
@@ -268,7 +287,9 @@ class Characteriser:
 
         Returns:
             ``(values, reason)``: metric key -> per-cube values (shape ``n``), and ``None`` or the
-            reason the set failed (then ``values`` is incomplete).
+            reason the set failed (then ``values`` is incomplete). A cube whose pore network does not
+            span axis 0 is no failure here: it has ``0`` under ``PORE_PERCOLATING_FRACTION`` and NaN
+            pore tortuosity factors (the share is judged over the sample: :meth:`characterise`).
 
         Raises:
             ConfigError: bad shape, dtype, labels or voxel size.
@@ -296,20 +317,21 @@ class Characteriser:
         pore = vol == PORE
         with clock("tortuosity"):
             r = self.solver.tortuosity(pore)
-        reason = self._check(r, n, "pore network", "through-plane (axis 0)")
+        reason = self._check(r, n, "pore network", "through-plane (axis 0)", blocked_allowed=True)
         if reason:
             return values, reason
-        values[TORTUOSITY_THROUGH_PLANE] = r.tau
+        values[PORE_PERCOLATING_FRACTION] = np.asarray(r.percolating, dtype=np.float64)
+        values[TORTUOSITY_THROUGH_PLANE] = np.where(r.percolating, r.tau, np.nan)
         if self.in_plane:
             taus = []
             for axis in (1, 2):
                 # cube axis `axis` becomes the transport axis 0 (array axis 1)
                 with clock("tortuosity"):
                     ri = self.solver.tortuosity(_swap_contiguous(pore, 1, axis + 1))
-                reason = self._check(ri, n, "pore network", f"in-plane (axis {axis})")
+                reason = self._check(ri, n, "pore network", f"in-plane (axis {axis})", blocked_allowed=True)
                 if reason:
                     return values, reason
-                taus.append(ri.tau)
+                taus.append(np.where(ri.percolating, ri.tau, np.nan))
             values[TORTUOSITY_IN_PLANE] = 0.5 * (taus[0] + taus[1])
         with clock("conductivity"):
             rc = self.solver.conductivity(vol, self._conductivities())
@@ -340,17 +362,52 @@ class Characteriser:
         values[SSA_AM_CBD] = np.array([s["am_cbd"] for s in ssa])
         return values
 
-    def _check(self, r: transport.TransportResult, n: int, what: str, direction: str) -> str | None:
-        if not r.percolating.all():
-            k = int((~r.percolating).sum())
+    def _check(self, r: transport.TransportResult, n: int, what: str, direction: str,
+               blocked_allowed: bool = False) -> str | None:
+        """Why a solve result fails the set, or None. ``blocked_allowed``: non-percolating cubes are no
+        failure here (the pore network: its percolating share is judged by :meth:`percolation_reason`);
+        convergence and finiteness are then checked on the percolating cubes."""
+        ok = np.asarray(r.percolating, dtype=bool)
+        if not blocked_allowed and not ok.all():
+            k = int((~ok).sum())
             return f"{what} does not percolate {direction} in {k} of {n} cubes"
-        if self.require_convergence and not r.converged.all():
-            k = int((~r.converged).sum())
+        if self.require_convergence and not np.asarray(r.converged)[ok].all():
+            k = int((~np.asarray(r.converged)[ok]).sum())
             return (f"{what} transport solve ({self.solver.name}) did not converge {direction} in {k} of {n} cubes "
                     f"within its iteration limit")
-        if not (np.all(np.isfinite(r.tau)) and np.all(np.isfinite(r.d_eff)) and np.all(r.d_eff > 0)):
+        tau, d_eff = np.asarray(r.tau)[ok], np.asarray(r.d_eff)[ok]
+        if not (np.all(np.isfinite(tau)) and np.all(np.isfinite(d_eff)) and np.all(d_eff > 0)):
             return f"{what} transport solve ({self.solver.name}) returned a non-finite or non-positive value"
         return None
+
+    def percolation_reason(self, values: Mapping[str, np.ndarray]) -> str | None:
+        """Why the sample's pore network is judged not to percolate, or None.
+
+        Fails when the share of cubes whose pore network spans axis 0 is below
+        ``min_percolating_fraction``, when no cube percolates, or (``in_plane``) when no cube percolates
+        along both in-plane axes.
+        """
+        perc = np.asarray(values.get(PORE_PERCOLATING_FRACTION, np.ones(0)), dtype=np.float64)
+        n, k = perc.size, int(round(float(perc.sum())))
+        if n == 0:
+            return None
+        share = k / n
+        if k == 0 or share < self.min_percolating_fraction:
+            return (f"pore network does not percolate through-plane (axis 0) in {n - k} of {n} cubes (percolating "
+                    f"fraction {share:.3g} < min_percolating_fraction {self.min_percolating_fraction:g})"
+                    if k else f"pore network does not percolate through-plane (axis 0) in any of {n} cubes")
+        if self.in_plane and not np.isfinite(values[TORTUOSITY_IN_PLANE]).any():
+            return f"pore network does not percolate in-plane (axes 1 and 2) in any of {n} cubes"
+        return None
+
+    @staticmethod
+    def estimates(values: Mapping[str, np.ndarray]) -> dict[str, MetricEstimate]:
+        """Estimates of per-cube values; the pore tortuosity factors over the percolating cubes (finite values)."""
+        out = {}
+        for k, v in values.items():
+            v = np.asarray(v, dtype=np.float64)
+            out[k] = MetricEstimate.from_values(k, v[np.isfinite(v)] if k in PORE_TRANSPORT_METRICS else v)
+        return out
 
     # ----------------------------------------------------------------------------- public API
     def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> MicrostructureMetrics:
@@ -370,6 +427,7 @@ class Characteriser:
         cubes, dx = self._validated(volumes, voxel_size_m)
         t0 = time.perf_counter()
         values, reason = self._measure(cubes, dx)
+        reason = reason or self.percolation_reason(values)
         L = cubes.shape[1]
         if reason:
             log.warning("characterisation failed: %s", reason)
@@ -415,13 +473,17 @@ class Characteriser:
             L = cubes.shape[1]
             values, reason = self._measure(cubes, dx)
             n += cubes.shape[0]
+            if not reason:
+                for k, v in values.items():
+                    collected.setdefault(k, []).append(v)
+                # judged on every cube so far: a blocked cube of the first batch is not the material's verdict
+                reason = self.percolation_reason({k: np.concatenate(v) for k, v in collected.items()})
             if reason:
                 log.warning("characterisation failed after %d cubes: %s", n, reason)
                 return self._failed(reason, dx, L, n)
-            for k, v in values.items():
-                collected.setdefault(k, []).append(v)
-            est = {k: MetricEstimate.from_values(k, np.concatenate(v)) for k, v in collected.items()}
-            watched = [e for k, e in est.items() if ad.ci_metrics is None or k in ad.ci_metrics]
+            est = self.estimates({k: np.concatenate(v) for k, v in collected.items()})
+            watched = [e for k, e in est.items()
+                       if (k in ad.ci_metrics if ad.ci_metrics is not None else k in MEASURED_METRICS)]
             worst = max(e.relative_ci95 for e in watched) if watched else 0.0
             log.info("adaptive characterisation: %d cubes, worst relative CI %.4f (target %.4f)", n, worst, target)
             if worst <= target:
@@ -442,8 +504,8 @@ class Characteriser:
                                             bulk_conductivity_S_m=self.bulk_conductivity_S_m)
 
     def _summarise(self, values: dict[str, np.ndarray], dx: float, L: int, stop: str) -> MicrostructureMetrics:
-        est = {k: MetricEstimate.from_values(k, v) for k, v in values.items()}
-        n = next(iter(est.values())).n
+        est = self.estimates(values)
+        n = est[POROSITY].n if POROSITY in est else next(iter(est.values())).n
         return MicrostructureMetrics(estimates=est, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n,
                                      stop_reason=stop, status="ok", reason=None,
                                      bulk_conductivity_S_m=dict(self.bulk_conductivity_S_m))

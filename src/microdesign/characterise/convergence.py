@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microdesign.characterise.characteriser import Characteriser
-from microdesign.characterise.metrics import MetricEstimate
+from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION
 from microdesign.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,9 @@ def convergence_analysis(characteriser: Characteriser, source_for_size: Callable
         if cubes.shape[0] != ns[-1] or cubes.shape[1] != L:
             raise ConfigError("cube source", cubes.shape, f"{ns[-1]} x {L} x {L} x {L}")
         values, reason = characteriser.measure(cubes, voxel_size_m)
+        reason = reason or characteriser.percolation_reason(values)
+        # the pore percolating fraction is a feasibility share, not a metric with a CI target
+        values = {k: v for k, v in values.items() if k != PORE_PERCOLATING_FRACTION}
         if reason:
             log.warning("cube size %d: %s", L, reason)
             failures[L] = reason
@@ -95,12 +98,12 @@ def convergence_analysis(characteriser: Characteriser, source_for_size: Callable
         for n in ns:
             worst = 0.0
             for k, v in values.items():
-                e = MetricEstimate.from_values(k, v[:n])
+                e = Characteriser.estimates({k: v[:n]})[k]  # pore tortuosity: over the percolating cubes
                 rows.append(ConvergenceRow(L, n, k, e.mean, e.std, e.ci95_half_width, e.relative_ci95))
                 worst = max(worst, e.relative_ci95)
             if worst <= target_relative_ci:
                 meeting.append((L, n))
-        worst_max = max(MetricEstimate.from_values(k, v).relative_ci95 for k, v in values.items())
+        worst_max = max(e.relative_ci95 for e in Characteriser.estimates(values).values())
         predicted[L] = int(np.ceil(ns[-1] * (worst_max / target_relative_ci) ** 2))
         log.info("cube size %d: worst relative CI %.4f with %d cubes (predicted %d cubes for %.3f)", L, worst_max,
                  ns[-1], predicted[L], target_relative_ci)
