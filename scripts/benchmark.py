@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _bench import REPO_ROOT, SECTIONS_DIR  # noqa: E402
 
-ORDER = ("process", "generator", "characterise", "cell", "rate_map", "campaign", "multi_fidelity", "executor")
+ORDER = ("process", "generator", "characterise", "cell", "rate_map", "campaign", "multi_fidelity", "executor", "robust")
 
 HEADER = """# Benchmarks
 
