@@ -320,7 +320,8 @@ def error_note(cfg: Any, table: Sequence[Mapping[str, Any]] | None = None) -> st
     if e is None:
         return "estimated error vs reference: not measured for these settings (docs/reference_error.md)"
     return (f"estimated error vs reference: ±{100 * e['mean_abs']:.1f} % (mean absolute; bias {100 * e['bias']:+.1f} %, "
-            f"spread {100 * e['spread']:.1f} %; {e['designs']} designs at {e['power_W']:g} W; docs/reference_error.md)")
+            f"spread {100 * e['spread']:.1f} %; {e['designs']} design{'' if e['designs'] == 1 else 's'} at "
+            f"{e['power_W']:g} W; docs/reference_error.md)")
 
 
 def now_utc() -> str:
