@@ -106,8 +106,8 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
     Raises:
         ConfigError: the file does not exist or is not a campaign file.
     """
-    from microdesign.config import compose
     from microdesign.characterise.characteriser import upgrade_flat_config
+    from microdesign.config import compose
     from microdesign.storage import load_campaign_file
 
     path = Path(str(cfg.resume))
@@ -119,9 +119,9 @@ def _merge_resume(cfg: DictConfig) -> DictConfig:
             log.info("resume: %s is now %s", old, new)
             text = text.replace(f"_target_: {old}\n", f"_target_: {new}\n")
     stored = OmegaConf.create(text)
-    default = compose("campaign", [])
     if stored.get("characterise") is not None:  # files written while the characteriser's settings were flat
         stored.characterise = upgrade_flat_config(stored.characterise)
+    default = compose("campaign", [])
     for key in RESUMABLE_KEYS:
         here, base = OmegaConf.select(cfg, key), OmegaConf.select(default, key)
         # a key the stored config lacks (a file from an older version) takes this run's value, default included
@@ -152,6 +152,7 @@ def validate(cfg: DictConfig) -> Setup:
     """
     from microdesign.campaign.executor import check_executor
     from microdesign.campaign.loop import Budget
+    from microdesign.campaign.multi_fidelity import check_fidelity_levels
     from microdesign.campaign.validation import FinalValidation
     from microdesign.design import DesignSpace
     from microdesign.optim import build_proposer
@@ -165,6 +166,7 @@ def validate(cfg: DictConfig) -> Setup:
     objective = instantiate(cfg.objective, "objective")
     if hasattr(objective, "check_quantity"):
         objective.check_quantity()
+    check_fidelity_levels(cfg, proposer, objective)
     c = cfg.campaign
     b = c.budget
     budget = Budget(int(b.max_evaluations), None if b.max_wall_time_s is None else float(b.max_wall_time_s),
@@ -248,7 +250,13 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
                           "'nominal', or design_space=manufacturing (the tolerances live in its process model)")
     characteriser = instantiate(cfg.characterise, "characterise")
     cell = instantiate(cfg.cell, "cell")
+    levels = OmegaConf.select(cfg, "fidelity_levels.levels")  # multi-fidelity: each trial's level sets its cubes
+    if levels is not None:
+        from microdesign.optim.cost import parse_levels
+
+        levels = parse_levels(OmegaConf.to_container(levels, resolve=True))
     return TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names, design_map=design_map,
+                          levels=levels,
                           cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
                           adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
                           max_cubes=c.get("max_cubes"), cathode_thickness_m=c.get("cathode_thickness_m"))
@@ -329,6 +337,7 @@ def open_campaign(setup: Setup, progress: Any = None) -> Any:
 def _open(setup: Setup, store: Any, progress: Any) -> Any:
     from microdesign import __version__
     from microdesign.campaign.loop import Campaign, MultiObjectiveCampaign
+    from microdesign.campaign.multi_fidelity import MultiFidelityCampaign, is_multi_fidelity
 
     cfg, space = setup.cfg, setup.space
     trials, validations = [], []
@@ -357,7 +366,7 @@ def _open(setup: Setup, store: Any, progress: Any) -> Any:
     obj = setup.objective
     m = int(getattr(obj, "m", 1))
     extra = {"m": m} if m > 1 else {}
-    cls = MultiObjectiveCampaign if m > 1 else Campaign
+    cls = MultiObjectiveCampaign if m > 1 else MultiFidelityCampaign if is_multi_fidelity(setup.proposer) else Campaign
     if m == 1 and setup.final_validation is not None and setup.final_validation.top_k > 0:
         # a "best" design is defined for a scalar objective only; a Pareto front is not re-ranked
         extra.update(final_validation=setup.final_validation, validations=validations)

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from microdesign.optim.cost import FIDELITY_KEY
+
 log = logging.getLogger(__name__)
 
 
@@ -113,6 +115,10 @@ class TrialEvaluator:
             design it refuses fails (``process: ...``) before the generator runs, the process outputs
             are added to the cell result's ``extra`` (``process_<name>``), and an objective with
             ``uses_manufacturing`` gets a :class:`ManufacturingContext`.
+        levels: fidelity levels (:class:`~microdesign.optim.cost.FidelityLevel`) of a multi-fidelity
+            campaign: a design whose inputs carry ``fidelity`` is evaluated with its level's cube
+            side and count (:meth:`at_level`; docs/multi_fidelity.md). None: the settings above for
+            every design.
     """
 
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
@@ -120,7 +126,7 @@ class TrialEvaluator:
                  n_cubes: int = 4, adaptive: bool = True, target_relative_ci: float | None = None,
                  max_cubes: int | None = None, mass_loading_name: str = "mass_loading_mg_cm2",
                  cathode_thickness_m: float | None = None, am_density_g_cm3: float | None = None,
-                 cbd_density_g_cm3: float | None = None, design_map: Any = None):
+                 cbd_density_g_cm3: float | None = None, design_map: Any = None, levels: Sequence[Any] | None = None):
         from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
 
         self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
@@ -132,6 +138,7 @@ class TrialEvaluator:
         self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
         self.cbd_density_g_cm3 = default_cbd_density_g_cm3() if cbd_density_g_cm3 is None else float(cbd_density_g_cm3)
         self.design_map = design_map
+        self.levels = None if levels is None else tuple(levels)
 
     def fixed_cubes(self, n_cubes: int) -> TrialEvaluator:
         """A copy that characterises exactly ``n_cubes`` cubes per design (no adaptive stop); stages shared."""
@@ -139,6 +146,29 @@ class TrialEvaluator:
 
         other = copy.copy(self)
         other.n_cubes, other.adaptive = int(n_cubes), False
+        return other
+
+    def at_level(self, fidelity: float) -> TrialEvaluator:
+        """A copy that evaluates at the level of ``fidelity``: the level's cube side and a fixed count of
+        its cubes (where the level sets them; no adaptive stop); stages shared.
+
+        Raises:
+            ConfigError: no levels, or a fidelity that is no level's.
+        """
+        import copy
+
+        from microdesign.errors import ConfigError
+        from microdesign.optim.cost import level_index
+
+        if self.levels is None:
+            raise ConfigError("fidelity", fidelity, "an evaluator with fidelity levels (fidelity_levels=two_level)")
+        level = self.levels[int(level_index(self.levels, fidelity)[0])]
+        other = copy.copy(self)
+        other.levels = None
+        if level.cube_size_voxels is not None:
+            other.cube_size_voxels = int(level.cube_size_voxels)
+        if level.n_cubes is not None:
+            other.n_cubes, other.adaptive = int(level.n_cubes), False
         return other
 
     # ------------------------------------------------------------------ thickness
@@ -172,7 +202,14 @@ class TrialEvaluator:
         Args:
             inputs: the complete physical design (fixed parameters included).
             seed: seed of the generator's latent draws (characterisation batches spawn from it).
+                With fidelity levels, ``inputs["fidelity"]`` selects the level (:meth:`at_level`).
         """
+        if self.levels is not None and FIDELITY_KEY in inputs:
+            try:
+                at_level = self.at_level(float(inputs[FIDELITY_KEY]))
+            except Exception as exc:  # noqa: BLE001 - an unknown level is a failed trial, never raised
+                return Evaluation("failed", _reason("fidelity", exc))
+            return at_level.evaluate(inputs, seed)
         timings: dict[str, float] = {}
         cpu0 = time.process_time()
         voxel = float(getattr(self.generator, "voxel_size_m", 0.0))

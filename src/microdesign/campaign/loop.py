@@ -237,8 +237,26 @@ class Campaign:
         done = self.finished
         values = [t.objective if t.objective is not None else _FAILED for t in done]
         mask, Y, Yvar = observations_for_model(values, self.on_failure, self.penalty)
-        X = np.array([[t.inputs[n] for n in self.names] for t, m in zip(done, mask) if m], float).reshape(-1, len(self.names))
+        rows = [self._model_row(t) for t, m in zip(done, mask) if m]
+        X = np.array(rows, float).reshape(len(rows), -1) if rows else np.zeros((0, len(self.names)))
         return X, Y, Yvar
+
+    # hooks of a campaign whose trials carry more than the design (campaign/multi_fidelity.py: the level)
+    def _model_row(self, t: TrialRecord) -> list[float]:
+        """A trial as the proposer sees it: its parameters in design-space order."""
+        return [t.inputs[n] for n in self.names]
+
+    def _proposer_kwargs(self) -> dict[str, Any]:
+        """Further keyword arguments of ``propose`` (none here)."""
+        return {}
+
+    def _candidate_inputs(self, prop: Any, k: int) -> dict[str, float]:
+        """Inputs recorded with the ``k``-th design of a proposal beyond its parameters (none here)."""
+        return {}
+
+    def _validation_candidates(self, validated: set[int]) -> list[TrialRecord]:
+        """The trials the final validation re-evaluates next (their inputs are evaluated as they are)."""
+        return self.final_validation.candidates(self.trials, validated)
 
     def _propose(self, q: int | None = None, pending: Sequence[TrialRecord] = ()) -> list[TrialRecord]:
         """Propose, record and return the next candidates.
@@ -255,8 +273,9 @@ class Campaign:
         n_proposed = sum(1 for t in self.trials if t.method != "rerun")
         extra = {}
         if pending:  # only then: a proposer without X_pending still works in-process
-            extra["X_pending"] = np.array([[t.inputs[n] for n in self.names] for t in pending], float)
-        prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch), **extra)
+            extra["X_pending"] = np.array([self._model_row(t) for t in pending], float)
+        prop = self.proposer.propose(X, Y, Yvar, n_proposed=n_proposed, q=q, seed=batch_seed(self.seed, batch), **extra,
+                                     **self._proposer_kwargs())
         self.propose_seconds.append(prop.seconds)
         now = time.time()
         start = 1 + max((t.index for t in self.trials), default=-1)
@@ -265,6 +284,7 @@ class Campaign:
             inputs = {n: float(v) for n, v in zip(self.names, x)}
             if self.validate is not None:
                 inputs = self.validate(inputs)
+            inputs.update(self._candidate_inputs(prop, k))
             idx = start + k
             new.append(TrialRecord(index=idx, batch=batch, status="candidate", method=prop.method, inputs=inputs,
                                    seed=trial_seed(self.seed, n_proposed + k), created_unix=now,
@@ -374,7 +394,7 @@ class Campaign:
         """Re-evaluate the best designs not yet validated, each written to the file when it finishes;
         the wall-time budget is checked before each (a resume does the rest)."""
         done = {v.index for v in self.validations}
-        for t in self.final_validation.candidates(self.trials, done):
+        for t in self._validation_candidates(done):
             if self._wall_time_spent():
                 log.info("final validation: wall-time budget reached; the remaining designs are validated on resume")
                 return
