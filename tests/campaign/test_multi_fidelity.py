@@ -64,6 +64,7 @@ def test_trials_run_and_are_recorded_at_their_level_and_validation_at_the_highes
     path = tmp_path / "mf.h5"
     campaign = open_campaign(validate(_cfg(f"output={path}")))
     campaign.run()
+    assert campaign.final_validation.n_cubes == 4  # the highest level's count
     fidelity, seconds = campaign._proposer_kwargs()["timings"]  # what the cost model is refitted from
     assert sorted(fidelity) == sorted(t.inputs["fidelity"] for t in campaign.trials) and (seconds > 0).all()
     campaign.store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,13 @@ class MultiFidelityCampaign(Campaign):
             :class:`~microdesign.optim.multi_fidelity.MultiFidelityProposer` (``levels``, ``recommend``,
             ``posterior_at_target``).
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        top = self.levels[-1]
+        if self.final_validation is not None and top.n_cubes is not None:
+            # the validation runs at the highest level: its cube count, not validation.n_cubes (records and logs say so)
+            self.final_validation = replace(self.final_validation, n_cubes=int(top.n_cubes))
 
     @property
     def levels(self):
