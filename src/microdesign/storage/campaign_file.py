@@ -74,10 +74,12 @@ class TrialRecord:
         index: trial number, 0-based, unique in the campaign.
         batch: proposal batch it belongs to.
         status: one of :data:`STATUSES`.
-        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"rerun"``, or
-            ``"sobol-fallback"`` where the model-based proposal failed; ``note`` says why);
+        method: how it was proposed (``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"qMFMES"`` /
+            ``"qMFKG"`` (multi-fidelity), ``"rerun"``, or ``"sobol-fallback"`` where the model-based
+            proposal failed; ``note`` says why);
             ``"validation"`` for a final re-evaluation (``/validation``).
-        inputs: parameter name -> physical value (all parameters, fixed included).
+        inputs: parameter name -> physical value (all parameters, fixed included); a multi-fidelity
+            campaign adds ``fidelity``, the fidelity of the trial's level (docs/multi_fidelity.md).
         seed: seed of its generator / characterisation draws.
         reason: why it failed or was abandoned, else None.
         rerun_of: index of the abandoned trial this one repeats, else None.
