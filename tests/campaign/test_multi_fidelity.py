@@ -151,3 +151,18 @@ def test_ray_workers_run_the_levels_of_the_local_campaign(tmp_path, ray_address)
         assert y.worker
     va, vb = CampaignStore(local).load_validations(), CampaignStore(remote).load_validations()
     assert [(v.index, v.inputs, v.objective.value) for v in va] == [(v.index, v.inputs, v.objective.value) for v in vb]
+
+
+def test_async_ray_workers_propose_with_pending_levels(tmp_path, ray_address):
+    """Asynchronous batches: each proposal sees the running trials, with their levels, as pending points."""
+    path = tmp_path / "async.h5"
+    cfg = _cfg(f"output={path}", "campaign.validation.top_k=1", "executor=ray", f"executor.address={ray_address}",
+               "executor.num_workers=2", "executor.mode=async", "optimiser.refit_costs=true")
+    assert run_campaign(cfg) == 0
+    _, trials = CampaignStore(path).load(volumes=True)
+    assert len(trials) == 7 and all(t.status == "completed" and t.worker for t in trials)
+    assert any(t.method == "qMFMES" for t in trials)
+    for t in trials:
+        assert _side(t) == {0.5: 8, 1.0: 16}[t.inputs["fidelity"]]
+    (v,) = CampaignStore(path).load_validations(volumes=True)
+    assert v.inputs["fidelity"] == 1.0 and _side(v) == 16
