@@ -30,6 +30,7 @@ from microdesign.errors import ConfigError, check_positive, require
 log = logging.getLogger(__name__)
 
 FIDELITY_TOL = 1e-6  # a fidelity value matches a level when within this distance
+FIDELITY_KEY = "fidelity"  # the trial input (campaign file: inputs/fidelity) holding the level's fidelity
 
 
 @dataclass(frozen=True)
