@@ -3,7 +3,9 @@
 :class:`BotorchProposer` (Sobol initial design, then ``SingleTaskGP`` +
 ``qLogNoisyExpectedImprovement``) and the :class:`SobolProposer` baseline turn a history into the next
 ``q x d`` designs, proposed in the free unit cube of a :class:`microdesign.design.DesignSpace` (fixed
-parameters held, linear constraints).
+parameters held, linear constraints). :class:`microdesign.optim.multi_fidelity.MultiFidelityProposer`
+also chooses the fidelity level of each design (docs/multi_fidelity.md), with the per-level cost model
+of :mod:`microdesign.optim.cost`.
 """
 
 from microdesign.optim.proposers import (BotorchProposer, GPFitError, Proposal, Proposer, SobolProposer, fit_gp,
