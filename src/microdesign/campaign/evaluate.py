@@ -266,8 +266,6 @@ class TrialEvaluator:
         try:
             thick = self.thickness_m(inputs, metrics)
             cell = self.cell.simulate(metrics, thick)
-            if isinstance(cell, list):
-                raise TypeError("the cell protocol returned several results (power sweep); a campaign needs one")
             if design is not None:  # the process outputs are stored with the trial
                 from dataclasses import replace
 
