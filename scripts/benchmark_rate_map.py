@@ -29,35 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import REPO_ROOT, write_section  # noqa: E402
 
-
-def plain_point(ml: float, pd: float, cd: float, c_rates: list[float]) -> tuple[float, list[float], float]:
-    """(C/10 capacity [A.h], retention per C-rate, electrode area [m2]) of one grid point, plain PyBaMM."""
-    import pybamm
-
-    from microdesign.cell import base_chemistry
-
-    base = pybamm.ParameterValues("Chen2020")
-    eps0, am0, L0 = (float(base[k]) for k in ("Positive electrode porosity",
-                                              "Positive electrode active material volume fraction",
-                                              "Positive electrode thickness [m]"))
-    f = min(1.0, am0 / (1 - eps0))
-    eps, am, L = 1 - pd / cd, f * pd / cd, ml * 1e-3 / (pd * 100)
-    pv = base.copy()
-    pv.update({"Positive electrode porosity": eps, "Positive electrode active material volume fraction": am,
-               "Positive electrode thickness [m]": L,
-               "Negative electrode thickness [m]": float(base["Negative electrode thickness [m]"]) * am * L / (am0 * L0)})
-    chem = base_chemistry("Chen2020")
-    area = float(pv["Electrode height [m]"]) * float(pv["Electrode width [m]"])
-    nominal = 96485.33212 * chem.c_p_max_mol_m3 * am * L * (chem.y_0 - chem.y_init) * area / 3600
-
-    def capacity(current: float) -> float:
-        sim = pybamm.Simulation(pybamm.lithium_ion.DFN(), parameter_values=pv.copy(),
-                                experiment=pybamm.Experiment([f"Discharge at {current} A until 2.5 V"]),
-                                solver=pybamm.IDAKLUSolver(rtol=1e-6, atol=1e-6))
-        return float(sim.solve()["Discharge capacity [A.h]"].entries[-1])
-
-    q10 = capacity(nominal / 10)
-    return q10, [capacity(c * q10) / q10 for c in c_rates], area
+from microdesign.cell.pybamm_reference import plain_rate_capability as plain_point  # noqa: E402
 
 
 def main() -> None:

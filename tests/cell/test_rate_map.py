@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pybamm
 import pytest
 from omegaconf import OmegaConf
 
-from microdesign.cell import base_chemistry
+from microdesign.cell.pybamm_reference import plain_rate_capability
 from microdesign.cell.rate_map import RateMap, RateMapGrid, prepare_cell_config, rate_map
 from microdesign.config import compose
 from microdesign.errors import ConfigError
@@ -27,40 +26,11 @@ def trend_map() -> RateMap:
     return rate_map(cell_config(), grid, workers=1)
 
 
-def plain_pybamm_retention(ml: float, pd: float, cd: float, c_rates: tuple[float, ...]) -> list[float]:
-    """The documented PyBaMM way, one build per solve: Chen2020 with its cathode re-densified (Bruggeman
-    transport as in the set), the anode scaled with the cathode's capacity (N/P held), a fresh
-    Simulation with an Experiment per discharge: C/10 of the nominal capacity, then each C-rate of the
-    measured C/10 capacity."""
-    base = pybamm.ParameterValues("Chen2020")
-    eps0, am0, L0 = (float(base[k]) for k in ("Positive electrode porosity",
-                                              "Positive electrode active material volume fraction",
-                                              "Positive electrode thickness [m]"))
-    f = min(1.0, am0 / (1 - eps0))
-    eps, am, L = 1 - pd / cd, f * pd / cd, ml * 1e-3 / (pd * 100)
-    pv = base.copy()
-    pv.update({"Positive electrode porosity": eps, "Positive electrode active material volume fraction": am,
-               "Positive electrode thickness [m]": L,
-               "Negative electrode thickness [m]": float(base["Negative electrode thickness [m]"]) * am * L / (am0 * L0)})
-    chem = base_chemistry("Chen2020")
-    area = float(pv["Electrode height [m]"]) * float(pv["Electrode width [m]"])
-    nominal = 96485.33212 * chem.c_p_max_mol_m3 * am * L * (chem.y_0 - chem.y_init) * area / 3600
-
-    def capacity(current: float) -> float:
-        sim = pybamm.Simulation(pybamm.lithium_ion.DFN(), parameter_values=pv.copy(),
-                                experiment=pybamm.Experiment([f"Discharge at {current} A until 2.5 V"]),
-                                solver=pybamm.IDAKLUSolver(rtol=1e-6, atol=1e-6))
-        return float(sim.solve()["Discharge capacity [A.h]"].entries[-1])
-
-    q10 = capacity(nominal / 10)
-    return [capacity(c * q10) / q10 for c in c_rates]
-
-
 def test_a_grid_point_equals_plain_pybamm():
     """Retention within 0.1 percentage points of plain PyBaMM at a point away from the base set's."""
     rates = (1.0, 2.0)
     ours = rate_map(cell_config(), RateMapGrid((30.0,), (3.0,), rates, 4.75), workers=1)
-    plain = plain_pybamm_retention(30.0, 3.0, 4.75, rates)
+    plain = plain_rate_capability(30.0, 3.0, 4.75, rates)[1]
     assert ours.n_failed == 0
     np.testing.assert_allclose(100 * ours.arrays["retention"][0, 0], 100 * np.array(plain), atol=0.1)
     assert plain[1] < 0.9  # a point where rate matters, so the comparison is not trivial
