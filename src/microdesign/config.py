@@ -109,24 +109,25 @@ def _check_type(key: str, default: Any, value: Any) -> None:
         if isinstance(value, float):
             ok = value.is_integer()
         elif isinstance(value, str):
-            try:
-                int(value)
-                ok = True
-            except ValueError:
-                ok = False
+            ok = _parses(int, value)
         if not ok:
             raise ConfigError(key, value, f"an integer (like the default {default})")
         return
     if isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if isinstance(value, str):
-            try:
-                float(value)
-                ok = True
-            except ValueError:
-                ok = False
+            ok = _parses(float, value)
         if not ok:
             raise ConfigError(key, value, f"a number (like the default {default})")
+
+
+def _parses(kind: type, text: str) -> bool:
+    """Whether ``kind(text)`` succeeds (``int`` or ``float`` of an override string)."""
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_overrides(config_name: str, overrides: list[str]) -> None:
