@@ -235,7 +235,12 @@ def test_a_flat_stored_config_upgrades_to_the_shipped_nested_one():
     from microdesign.config import compose
 
     cpu = OmegaConf.to_container(compose("characterise", ["characterise=cpu"]).characterise)
+    # files of older versions judged percolation on every cube: their upgraded config keeps that rule
+    # (no min_percolating_fraction: the class default 1); everything else is the shipped config
+    shipped_rule = cpu.pop("min_percolating_fraction")
+    assert shipped_rule < 1
     assert upgrade_flat_config(FLAT_CPU) == cpu
+    cpu["min_percolating_fraction"] = shipped_rule
     assert upgrade_flat_config(cpu) == cpu  # already nested: unchanged
     tf = compose("characterise", ["characterise=taufactor"]).characterise
     flat_tf = {**FLAT_CPU, "solver": "taufactor", "taufactor_iter_limit": 5000, "max_cubes": 8}
