@@ -1,4 +1,5 @@
-"""Fixtures of the campaign tests: one local Ray (2 CPUs) for the whole test session."""
+"""Fixtures of the campaign tests: one local Ray (2 CPUs) for the whole test session, and a stand-in for
+killing the campaign process in the middle of an evaluation."""
 
 from __future__ import annotations
 
@@ -18,3 +19,27 @@ def ray_address():
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so no stage catches it."""
+
+
+@pytest.fixture
+def kill_campaign_at():
+    """``kill_campaign_at(campaign, call)``: the ``call``-th evaluation of ``campaign`` (1-based) raises
+    :class:`Killed` after the trial was recorded ``running``; returns :class:`Killed` for ``pytest.raises``."""
+
+    def arm(campaign, call: int) -> type[Killed]:
+        evaluate, calls = campaign.evaluator.evaluate, [0]
+
+        def dying(inputs, seed):
+            calls[0] += 1
+            if calls[0] == call:
+                raise Killed
+            return evaluate(inputs, seed)
+
+        campaign.evaluator.evaluate = dying
+        return Killed
+
+    return arm

@@ -19,22 +19,6 @@ ARGS = ["experiment=analytic", "campaign.progress=false", "optimiser.num_restart
         "campaign.budget.max_evaluations=8", "campaign.validation.top_k=2", "campaign.validation.n_cubes=8"]
 
 
-class _Killed(BaseException):
-    """Stands in for SIGKILL: not an Exception, so no stage catches it."""
-
-
-def _kill_at(campaign, call: int) -> None:
-    evaluate, calls = campaign.evaluator.evaluate, [0]
-
-    def dying(inputs, seed):
-        calls[0] += 1
-        if calls[0] == call:
-            raise _Killed
-        return evaluate(inputs, seed)
-
-    campaign.evaluator.evaluate = dying
-
-
 def _ordinal(trials):
     """Trial index -> position of its design among the proposed designs (a re-run: its original's)."""
     by_index = {t.index: t for t in trials}
@@ -55,13 +39,12 @@ def _by_design(trials):
 
 
 @pytest.mark.parametrize("kill_at", [3, 6])  # a Sobol trial (first of its batch of 2), a qLogNEI trial
-def test_killed_and_resumed_equals_uninterrupted(tmp_path, kill_at):
+def test_killed_and_resumed_equals_uninterrupted(tmp_path, kill_at, kill_campaign_at):
     ref = tmp_path / "ref.h5"
     assert run_campaign(compose("campaign", ARGS + [f"output={ref}"])) == 0
     path = tmp_path / "killed.h5"
     campaign = open_campaign(validate(compose("campaign", ARGS + [f"output={path}"])))
-    _kill_at(campaign, kill_at)
-    with pytest.raises(_Killed):
+    with pytest.raises(kill_campaign_at(campaign, kill_at)):
         campaign.run()
     campaign.store.close()  # the kernel releases the lock of a killed process
     _, before = CampaignStore(path).load(volumes=False)

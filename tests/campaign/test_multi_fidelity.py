@@ -96,26 +96,13 @@ def test_levels_without_the_multi_fidelity_optimiser_and_the_reverse_are_refused
     assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
 
 
-class _Killed(BaseException):
-    """Stands in for SIGKILL: not an Exception, so no stage catches it."""
-
-
 @pytest.mark.parametrize("kill_at", [2, 6])  # a low-level Sobol trial, a model-based trial
-def test_killed_and_resumed_keeps_levels_and_equals_uninterrupted(tmp_path, kill_at):
+def test_killed_and_resumed_keeps_levels_and_equals_uninterrupted(tmp_path, kill_at, kill_campaign_at):
     ref = tmp_path / "ref.h5"
     assert run_campaign(_cfg(f"output={ref}")) == 0
     path = tmp_path / "killed.h5"
     campaign = open_campaign(validate(_cfg(f"output={path}")))
-    evaluate, calls = campaign.evaluator.evaluate, [0]
-
-    def dying(inputs, seed):
-        calls[0] += 1
-        if calls[0] == kill_at:
-            raise _Killed
-        return evaluate(inputs, seed)
-
-    campaign.evaluator.evaluate = dying
-    with pytest.raises(_Killed):
+    with pytest.raises(kill_campaign_at(campaign, kill_at)):
         campaign.run()
     campaign.store.close()  # the kernel releases the lock of a killed process
     assert run_campaign(compose("campaign", [f"resume={path}"])) == 0
