@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _bench import REPO_ROOT, SECTIONS_DIR  # noqa: E402
 
-ORDER = ("process", "generator", "characterise", "cell", "rate_map", "campaign", "multi_fidelity", "executor", "robust")
+ORDER = ("process", "generator", "characterise", "cell", "rate_map", "campaign", "multi_fidelity", "multi_fidelity_real",
+         "executor", "robust")
 
 HEADER = """# Benchmarks
 

@@ -96,6 +96,23 @@ def test_levels_without_the_multi_fidelity_optimiser_and_the_reverse_are_refused
     assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
 
 
+@pytest.mark.parametrize("name, low, high", [
+    ("two_level", (3, 48), (16, 128)),       # the representative high level
+    ("cpu_two_level", (2, 48), (4, 80)),     # the CPU-sized levels of the real-pipeline benchmark
+])
+def test_shipped_level_sets_compose_and_the_evaluator_runs_their_cubes(tmp_path, name, low, high):
+    """Each shipped level set builds the proposer (cheap level first, the highest at fidelity 1, the
+    low level's prior cost below the high one's) and an evaluator whose levels set the cube count and side."""
+    setup = validate(compose("campaign", ["experiment=analytic", "optimiser=multi_fidelity", f"fidelity_levels={name}",
+                                          f"output={tmp_path / 'c.h5'}"]))
+    levels = setup.proposer.levels
+    assert [lv.fidelity for lv in levels] == [0.5, 1.0] and levels[0].cost_s < levels[1].cost_s
+    for lv, (n, side) in zip(levels, (low, high)):
+        ev = setup.evaluator.at_level(lv.fidelity)
+        assert (ev.n_cubes, ev.cube_size_voxels, ev.adaptive) == (n, side, False)
+    assert not (tmp_path / "c.h5").exists()  # validate builds the stages, it writes nothing
+
+
 @pytest.mark.parametrize("kill_at", [2, 6])  # a low-level Sobol trial, a model-based trial
 def test_killed_and_resumed_keeps_levels_and_equals_uninterrupted(tmp_path, kill_at, kill_campaign_at):
     ref = tmp_path / "ref.h5"
