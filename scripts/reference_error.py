@@ -46,6 +46,12 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "gen-coarse-64x4": ("generator-coarse2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
                                               "campaign.n_cubes=4"],
                         "generator, 4 cubes of 128³ coarse-grained to 64³ at twice the voxel size (0.796 µm)"),
+    "line-coarse-64x4": ("line-coarse2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
+                                          "campaign.n_cubes=4"],
+                         "synthetic line, 4 cubes of 128³ coarse-grained to 64³ at twice the voxel size (0.796 µm)"),
+    "line-voxel2-64x4": ("line-voxel2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
+                                         "campaign.n_cubes=4"],
+                         "synthetic line generated at twice the voxel size (0.796 µm), 4 cubes of 64³"),
     "line-128x4": ("line", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
                    "synthetic line, 4 cubes of 128³"),
 }
@@ -59,7 +65,8 @@ def _abs_pct(x: float) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
 
 
-def markdown(reference: dict, entries: list[dict]) -> str:
+def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
+    """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables."""
     from microdesign.analysis.reference_error import OBJECTIVE
 
     s = reference["settings"]
@@ -129,6 +136,8 @@ def markdown(reference: dict, entries: list[dict]) -> str:
             lines.append(f"| {e['name']} | " + " | ".join(
                 f"{_pct(te[k]['bias'])} ± {_abs_pct(te[k]['spread'])}" for k in ("mean", "median", "transport_averaged"))
                 + " |")
+    if notes.strip():
+        lines += ["", notes.strip()]
     lines += ["", "## Settings", ""]
     lines += [f"- `{e['name']}` ({e['source']}): {e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
@@ -158,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", default=str(REPO / "src" / "microdesign" / "analysis" / "reference_error.json"))
     ap.add_argument("--rows", default=str(REPO / "docs" / "reference" / "reference_error_rows.json"))
     ap.add_argument("--markdown", default=str(REPO / "docs" / "reference_error.md"))
+    ap.add_argument("--notes", default=str(REPO / "docs" / "reference" / "reference_error_notes.md"),
+                    help="hand-written findings included in the page after the tables")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -169,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     reference["designs"] = [d for d in reference["designs"]
                             if all("objective" in v for v in d["powers"].values())]
     table_path, rows_path = Path(args.table), Path(args.rows)
+    notes = Path(args.notes).read_text() if Path(args.notes).is_file() else ""
     table = json.loads(table_path.read_text()) if table_path.is_file() else {"entries": []}
     all_rows = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
     command = "OMP_NUM_THREADS=1 python scripts/reference_error.py " + shlex.join(argv or sys.argv[1:])
@@ -191,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         table_path.write_text(json.dumps(table, indent=1) + "\n")
         rows_path.parent.mkdir(parents=True, exist_ok=True)
         rows_path.write_text(json.dumps(all_rows, indent=1) + "\n")
-        Path(args.markdown).write_text(markdown(reference, table["entries"]))
+        Path(args.markdown).write_text(markdown(reference, table["entries"], notes))
         logging.info("%s: %s", name, json.dumps({p: s["objective"] for p, s in entry["summary"].items()}))
     return 0
 

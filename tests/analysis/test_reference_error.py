@@ -95,3 +95,26 @@ def test_coarse_graining_votes_each_block_and_doubles_the_voxel():
     assert out.shape == (2, 4, 4, 4) and src.voxel_size_m == pytest.approx(8e-7)
     assert (out[:, :2] == 1).all() and out[0, -1, -1, -1] == 2 and (out[:, 2:] != 1).all()
     assert int((out == 2).sum()) == 2  # one CBD block per cube
+
+
+def test_volume_sources_pick_the_line_the_generator_and_their_coarse_versions():
+    from microdesign.analysis.reference import LineVolumes
+    from microdesign.analysis.reference_error import SOURCES, CoarseGrained, volume_source
+    from microdesign.errors import ConfigError
+
+    class Gen:
+        voxel_size_m = 4e-7
+
+    gen, line = Gen(), LineVolumes(object(), 4e-7)
+    assert volume_source("generator", gen) is gen and volume_source("line", gen, line) is line
+    assert isinstance(volume_source("generator-coarse2", gen), CoarseGrained)
+    coarse = volume_source("line-coarse2", gen, line)
+    assert isinstance(coarse, CoarseGrained) and coarse.generator is line and coarse.voxel_size_m == pytest.approx(8e-7)
+    direct = volume_source("line-voxel2", gen, line)
+    assert isinstance(direct, LineVolumes) and direct.line is line.line and direct.voxel_size_m == pytest.approx(8e-7)
+    assert line.voxel_size_m == pytest.approx(4e-7)  # the reference line itself is unchanged
+    assert set(SOURCES) == {"generator", "line", "generator-coarse2", "line-coarse2", "line-voxel2"}
+    with pytest.raises(ConfigError, match="source"):
+        volume_source("line-voxel3", gen, line)
+    with pytest.raises(ConfigError, match="line"):
+        volume_source("line-voxel2", gen)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 ERROR_TABLE_PATH = Path(__file__).with_name("reference_error.json")
 
 #: Structure sources of :func:`compare`.
-SOURCES = ("generator", "line", "generator-coarse2")
+SOURCES = ("generator", "line", "generator-coarse2", "line-coarse2", "line-voxel2")
 
 #: Objective row name in the summaries.
 OBJECTIVE = "objective"
@@ -107,7 +107,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
         source: ``"generator"`` (the config's generator), ``"line"`` (the reference's synthetic line:
             isolates the characterisation error from the generator's) or ``"generator-coarse2"``
             (generated cubes of twice the edge, coarse-grained to the cube size at twice the voxel
-            size: :class:`CoarseGrained`).
+            size: :class:`CoarseGrained`), ``"line-coarse2"`` (the line so coarse-grained) or
+            ``"line-voxel2"`` (the line generated directly at twice the voxel size).
         indices: reference design indices (None: all completed).
 
     Returns:
@@ -129,13 +130,12 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
         raise ConfigError("source", source, f"one of {SOURCES}")
     powers = [float(p) for p in reference["settings"]["powers_W"]]
     base = build_evaluator(cfg)
-    gen = base.generator
-    if source == "line":
+    line = None
+    if source.startswith("line"):
         fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
-        ref = training_line_reference(gen, "auto", candidates=["data/synth_default.h5"], fallback=fallback)
-        gen = LineVolumes(ref.line(), ref.voxel_size_m)
-    elif source == "generator-coarse2":
-        gen = CoarseGrained(gen, 2)
+        ref = training_line_reference(base.generator, "auto", candidates=["data/synth_default.h5"], fallback=fallback)
+        line = LineVolumes(ref.line(), ref.voxel_size_m)
+    gen = volume_source(source, base.generator, line)
     cells = {}
     for p in powers:
         node = OmegaConf.create(OmegaConf.to_container(cfg.cell, resolve=True))
@@ -181,6 +181,33 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                          row["objective_rel_error"], row["cpu_s"])
                 rows.append(row)
     return rows
+
+
+def volume_source(source: str, generator: Any, line: Any = None) -> Any:
+    """The cube source of a :func:`compare` structure source.
+
+    Args:
+        source: one of :data:`SOURCES`.
+        generator: the campaign's generator (``sample(params, n, size_voxels, seed)``, ``voxel_size_m``).
+        line: the reference's synthetic line as a volume source
+            (:class:`~microdesign.analysis.reference.LineVolumes`); required for the ``line*`` sources.
+
+    Returns:
+        ``generator``, ``line``, either coarse-grained twofold (:class:`CoarseGrained`), or for
+        ``"line-voxel2"`` the line generated at twice its voxel size.
+
+    Raises:
+        ConfigError: an unknown ``source``, or a ``line*`` source without ``line``.
+    """
+    if source not in SOURCES:
+        raise ConfigError("source", source, f"one of {SOURCES}")
+    if not source.startswith("line"):
+        return CoarseGrained(generator, 2) if source == "generator-coarse2" else generator
+    if line is None:
+        raise ConfigError("line", line, f"the reference's synthetic line for source {source!r}")
+    if source == "line-voxel2":
+        return type(line)(line.line, 2 * line.voxel_size_m)
+    return CoarseGrained(line, 2) if source == "line-coarse2" else line
 
 
 #: Estimators of the pore tortuosity factor over cubes (:func:`tau_estimators`).
