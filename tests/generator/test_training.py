@@ -220,7 +220,7 @@ def test_train_sample_fidelity_commands(tmp_path, two_class_data):
     assert rc == 2  # outside the training bounds: refused with a clear message
 
 
-@pytest.mark.parametrize("option", ["tiny", "shipped", "nrel"])
+@pytest.mark.parametrize("option", ["tiny", "shipped", "nrel", "sem"])
 def test_generator_configs_compose_and_instantiate(option):
     from hydra.utils import instantiate
 
@@ -294,3 +294,50 @@ def test_fidelity_metrics_on_an_analytical_cube():
     closed[L // 2] = 1  # a solid wall across the pore: no through-plane path
     values, failed = measure_cubes(characteriser, closed[None], dx)
     assert failed == 1 and np.isnan(values[TORTUOSITY_THROUGH_PLANE][0])
+
+
+def test_train_from_one_2d_micrograph_and_its_2d_fidelity(tmp_path):
+    """A user with one segmented micrograph (float 0.0/1.0/2.0 TIFF, no pixel size in the file): train from the
+    TIFF or from its imported .h5 (single class: dataset.parameters=[]), then the 2D fidelity report."""
+    import json
+
+    import tifffile
+
+    from microdesign.cli import main
+
+    field = ndimage.gaussian_filter(np.random.default_rng(5).random((48, 56)), 2, mode="wrap")
+    img = np.digitize(field, np.quantile(field, [0.2, 0.7])).astype(np.float32)  # 0.0 pore, 1.0 AM, 2.0 CBD
+    tif = tmp_path / "sem.tif"
+    tifffile.imwrite(tif, img[None])  # 1 x H x W, as the public SEM file
+    common = ["generator_training=tiny", "generator_training.steps=2", "progress=false"]
+    rc = main(["train-generator", "name=sem", f"dataset.path={tif}", "dataset.voxel_size_m=1e-7",
+               "+dataset.label_map={0:0,1:1,2:2}", f"out_dir={tmp_path / 'run'}", *common])
+    assert rc == 0
+    gen = Generator.from_checkpoint(tmp_path / "run" / "model")
+    assert gen.parameter_names == () and gen.voxel_size_m == 1e-7
+    assert gen.metadata.training["training_data_ndim"] == 2
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,porosity [1]\nsem.tif,0.2\n")
+    h5 = tmp_path / "sem.h5"
+    assert main(["import-data", f"images={tif}", f"labels={labels}", "voxel_size_m=1e-7",
+                 "grey_to_phase={0:pore,1:active_material,2:cbd}", f"output={h5}"]) == 0
+    h5_args = ["train-generator", "name=sem_h5", f"dataset.path={h5}", f"out_dir={tmp_path / 'run_h5'}", *common]
+    assert main(h5_args) == 2  # one label value cannot condition; the message names dataset.parameters=[]
+    assert main([*h5_args, "dataset.parameters=[]"]) == 0
+    assert Generator.from_checkpoint(tmp_path / "run_h5" / "model").parameter_names == ()
+
+    out = tmp_path / "fid"
+    rc = main(["fidelity", f"generator.checkpoint={tmp_path / 'run' / 'model'}", "reference.kind=micrograph",
+               f"reference.path={tif}", "+reference.label_map={0.0:pore,1.0:active_material,2.0:cbd}", "n_seeds=2",
+               "size_voxels=16", "micrograph.n_windows=2", f"output_dir={out}"])
+    assert rc == 0
+    rep = json.loads((out / "sem.json").read_text())
+    assert rep["kind"] == "micrograph" and rep["size_voxels"] == 16 and len(rep["s2"]["r_px"]) == 9
+    assert rep["metrics"]["pore fraction"]["reference"] == pytest.approx(0.2, abs=0.01)
+    assert "comparisons within target" in (out / "sem.md").read_text()
+    # a 3D reference is refused for the micrograph comparison, before sampling
+    vol = tmp_path / "v.tif"
+    tifffile.imwrite(vol, np.zeros((20, 20, 20), np.uint8) + (np.arange(20) > 9).astype(np.uint8))
+    assert main(["fidelity", f"generator.checkpoint={tmp_path / 'run' / 'model'}", "reference.kind=micrograph",
+                 f"reference.path={vol}", "+reference.label_map={0:0,1:1}", f"output_dir={out}"]) == 2

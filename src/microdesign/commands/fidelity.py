@@ -8,6 +8,10 @@ fallback for settings the provenance lacks (warned), and explicit values that co
 Reference ``volume``: random sub-cubes of one segmented image (a single-class generator trained on
 it). Metrics by :class:`microdesign.characterise.Characteriser`; targets: phase fractions within
 0.02 absolute, AM-pore specific surface area and through-plane pore tortuosity factor within 10 %.
+Reference ``micrograph``: one segmented 2D image (a generator trained on it); slices of ``n_seeds``
+generated cubes along all three axes are compared with it in 2D terms
+(:mod:`microdesign.generator.fidelity_2d`: phase fractions, interface length per area of each phase
+pair, two-point correlation ``S2``; settings under ``micrograph``).
 Writes ``<output_dir>/<generator name>.md`` and ``.json``.
 
 Examples::
@@ -16,6 +20,8 @@ Examples::
     microdesign fidelity generator.checkpoint=models/my_model reference.dataset=data/my_build.h5
     microdesign fidelity generator=nrel reference.kind=volume \
         reference.path=<data>/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
+    microdesign fidelity generator=sem reference.kind=micrograph \
+        reference.path=<data>/sem_nmc_cathode_2d.tif '+reference.label_map={0:0,1:1,2:2}' n_seeds=8
 
 ``<data>``: the folder of the public NMC data sets (docs/public_data.md).
 """
@@ -23,7 +29,8 @@ Examples::
 from __future__ import annotations
 
 NAME = "fidelity"
-HELP = "compare generated volumes with the training source (phase fractions, SSA, tortuosity) at held-out points"
+HELP = ("compare generated volumes with the training source (phase fractions, SSA, tortuosity) at held-out points, "
+        "or their slices with a 2D micrograph")
 CONFIG_NAME = "fidelity"
 
 
@@ -48,9 +55,11 @@ def run(cfg) -> int:
     if cfg.points is None and int(cfg.n_points) < 1:
         raise ConfigError("n_points", cfg.n_points, "a positive number of held-out points (or a list in points)")
     require_writable(cfg.output_dir, "output_dir", directory=True)
+    ref_cfg = cfg.reference
+    if ref_cfg.kind == "micrograph":
+        return _micrograph(cfg, instantiate(cfg.generator), t0)
     gen = instantiate(cfg.generator)
     characteriser = instantiate(cfg.characteriser)
-    ref_cfg = cfg.reference
     if ref_cfg.kind == "synthetic":
         line_ref = _synthetic_reference(cfg, gen)
         L = line_ref.size_voxels
@@ -66,12 +75,7 @@ def run(cfg) -> int:
         from microdesign.generator.reference import DEFAULT_SIZE_VOXELS
 
         L = int(cfg.size_voxels) if cfg.size_voxels is not None else DEFAULT_SIZE_VOXELS
-        label_map = {int(k): int(v) for k, v in (ref_cfg.label_map or {}).items()}
-        vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m
-        if not np.isclose(vox, gen.voxel_size_m, rtol=1e-6):
-            raise ConfigError("reference.voxel_size_m", vox, f"the generator's voxel size {gen.voxel_size_m}")
-        image = load_training_data(ref_cfg.path, voxel_size_m=vox, label_map=label_map or None,
-                                   option="reference.path").images[0]
+        image = _reference_image(ref_cfg, gen)
         if image.ndim != 3 or min(image.shape) < L:
             raise ConfigError("reference.path", str(ref_cfg.path), f"a 3D volume with every side >= {L}")
 
@@ -85,7 +89,7 @@ def run(cfg) -> int:
 
         ref_desc = f"random {L}^3 sub-cubes of {ref_cfg.path}"
     else:
-        raise ConfigError("reference.kind", ref_cfg.kind, "'synthetic' or 'volume'")
+        raise ConfigError("reference.kind", ref_cfg.kind, "'synthetic', 'volume' or 'micrograph'")
     if cfg.points is not None:
         points = [dict(p) for p in OmegaConf.to_container(cfg.points, resolve=True)]
     else:
@@ -121,3 +125,65 @@ def _synthetic_reference(cfg, gen):
         fallback=OmegaConf.to_container(ref_cfg.fallback_synth, resolve=True),
         overrides=OmegaConf.to_container(ref_cfg.synth, resolve=True) if ref_cfg.synth is not None else {},
         voxel_size_m=ref_cfg.voxel_size_m, size_voxels=cfg.size_voxels)
+
+
+def _reference_image(ref_cfg, gen):
+    """The segmented image ``reference.path`` (labels 0/1/2) at the generator's voxel size."""
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from microdesign.errors import ConfigError
+    from microdesign.generator.data import load_training_data
+
+    vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m
+    if not np.isclose(vox, gen.voxel_size_m, rtol=1e-6):
+        raise ConfigError("reference.voxel_size_m", vox, f"the generator's voxel size {gen.voxel_size_m}")
+    # label map: file value (number or numeric string) -> phase label or name (data.importer.parse_grey_table)
+    label_map = OmegaConf.to_container(ref_cfg.label_map, resolve=True) if ref_cfg.label_map is not None else None
+    return load_training_data(ref_cfg.path, voxel_size_m=vox, label_map=label_map or None,
+                              option="reference.path").images[0]
+
+
+def _micrograph(cfg, gen, t0: float) -> int:
+    """``reference.kind=micrograph``: slices of generated cubes vs one 2D image (generator.fidelity_2d)."""
+    import logging
+    import time
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from microdesign.data.files import write_json
+    from microdesign.errors import ConfigError
+    from microdesign.generator import fidelity_2d
+
+    mc = cfg.micrograph
+    L = int(cfg.size_voxels) if cfg.size_voxels is not None else int(mc.size_voxels)
+    if cfg.points is not None:
+        points = [dict(p) for p in OmegaConf.to_container(cfg.points, resolve=True)]
+    else:
+        points = [{}] if not gen.parameter_names else []
+    if len(points) != 1:
+        raise ConfigError("points", cfg.points, "one point (the micrograph's process parameters) for a conditional "
+                          f"generator ({list(gen.parameter_names)}); none for a single-class one")
+    image = _reference_image(cfg.reference, gen)
+    if image.ndim != 2:
+        raise ConfigError("reference.path", str(cfg.reference.path), f"a 2D micrograph; it is {image.ndim}D "
+                          "(reference.kind=volume compares with a 3D volume)")
+    report = fidelity_2d.evaluate_generator(
+        gen, image, int(cfg.n_seeds), L, seed=int(cfg.seed), params=points[0],
+        r_max=mc.r_max, slice_stride=int(mc.slice_stride), n_windows=int(mc.n_windows),
+        isotropic_correction=bool(mc.isotropic_correction))
+    wall = time.perf_counter() - t0
+    label = ", ".join(f"{k}={v:.4g}" for k, v in points[0].items()) or "unconditioned"
+    title = (f"2D fidelity of generator `{gen.name}` ({label}) vs micrograph: slices along all three axes of "
+             f"{report.n_cubes} cubes of {L}^3 (slice stride {report.slice_stride}), pixel {gen.voxel_size_m:.3g} m, "
+             f"S2 up to {int(report.r_px[-1])} px")
+    md = fidelity_2d.report_markdown(report, title)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref_desc = f"micrograph {cfg.reference.path}"
+    (out / f"{gen.name}.md").write_text(md + f"\n\nReference: {ref_desc}. Wall time {wall:.0f} s.\n")
+    write_json({"generator": gen.name, "reference": ref_desc, "kind": "micrograph", "params": points[0],
+                "seed": int(cfg.seed), "wall_s": wall, **report.to_dict()}, out / f"{gen.name}.json")
+    logging.getLogger(__name__).info("2D fidelity report -> %s\n%s", out / f"{gen.name}.md", md)
+    return 0

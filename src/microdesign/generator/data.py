@@ -85,7 +85,8 @@ class TrainingData:
                 lo, hi = float(lab[:, j].min()), float(lab[:, j].max())
                 if hi <= lo:
                     raise ConfigError(f"labels[{name!r}]", lo, "at least two distinct values to condition on "
-                                      "(or give training bounds)")
+                                      "(or give training bounds; to train a single-class model on these "
+                                      "images, leave the parameters out: dataset.parameters=[])")
                 bounds[name] = (lo, hi)
             lo, hi = bounds[name]
             if not lo < hi:
@@ -136,7 +137,8 @@ def hash_arrays(images: Sequence[np.ndarray], labels: np.ndarray, names: Sequenc
 def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                        label_map: Mapping[int | float, int] | None = None,
                        bounds: Mapping[str, Sequence[float]] | None = None,
-                       max_samples: int | None = None, option: str = "dataset.path") -> TrainingData:
+                       max_samples: int | None = None, option: str = "dataset.path",
+                       parameters: Sequence[str] | None = None) -> TrainingData:
     """Load training data from a dataset file (``.h5``/``.hdf5``) or a segmented TIFF.
 
     Args:
@@ -150,11 +152,15 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
             ``bounds`` if present, else the min and max of the labels).
         max_samples: read at most this many samples (HDF5).
         option: the option that names the file, for messages (``dataset.path``, ``reference.path``).
+        parameters: HDF5 only: the dataset parameters to condition on, in this order (default: all of
+            them). ``[]`` trains a single-class model on the images and ignores their labels, e.g. for
+            one imported micrograph whose labels cannot span a conditioning range.
 
     Raises:
         ConfigError: a missing, empty, truncated or unreadable file or one of another kind
             (:mod:`microdesign.data.files`), unknown file type, missing voxel size or label map,
-            unmapped labels, bad data, a training image of a single phase.
+            unmapped labels, bad data, a training image of a single phase, a parameter the dataset
+            does not have, ``parameters`` given for a TIFF.
     """
     from microdesign.data.files import read_array, require_file
 
@@ -177,19 +183,30 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                 raise ConfigError(option, str(path), f"a complete microdesign dataset ({type(exc).__name__}: {exc})"
                                   ) from None
             prov = ds.provenance
+            names = tuple(ds.parameter_names)
+            if parameters is not None:
+                unknown = [p for p in parameters if p not in names]
+                if unknown or len(set(parameters)) != len(parameters):
+                    raise ConfigError("parameters", list(parameters),
+                                      f"distinct parameters of {path.name}: {list(names)}")
+                cols = [names.index(p) for p in parameters]
+                names, labels = tuple(parameters), labels[:, cols]
             if bounds is None:
                 bounds = prov.get("parameter_bounds") or prov.get("bounds")
                 if isinstance(bounds, Mapping):
-                    bounds = {k: _pair(v) for k, v in bounds.items() if k in ds.parameter_names}
+                    bounds = {k: _pair(v) for k, v in bounds.items() if k in names}
                 else:
                     bounds = None
+            bounds = {k: tuple(v) for k, v in (bounds or {}).items() if k in names}
             digest = ds.content_hash() if n == len(ds) else ""
-            return TrainingData(images, labels, tuple(ds.parameter_names),
-                                tuple(ds.parameter_units[k] for k in ds.parameter_names), ds.voxel_size_m,
-                                {k: tuple(v) for k, v in (bounds or {}).items()}, content_hash=digest,
+            return TrainingData(images, labels, names, tuple(ds.parameter_units[k] for k in names), ds.voxel_size_m,
+                                bounds, content_hash=digest,
                                 description=f"{path.name} ({n} samples, {ds.sample_shape})",
                                 source_path=str(path.resolve()))
     if suffix in (".tif", ".tiff"):
+        if parameters:
+            raise ConfigError("parameters", list(parameters), f"none for a TIFF ({path.name} carries no labels: "
+                              "a model trained on it is single class)")
         require_file(path, option, ("tiff",), "a segmented TIFF image")
         if voxel_size_m is None:
             raise ConfigError("voxel_size_m", None, f"the voxel edge in metres of {path.name} (TIFF does not carry it)")
