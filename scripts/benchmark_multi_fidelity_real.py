@@ -137,10 +137,16 @@ def run_campaign_arm(arm: str, seed: int, args, work: Path, cap: float | None) -
     timed.start()
     try:
         reason = campaign.run()
+        total = timed.cpu()
+        top = campaign.ranked()[0] if arm == "multi-fidelity" and campaign.ranked() else None
     finally:
         close_campaign(campaign)
-    return {"arm": arm, "seed": seed, "cap_s": cap, "total_cpu_s": timed.cpu(), "stop_reason": reason,
-            "evaluations": timed.rows}
+    out = {"arm": arm, "seed": seed, "cap_s": cap, "total_cpu_s": total, "stop_reason": reason,
+           "evaluations": timed.rows}
+    if top is not None:  # the campaign's recommendation (best posterior mean at the highest fidelity; not timed)
+        out["recommended"] = {"k": int(top.index), "fidelity": float(top.inputs.get("fidelity", 1.0)),
+                              "value": float(top.objective.raw_value)}
+    return out
 
 
 def run_ax_arm(seed: int, args) -> dict:
@@ -319,8 +325,9 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
               + f"). Seeds with all three arms finished: {complete}; runs finished: "
               f"{', '.join(r['arm'] + ' ' + str(r['seed']) for r in finished)}.", "",
               "| arm | CPU s to within 1 % (per seed) | median | runs that got there | final value held "
-              "(per seed) | final mean | total CPU per run (median) [s] | high / low evaluations (mean) | "
-              "failed evaluations |", "|---|---|---|---|---|---|---|---|---|"]
+              "(per seed) | final mean | total CPU per run (median) [s] | of which outside evaluations (proposals, "
+              "model fits; median) [s] | high / low evaluations (mean) | failed evaluations |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     med: dict[str, float] = {}
     per: dict[str, dict[int, float]] = {}
     for arm in ARMS:
@@ -340,6 +347,7 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
         lines.append(f"| {arm} | {', '.join(f'{x:.0f}' if np.isfinite(x) else 'not reached' for x in t)} | "
                      f"{med[arm]:.0f} | {int(np.isfinite(t).sum())}/{len(t)} | "
                      f"{', '.join(f'{v:.1f}' for v in finals)} | {np.nanmean(finals):.1f} | {np.median(total):.0f} | "
+                     f"{np.median([r['total_cpu_s'] - sum(e['eval_cpu_s'] for e in r['evaluations']) for r in rs]):.0f} | "
                      f"{n_high:.1f} / {n_low:.1f} | {failed}/{n_all} |")
     mf = "multi-fidelity"
     if mf in med:
@@ -348,6 +356,14 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
             if other in med:
                 lines.append(f"- {other} / multi-fidelity, CPU to within 1 %: median {ratio_text(med[other], med[mf])} "
                              f"(per seed: {', '.join(ratio_text(per[other][s], per[mf][s], False) for s in complete)})")
+    rec = [r for r in finished if r["arm"] == mf and "recommended" in r]
+    rec_values = [r["recommended"]["value"] for r in rec]
+    if rec:
+        lines += [f"- multi-fidelity recommendation at the end (best posterior mean at the high level): evaluated at the "
+                  f"high level in {sum(r['recommended']['fidelity'] >= 1 - 1e-9 for r in rec)} of {len(rec)} runs "
+                  f"(observed values {', '.join(f'{v:.1f}' for v in rec_values)} at their "
+                  "levels); a recommendation seen only at the low level needs one high-level validation (the "
+                  "campaign's final validation, off here) before it is held."]
     lines += ["", "Not reached = the run ended (budget or CPU cap) without holding such a design; the median "
               "counts those as infinite."]
     text = lines + [""] + corr_lines + [f"Benchmark script: `scripts/benchmark_multi_fidelity_real.py` (traces of every "

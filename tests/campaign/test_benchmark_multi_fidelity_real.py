@@ -1,0 +1,54 @@
+"""The trace arithmetic of scripts/benchmark_multi_fidelity_real.py on synthetic runs: what a campaign
+holds (the best value evaluated at the highest level), the CPU until it is within 1 % of the best known
+value, and the ratio text (docs/benchmarks/multi_fidelity_real.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench(repo_root):
+    path = repo_root / "scripts" / "benchmark_multi_fidelity_real.py"
+    spec = importlib.util.spec_from_file_location("benchmark_multi_fidelity_real", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(*evals):
+    """(cumulative CPU s, fidelity, status, value) per evaluation -> a run record as the script writes it."""
+    return {"evaluations": [{"cpu_s": c, "fidelity": f, "status": st, "value": v, "eval_cpu_s": 1.0}
+                            for c, f, st, v in evals]}
+
+
+def test_low_level_values_and_failures_are_not_held(bench):
+    run = _run((3, 0.5, "completed", 990.0),      # low level: biased, not held however good
+               (25, 1.0, "completed", 900.0),
+               (28, 0.5, "completed", 1000.0),
+               (50, 1.0, "failed", None),           # a failure costs CPU, holds nothing
+               (75, 1.0, "completed", 995.0))
+    cpu, held = bench.held_curve(run)
+    np.testing.assert_array_equal(cpu, [3, 25, 28, 50, 75])
+    assert math.isnan(held[0]) and list(held[1:]) == [900.0, 900.0, 900.0, 995.0]
+    # within 1 % of 1000: 990 is the threshold; only the high-level 995 at 75 CPU s gets there
+    assert bench.cpu_to_target(run, 1000.0) == 75.0
+    assert bench.cpu_to_target(run, 905.0) == 25.0   # 900 is within 1 % of 905: held from 25 s
+    assert bench.cpu_to_target(run, 910.0) == 75.0   # 900 is not within 1 % of 910: 995 at 75 s
+    assert bench.cpu_to_target(_run((10, 0.5, "completed", 1000.0)), 1000.0) == math.inf
+
+
+def test_ratio_text_names_the_runs_that_never_got_there(bench):
+    assert bench.ratio_text(300.0, 100.0) == "300 / 100 s = **3.00x**"
+    assert bench.ratio_text(300.0, 100.0, show=False) == "3.00"
+    assert bench.ratio_text(math.inf, 100.0, show=False) == "multi-fidelity only reached it"
+    assert bench.ratio_text(100.0, math.inf, show=False) == "only the other reached it"
+    assert bench.ratio_text(math.inf, math.inf, show=False) == "neither reached it"
+
+
+def test_level_sizes_parse(bench):
+    assert bench.parse_level("4x80") == (4, 80) and bench.parse_level("2X48") == (2, 48)
