@@ -235,12 +235,14 @@ def test_a_flat_stored_config_upgrades_to_the_shipped_nested_one():
     from microdesign.config import compose
 
     cpu = OmegaConf.to_container(compose("characterise", ["characterise=cpu"]).characterise)
-    # files of older versions judged percolation on every cube: their upgraded config keeps that rule
-    # (no min_percolating_fraction: the class default 1); everything else is the shipped config
+    # files of older versions judged percolation on every cube and reported the mean of tau: their upgraded
+    # config keeps both (no min_percolating_fraction, no tau_estimator: the class defaults 1 and "mean");
+    # everything else is the shipped config
     shipped_rule = cpu.pop("min_percolating_fraction")
+    shipped_estimator = cpu.pop("tau_estimator")
     assert shipped_rule < 1
     assert upgrade_flat_config(FLAT_CPU) == cpu
-    cpu["min_percolating_fraction"] = shipped_rule
+    cpu["min_percolating_fraction"], cpu["tau_estimator"] = shipped_rule, shipped_estimator
     assert upgrade_flat_config(cpu) == cpu  # already nested: unchanged
     tf = compose("characterise", ["characterise=taufactor"]).characterise
     flat_tf = {**FLAT_CPU, "solver": "taufactor", "taufactor_iter_limit": 5000, "max_cubes": 8}

@@ -153,6 +153,9 @@ def metrics_record(metrics: Any) -> dict[str, Any]:
     for key, e in metrics.estimates.items():
         out["estimates"][key] = {"mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width,
                                  "values": [float(v) for v in np.asarray(e.values, float)]}
+        if getattr(e, "estimator", "mean") != "mean":  # transport-averaged τ: its estimator and porosities
+            out["estimates"][key].update(estimator=e.estimator,
+                                         weights=[float(w) for w in np.asarray(e.weights, float)])
     return out
 
 
@@ -248,6 +251,9 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
     settings = {"n_designs": int(n_designs), "designs_seed": used_seed, "n_cubes": int(n_cubes),
                 "size_voxels": int(size_voxels), "powers_W": [float(p) for p in powers_W],
                 "structures": ref.describe(), "characteriser": characteriser.settings(),
+                # the τ estimator summarises the cubes (not in settings()); recorded when it is not the mean
+                **({"tau_estimator": characteriser.tau_estimator}
+                   if getattr(characteriser, "tau_estimator", "mean") != "mean" else {}),
                 "cell": OmegaConf.to_container(cfg.cell, resolve=True),
                 "objective": OmegaConf.to_container(cfg.objective, resolve=True),
                 "design_space": OmegaConf.to_container(cfg.design_space, resolve=True)}

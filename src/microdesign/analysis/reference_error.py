@@ -56,7 +56,9 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     """The settings of a campaign config that decide how one design is evaluated (the error table's key).
 
     Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
-    characteriser's solver and ``min_percolating_fraction``, the design-space bounds, the cell model
+    characteriser's solver, ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
+    tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
+    of an older campaign file), the design-space bounds, the cell model
     (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
     is not constant power).
 
@@ -77,6 +79,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     out = {"generator": str(gen.get("checkpoint", gen.get("_target_", ""))),
            "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
+           "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
@@ -88,6 +91,22 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     else:
         out["n_cubes"] = int(camp.get("n_cubes", 0))
     return out
+
+
+#: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those
+#: entries were measured under (an entry without the key was measured with it).
+SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean"}
+
+
+def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
+    """Whether a table entry's stored settings are ``current`` (keys in ``ignore`` aside); a key of
+    :data:`SETTINGS_ADDED` the stored settings lack takes the value the entry was measured under."""
+    a = {**SETTINGS_ADDED, **dict(stored)}
+    b = {**SETTINGS_ADDED, **dict(current)}
+    for k in ignore:
+        a.pop(k, None)
+        b.pop(k, None)
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def _rel(a: float, ref: float) -> float:
@@ -310,8 +329,8 @@ def load_table(path: str | Path | None = None) -> list[dict[str, Any]]:
 def estimated_error(cfg: Any, table: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
     """The measured error of a campaign's evaluation against the reference, or None if not measured.
 
-    An entry applies when its evaluation settings (:func:`evaluation_settings`, power aside) equal the
-    campaign's, it was measured with the generator (not the line), and it holds the campaign's power.
+    An entry applies when its evaluation settings (:func:`evaluation_settings`, power aside; :func:`same_settings`)
+    equal the campaign's, it was measured with the generator (not the line), and it holds the campaign's power.
 
     Returns:
         ``{"name", "power_W", "mean_abs", "bias", "spread", "n", "designs"}`` (relative) or None.
@@ -322,10 +341,8 @@ def estimated_error(cfg: Any, table: Sequence[Mapping[str, Any]] | None = None) 
     if power is None:
         return None
     for entry in table:
-        have = dict(entry.get("settings", {}))
-        have.pop("power_W", None)
-        if entry.get("source", "generator") != "generator" or json.dumps(have, sort_keys=True) != json.dumps(
-                want, sort_keys=True):
+        if entry.get("source", "generator") != "generator" or not same_settings(entry.get("settings", {}), want,
+                                                                               ignore=("power_W",)):
             continue
         s = entry.get("summary", {}).get(f"{power:g}")
         if s and s[OBJECTIVE]["n"] > 0:

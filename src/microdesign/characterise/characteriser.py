@@ -5,7 +5,9 @@ interfaces (:mod:`microdesign.characterise.surface`), the pore tortuosity factor
 (axis 0) and optionally in-plane (mean over axes 1 and 2), and the effective electronic
 conductivity of the solid (AM + CBD with their bulk conductivities) through-plane
 by a transport solver object (:mod:`microdesign.characterise.solvers`: our MG-CG or TauFactor's SOR).
-Over cubes: mean, std, Student-t 95% CI (:class:`MetricEstimate`).
+Over cubes: mean, std, Student-t 95% CI (:class:`MetricEstimate`); the pore tortuosity factors either
+as the mean of the per-cube τ or transport-averaged, ``mean(ε) / mean(ε/τ)`` with a delta-method CI
+(``tau_estimator``).
 :meth:`Characteriser.characterise_adaptive` adds cubes until every metric's relative CI half-width
 meets the target or the cap is reached (:class:`AdaptiveSampling`; Kench et al., Matter 7 (2024): 39
 cubes of 128^3 give the mean within 1% at 95% confidence).
@@ -52,6 +54,7 @@ from microdesign.characterise.metrics import (
     SSA_AM_PORE,
     TORTUOSITY_IN_PLANE,
     TORTUOSITY_THROUGH_PLANE,
+    ESTIMATORS,
     MetricEstimate,
     MicrostructureMetrics,
 )
@@ -108,6 +111,10 @@ VOXEL_OPS = ("auto", "host", "device")
 MEASURED_METRICS = (*REQUIRED_METRICS, TORTUOSITY_IN_PLANE)
 #: Metrics estimated over the cubes whose pore network percolates (NaN per-cube values elsewhere).
 PORE_TRANSPORT_METRICS = (TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE)
+#: Estimators of the pore tortuosity factors over the percolating cubes (``Characteriser(tau_estimator=...)``):
+#: the mean of the per-cube τ, or the transport-averaged ``mean(ε) / mean(ε/τ)``
+#: (:meth:`MetricEstimate.transport_averaged <microdesign.characterise.metrics.MetricEstimate.transport_averaged>`).
+TAU_ESTIMATORS = ESTIMATORS
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,12 @@ class Characteriser:
         min_percolating_fraction: smallest share of cubes whose pore network must span axis 0 (in
             (0, 1]); below it the material is judged not to percolate and the characterisation fails.
             1 (the class default): every cube must percolate. ``conf/characterise/_base.yaml`` sets 0.5.
+        tau_estimator: estimator of the pore tortuosity factors (through-plane, and in-plane when measured)
+            over the percolating cubes (:data:`TAU_ESTIMATORS`): ``"mean"`` (the class default: the mean of
+            the per-cube τ, Student-t CI) or ``"transport_averaged"`` (``mean(ε) / mean(ε/τ)``, the τ whose
+            ε/τ is the cubes' mean effective transport; delta-method CI of a ratio of means, Cochran,
+            Sampling Techniques, 1977, §6.4). The per-cube τ are stored either way; docs/characterisation.md,
+            "Estimators of the pore tortuosity factor".
         voxel_ops: where the voxel work runs: ``"host"`` (numpy, scipy percolation labelling),
             ``"device"`` (torch on the solver's device: the cubes are copied there once), or ``"auto"``
             (default: device when it is CUDA and the solver takes device arrays, host otherwise). Same
@@ -203,7 +216,9 @@ class Characteriser:
                  bulk_conductivity_S_m: Mapping[str, float] | None = None,
                  surface_area: Mapping[str, object] | None = None, require_convergence: bool = True,
                  adaptive: Mapping[str, Any] | AdaptiveSampling | None = None, voxel_ops: str = "auto",
-                 min_percolating_fraction: float = 1.0):
+                 min_percolating_fraction: float = 1.0, tau_estimator: str = "mean"):
+        require(isinstance(tau_estimator, str) and tau_estimator in TAU_ESTIMATORS, "tau_estimator", tau_estimator,
+                f"one of {TAU_ESTIMATORS}")
         solver = MgcgSolver() if solver is None else solver
         require(all(hasattr(solver, a) for a in ("name", "device", "tortuosity", "conductivity")), "solver",
                 solver, f"a transport solver object such as {MgcgSolver.__name__} or {TauFactorSolver.__name__}")
@@ -222,6 +237,7 @@ class Characteriser:
         require(isinstance(min_percolating_fraction, (int, float)) and 0 < float(min_percolating_fraction) <= 1,
                 "min_percolating_fraction", min_percolating_fraction, "a share of cubes in (0, 1]")
         self.min_percolating_fraction = float(min_percolating_fraction)
+        self.tau_estimator = str(tau_estimator)
         self.solver = solver
         self.in_plane = bool(in_plane)
         self.bulk_conductivity_S_m = {k: float(v) for k, v in cond.items()}
@@ -245,7 +261,8 @@ class Characteriser:
 
     def settings(self) -> dict[str, Any]:
         """Every setting that changes a cube's measured values (solver settings included; not the device,
-        the batching, the threads or the adaptive sampling)."""
+        the batching, the threads, the adaptive sampling, or the rules that summarise the cubes:
+        ``min_percolating_fraction`` and ``tau_estimator``, which the campaign's stored config records)."""
         return {**self.solver.settings(), "in_plane": self.in_plane, "require_convergence": self.require_convergence,
                 "bulk_conductivity_S_m": dict(self.bulk_conductivity_S_m), "surface_area": dict(self.surface_area)}
 
@@ -401,12 +418,39 @@ class Characteriser:
         return None
 
     @staticmethod
-    def estimates(values: Mapping[str, np.ndarray]) -> dict[str, MetricEstimate]:
-        """Estimates of per-cube values; the pore tortuosity factors over the percolating cubes (finite values)."""
+    def estimates(values: Mapping[str, np.ndarray], tau_estimator: str = "mean") -> dict[str, MetricEstimate]:
+        """Estimates of per-cube values; the pore tortuosity factors over the percolating cubes (finite values).
+
+        Args:
+            values: metric key -> per-cube values, shape ``n`` (NaN pore tortuosity factors where the pore
+                network does not percolate), e.g. :meth:`measure`'s.
+            tau_estimator: ``"mean"`` (every metric a sample mean) or ``"transport_averaged"`` (the pore
+                tortuosity factors by :meth:`MetricEstimate.transport_averaged
+                <microdesign.characterise.metrics.MetricEstimate.transport_averaged>` with the same cubes'
+                porosities; needs ``POROSITY`` in ``values``).
+
+        Raises:
+            ConfigError: an unknown ``tau_estimator``, or ``"transport_averaged"`` without per-cube porosities
+                of the same length.
+            ValueError: non-finite values of a metric other than a pore tortuosity factor.
+        """
+        require(tau_estimator in TAU_ESTIMATORS, "tau_estimator", tau_estimator, f"one of {TAU_ESTIMATORS}")
+        eps = None
+        if tau_estimator == "transport_averaged" and any(k in values for k in PORE_TRANSPORT_METRICS):
+            eps = np.asarray(values.get(POROSITY, np.zeros(0)), dtype=np.float64)
+            n = {np.asarray(values[k]).size for k in PORE_TRANSPORT_METRICS if k in values}
+            require(n == {eps.size}, "values", sorted(values),
+                    f"per-cube '{POROSITY}' beside the pore tortuosity factors (transport-averaged estimator)")
         out = {}
         for k, v in values.items():
             v = np.asarray(v, dtype=np.float64)
-            out[k] = MetricEstimate.from_values(k, v[np.isfinite(v)] if k in PORE_TRANSPORT_METRICS else v)
+            if k not in PORE_TRANSPORT_METRICS:
+                out[k] = MetricEstimate.from_values(k, v)
+            elif eps is None:
+                out[k] = MetricEstimate.from_values(k, v[np.isfinite(v)])
+            else:
+                ok = np.isfinite(v)
+                out[k] = MetricEstimate.transport_averaged(k, v[ok], eps[ok])
         return out
 
     # ----------------------------------------------------------------------------- public API
@@ -481,7 +525,7 @@ class Characteriser:
             if reason:
                 log.warning("characterisation failed after %d cubes: %s", n, reason)
                 return self._failed(reason, dx, L, n)
-            est = self.estimates({k: np.concatenate(v) for k, v in collected.items()})
+            est = self.estimates({k: np.concatenate(v) for k, v in collected.items()}, self.tau_estimator)
             watched = [e for k, e in est.items()
                        if (k in ad.ci_metrics if ad.ci_metrics is not None else k in MEASURED_METRICS)]
             worst = max(e.relative_ci95 for e in watched) if watched else 0.0
@@ -504,7 +548,7 @@ class Characteriser:
                                             bulk_conductivity_S_m=self.bulk_conductivity_S_m)
 
     def _summarise(self, values: dict[str, np.ndarray], dx: float, L: int, stop: str) -> MicrostructureMetrics:
-        est = self.estimates(values)
+        est = self.estimates(values, self.tau_estimator)
         n = est[POROSITY].n if POROSITY in est else next(iter(est.values())).n
         return MicrostructureMetrics(estimates=est, voxel_size_m=dx, cube_size_voxels=L, n_cubes=n,
                                      stop_reason=stop, status="ok", reason=None,

@@ -95,15 +95,16 @@ def convergence_analysis(characteriser: Characteriser, source_for_size: Callable
             log.warning("cube size %d: %s", L, reason)
             failures[L] = reason
             continue
+        tau_estimator = getattr(characteriser, "tau_estimator", "mean")
         for n in ns:
             worst = 0.0
-            for k, v in values.items():
-                e = Characteriser.estimates({k: v[:n]})[k]  # pore tortuosity: over the percolating cubes
+            # pore tortuosity: over the percolating cubes, by the characteriser's estimator
+            for k, e in Characteriser.estimates({k: v[:n] for k, v in values.items()}, tau_estimator).items():
                 rows.append(ConvergenceRow(L, n, k, e.mean, e.std, e.ci95_half_width, e.relative_ci95))
                 worst = max(worst, e.relative_ci95)
             if worst <= target_relative_ci:
                 meeting.append((L, n))
-        worst_max = max(e.relative_ci95 for e in Characteriser.estimates(values).values())
+        worst_max = max(e.relative_ci95 for e in Characteriser.estimates(values, tau_estimator).values())
         predicted[L] = int(np.ceil(ns[-1] * (worst_max / target_relative_ci) ** 2))
         log.info("cube size %d: worst relative CI %.4f with %d cubes (predicted %d cubes for %.3f)", L, worst_max,
                  ns[-1], predicted[L], target_relative_ci)

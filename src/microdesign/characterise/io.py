@@ -145,7 +145,8 @@ def metrics_to_dict(m: MicrostructureMetrics) -> dict[str, Any]:
         "bulk_conductivity_S_m": dict(m.bulk_conductivity_S_m),
         "metrics": {
             k: {"mean": e.mean, "std": e.std, "ci95_half_width": e.ci95_half_width,
-                "relative_ci95": e.relative_ci95, "values": e.values.tolist()}
+                "relative_ci95": e.relative_ci95, "values": e.values.tolist(), "estimator": e.estimator,
+                **({"weights": np.asarray(e.weights, float).tolist()} if e.weights is not None else {})}
             for k, e in m.estimates.items()
         },
     }

@@ -28,9 +28,13 @@ Read = Callable[[Any], Any]  # CellResult -> objective value(s), or None if fail
 
 
 def perturbed(metrics: Any, key: str, new_mean: float) -> Any:
-    """A copy of ``metrics`` with one metric's mean (and its per-cube values, shifted alike) at ``new_mean``."""
+    """A copy of ``metrics`` with one metric's estimate at ``new_mean`` and its per-cube values moved alike
+    (``MetricEstimate.with_mean``: shifted for a mean, scaled for a transport-averaged τ)."""
     est = metrics.estimates[key]
-    new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + (new_mean - est.mean))
+    if hasattr(est, "with_mean"):
+        new = est.with_mean(new_mean)
+    else:
+        new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + (new_mean - est.mean))
     return replace(metrics, estimates={**metrics.estimates, key: new})
 
 
@@ -44,9 +48,16 @@ def noisy_keys(metrics: Any, selected: Sequence[str] | None) -> list[str]:
     return out
 
 
+def _linearised(e: Any) -> np.ndarray:
+    """Per-cube values whose sample covariance / n is the estimate's: the linearised values of a ratio
+    estimate (transport-averaged τ, ``MetricEstimate.linearised_values``), else the values."""
+    return np.asarray(e.linearised_values() if hasattr(e, "linearised_values") else e.values, float)
+
+
 def mean_covariance(metrics: Any, keys: Sequence[str]) -> np.ndarray:
-    """Covariance ``k x k`` of the metric means: paired per-cube sample covariance / n, else diagonal ``s_k²``."""
-    vals = [np.asarray(metrics.estimates[k].values, float) for k in keys]
+    """Covariance ``k x k`` of the metric estimates: paired per-cube sample covariance / n (of the linearised
+    values for a ratio estimate, the delta method), else diagonal ``s_k²``."""
+    vals = [_linearised(metrics.estimates[k]) for k in keys]
     n = vals[0].size
     if all(v.size == n for v in vals) and n > 1:
         return np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
