@@ -311,11 +311,12 @@ def test_train_from_one_2d_micrograph_and_its_2d_fidelity(tmp_path):
     tifffile.imwrite(tif, img[None])  # 1 x H x W, as the public SEM file
     common = ["generator_training=tiny", "generator_training.steps=2", "progress=false"]
     rc = main(["train-generator", "name=sem", f"dataset.path={tif}", "dataset.voxel_size_m=1e-7",
-               "+dataset.label_map={0:0,1:1,2:2}", f"out_dir={tmp_path / 'run'}", *common])
+               "+dataset.label_map={0:0,1:1,2:2}", "dataset.downsample=2", f"out_dir={tmp_path / 'run'}", *common])
     assert rc == 0
     gen = Generator.from_checkpoint(tmp_path / "run" / "model")
-    assert gen.parameter_names == () and gen.voxel_size_m == 1e-7
+    assert gen.parameter_names == () and gen.voxel_size_m == pytest.approx(2e-7)  # coarse-grained 2x
     assert gen.metadata.training["training_data_ndim"] == 2
+    assert "downsampled 2x" in gen.metadata.dataset_description
 
     labels = tmp_path / "labels.csv"
     labels.write_text("file,porosity [1]\nsem.tif,0.2\n")
@@ -328,16 +329,46 @@ def test_train_from_one_2d_micrograph_and_its_2d_fidelity(tmp_path):
     assert Generator.from_checkpoint(tmp_path / "run_h5" / "model").parameter_names == ()
 
     out = tmp_path / "fid"
-    rc = main(["fidelity", f"generator.checkpoint={tmp_path / 'run' / 'model'}", "reference.kind=micrograph",
-               f"reference.path={tif}", "+reference.label_map={0.0:pore,1.0:active_material,2.0:cbd}", "n_seeds=2",
-               "size_voxels=16", "micrograph.n_windows=2", f"output_dir={out}"])
-    assert rc == 0
+    fid = ["fidelity", f"generator.checkpoint={tmp_path / 'run' / 'model'}", "reference.kind=micrograph",
+           f"reference.path={tif}", "+reference.label_map={0.0:pore,1.0:active_material,2.0:cbd}", "n_seeds=2",
+           "size_voxels=16", "micrograph.n_windows=2", "reference.voxel_size_m=1e-7", f"output_dir={out}"]
+    assert main(fid) == 2  # the image's pixel is not the generator's voxel: refused before sampling
+    assert main([*fid, "reference.downsample=2"]) == 0
     rep = json.loads((out / "sem.json").read_text())
     assert rep["kind"] == "micrograph" and rep["size_voxels"] == 16 and len(rep["s2"]["r_px"]) == 9
-    assert rep["metrics"]["pore fraction"]["reference"] == pytest.approx(0.2, abs=0.01)
+    assert rep["metrics"]["pore fraction"]["reference"] == pytest.approx(0.2, abs=0.03)
     assert "comparisons within target" in (out / "sem.md").read_text()
     # a 3D reference is refused for the micrograph comparison, before sampling
     vol = tmp_path / "v.tif"
     tifffile.imwrite(vol, np.zeros((20, 20, 20), np.uint8) + (np.arange(20) > 9).astype(np.uint8))
     assert main(["fidelity", f"generator.checkpoint={tmp_path / 'run' / 'model'}", "reference.kind=micrograph",
                  f"reference.path={vol}", "+reference.label_map={0:0,1:1}", f"output_dir={out}"]) == 2
+
+
+def test_majority_downsample(tmp_path):
+    import tifffile
+
+    from microdesign.generator.data import majority_downsample
+
+    img = np.array([[0, 0, 1, 1, 2, 2],
+                    [0, 1, 1, 1, 2, 0],
+                    [1, 0, 2, 2, 0, 0],
+                    [0, 1, 2, 1, 0, 0],
+                    [2, 2, 2, 2, 2, 2]], np.uint8)
+    # blocks: 3x0+1 -> 0; all 1 -> 1; 3x2+0 -> 2; 2-2 tie -> lower label 0; 3x2+1 -> 2; all 0 -> 0; last row dropped
+    assert np.array_equal(majority_downsample(img, 2), [[0, 1, 2], [0, 2, 0]])
+    vol = np.zeros((4, 4, 5), np.uint8)
+    vol[:2] = 1
+    vol[2:, 2:, :4] = 2
+    assert np.array_equal(majority_downsample(vol, 2), [[[1, 1], [1, 1]], [[0, 0], [2, 2]]])
+    for bad in (0, 1.5, 7):
+        with pytest.raises(ConfigError, match="downsample"):
+            majority_downsample(img, bad) if bad != 1.5 else load_training_data(
+                tmp_path / "x.tif", voxel_size_m=1e-7, label_map={0: 0}, downsample=bad)
+    path = tmp_path / "blobs.tif"
+    big = _blobs(0.3, 2, size=48)[0]
+    tifffile.imwrite(path, big)
+    data = load_training_data(path, voxel_size_m=1e-7, label_map={0: 0, 1: 1}, downsample=3)
+    assert data.images[0].shape == (16, 16) and data.voxel_size_m == pytest.approx(3e-7)
+    # smooth blobs keep their fraction
+    assert (data.images[0] == 0).mean() == pytest.approx((big == 0).mean(), abs=0.05)

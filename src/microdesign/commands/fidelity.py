@@ -20,7 +20,7 @@ Examples::
     microdesign fidelity generator.checkpoint=models/my_model reference.dataset=data/my_build.h5
     microdesign fidelity generator=nrel reference.kind=volume \
         reference.path=<data>/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
-    microdesign fidelity generator=sem reference.kind=micrograph \
+    microdesign fidelity generator=sem reference.kind=micrograph reference.downsample=4 \
         reference.path=<data>/sem_nmc_cathode_2d.tif '+reference.label_map={0:0,1:1,2:2}' n_seeds=8
 
 ``<data>``: the folder of the public NMC data sets (docs/public_data.md).
@@ -128,20 +128,30 @@ def _synthetic_reference(cfg, gen):
 
 
 def _reference_image(ref_cfg, gen):
-    """The segmented image ``reference.path`` (labels 0/1/2) at the generator's voxel size."""
+    """The segmented image ``reference.path`` (labels 0/1/2) at the generator's voxel size.
+
+    ``reference.voxel_size_m`` is the file's pixel size; ``reference.downsample`` (default 1) coarse-grains
+    the image by majority vote, as ``train-generator dataset.downsample`` does; their product must be the
+    generator's voxel size.
+    """
     import numpy as np
     from omegaconf import OmegaConf
 
     from microdesign.errors import ConfigError
     from microdesign.generator.data import load_training_data
 
-    vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m
-    if not np.isclose(vox, gen.voxel_size_m, rtol=1e-6):
-        raise ConfigError("reference.voxel_size_m", vox, f"the generator's voxel size {gen.voxel_size_m}")
+    k = ref_cfg.get("downsample") or 1
+    if isinstance(k, bool) or not float(k).is_integer() or int(k) < 1:
+        raise ConfigError("reference.downsample", k, "an integer coarse-graining factor >= 1")
+    k = int(k)
+    vox = ref_cfg.voxel_size_m if ref_cfg.voxel_size_m is not None else gen.voxel_size_m / k
+    if not np.isclose(vox * k, gen.voxel_size_m, rtol=1e-6):
+        raise ConfigError("reference.voxel_size_m", vox, f"the generator's voxel size {gen.voxel_size_m}"
+                          + (f" / reference.downsample {k}" if k > 1 else ""))
     # label map: file value (number or numeric string) -> phase label or name (data.importer.parse_grey_table)
     label_map = OmegaConf.to_container(ref_cfg.label_map, resolve=True) if ref_cfg.label_map is not None else None
     return load_training_data(ref_cfg.path, voxel_size_m=vox, label_map=label_map or None,
-                              option="reference.path").images[0]
+                              option="reference.path", downsample=k).images[0]
 
 
 def _micrograph(cfg, gen, t0: float) -> int:

@@ -2,7 +2,8 @@
 
 Reads an HDF5 ``microdesign-dataset`` (conditioned on its parameter labels) or one segmented TIFF
 (single class: give ``dataset.voxel_size_m`` and ``dataset.label_map``); ``dataset.parameters``
-chooses the dataset parameters to condition on (``[]``: single class, e.g. one imported micrograph).
+chooses the dataset parameters to condition on (``[]``: single class, e.g. one imported micrograph);
+``dataset.downsample=k`` coarse-grains the images k-fold by majority vote first (voxel size x k).
 Writes ``out_dir/state.pt`` (resume), ``out_dir/losses.csv`` and the checkpoint ``out_dir/model/``
 (and ``export_dir`` if set).
 Re-running the same command resumes after an interruption.
@@ -13,7 +14,7 @@ Examples::
     microdesign train-generator generator_training=large generator_training.device=cuda
     microdesign train-generator generator_training.train_size=48 init_from=runs/generator/synth3p_small out_dir=runs/generator/synth3p_48
     microdesign train-generator name=sem_nmc_2d dataset.path=<data>/sem_nmc_cathode_2d.tif \
-        dataset.voxel_size_m=1.35e-7 '+dataset.label_map={0:0,1:1,2:2}' generator_training.train_size=64
+        dataset.voxel_size_m=1.35e-7 '+dataset.label_map={0:0,1:1,2:2}' dataset.downsample=4
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run(cfg) -> int:
     # label map: file value (number or numeric string) -> phase label or name (data.importer.parse_grey_table)
     data = load_training_data(ds["path"], voxel_size_m=ds.get("voxel_size_m"), label_map=ds.get("label_map") or None,
                               bounds=ds.get("bounds"), max_samples=ds.get("max_samples"),
-                              parameters=ds.get("parameters"))
+                              parameters=ds.get("parameters"), downsample=ds.get("downsample") or 1)
     log.info("training data: %s; parameters %s; bounds %s", data.description, list(data.parameter_names), data.bounds)
     result = train(data, settings, cfg.out_dir, cfg.name, export_dir=cfg.export_dir, resume=bool(cfg.resume),
                    progress=bool(cfg.progress), max_wall_s=cfg.max_wall_s, init_from=cfg.get("init_from"))

@@ -138,7 +138,7 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
                        label_map: Mapping[int | float, int] | None = None,
                        bounds: Mapping[str, Sequence[float]] | None = None,
                        max_samples: int | None = None, option: str = "dataset.path",
-                       parameters: Sequence[str] | None = None) -> TrainingData:
+                       parameters: Sequence[str] | None = None, downsample: int = 1) -> TrainingData:
     """Load training data from a dataset file (``.h5``/``.hdf5``) or a segmented TIFF.
 
     Args:
@@ -155,17 +155,31 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
         parameters: HDF5 only: the dataset parameters to condition on, in this order (default: all of
             them). ``[]`` trains a single-class model on the images and ignores their labels, e.g. for
             one imported micrograph whose labels cannot span a conditioning range.
+        downsample: coarse-grain every image by this integer factor with :func:`majority_downsample`
+            (voxel size multiplied by it): for micrographs whose pixels are much finer than the
+            structure a small network can learn (e.g. particles wider than the critics' view).
 
     Raises:
         ConfigError: a missing, empty, truncated or unreadable file or one of another kind
             (:mod:`microdesign.data.files`), unknown file type, missing voxel size or label map,
             unmapped labels, bad data, a training image of a single phase, a parameter the dataset
-            does not have, ``parameters`` given for a TIFF.
+            does not have, ``parameters`` given for a TIFF, a bad ``downsample`` factor.
     """
     from microdesign.data.files import read_array, require_file
 
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
+    if isinstance(downsample, bool) or not float(downsample).is_integer() or int(downsample) < 1:
+        raise ConfigError("downsample", downsample, "an integer coarse-graining factor >= 1")
+    k = int(downsample)
+    if k > 1:
+        data = load_training_data(path, voxel_size_m=voxel_size_m, label_map=label_map, bounds=bounds,
+                                  max_samples=max_samples, option=option, parameters=parameters)
+        images = [majority_downsample(im, k) for im in data.images]
+        return TrainingData(images, data.labels, data.parameter_names, data.parameter_units,
+                            data.voxel_size_m * k, data.bounds,
+                            description=f"{data.description}, downsampled {k}x by majority vote "
+                                        f"to {images[0].shape}", source_path=data.source_path)
     if suffix in (".h5", ".hdf5"):
         from microdesign.data.dataset import MicrostructureDataset
 
@@ -221,6 +235,41 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
         return TrainingData([out], np.zeros((1, 0)), (), (), float(voxel_size_m), {},
                             description=f"{path.name} {raw.shape}", source_path=str(path.resolve()))
     raise ConfigError(option, str(path), "a .h5/.hdf5 microdesign dataset or a .tif/.tiff segmented image")
+
+
+def majority_downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """Coarse-grain a label image by an integer factor: each ``factor^d`` block becomes its most frequent label.
+
+    Block majority (mode) vote; a tie goes to the lowest label (pore before AM before CBD), which biases
+    the pore fraction up slightly where phases are mixed at the block scale. Trailing pixels that do
+    not fill a block are dropped. The phase fractions stay close to the original's where structures
+    are larger than a block; features thinner than a block (e.g. nano-pores in the carbon-binder
+    domain) are lost.
+
+    Args:
+        image: 2D or 3D uint8 labels 0..2.
+        factor: block edge [pixels], >= 1.
+
+    Returns:
+        uint8 labels, each side ``side // factor``.
+
+    Raises:
+        ConfigError: a factor < 1 or larger than the image's smallest side, an image not 2D/3D.
+    """
+    im = np.asarray(image)
+    k = int(factor)
+    if im.ndim not in (2, 3):
+        raise ConfigError("image", f"shape {im.shape}", "a 2D or 3D label image")
+    if k < 1 or k > min(im.shape):
+        raise ConfigError("downsample", factor, f"an integer factor in 1..{min(im.shape)} for an image {im.shape}")
+    if k == 1:
+        return im.astype(np.uint8, copy=True)
+    out_shape = tuple(s // k for s in im.shape)
+    crop = im[tuple(slice(0, n * k) for n in out_shape)]
+    split = crop.reshape([v for n in out_shape for v in (n, k)])
+    blocks = split.transpose([*range(0, 2 * im.ndim, 2), *range(1, 2 * im.ndim, 2)]).reshape(*out_shape, -1)
+    counts = np.stack([(blocks == lab).sum(-1) for lab in range(N_PHASES)], axis=-1)
+    return counts.argmax(-1).astype(np.uint8)
 
 
 def _pair(v: object) -> tuple[float, float]:
