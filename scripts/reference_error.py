@@ -33,8 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 #: name -> (structure source, campaign overrides, description)
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default": ("generator", [], "the default campaign evaluation: shipped generator, adaptive cubes of 48³ "
-                                 "(2 % CI target, at most 8 cubes)"),
+                                 "(2 % CI target, at most 8 cubes), pore τ transport-averaged over the percolating cubes"),
+    "default-tau-mean": ("generator", ["characterise.tau_estimator=mean"],
+                         "as default, the pore tortuosity factor as the mean of the per-cube τ"),
     "line-48": ("line", [], "as default, cubes from the synthetic line instead of the generator"),
+    "line-48-tau-mean": ("line", ["characterise.tau_estimator=mean"],
+                         "as line-48, the pore tortuosity factor as the mean of the per-cube τ"),
     "default-strict-percolation": ("generator", ["characterise.min_percolating_fraction=1.0"],
                                    "as default, every cube must percolate (the former rule)"),
     "gen-64x8": ("generator", ["campaign.cube_size_voxels=64", "campaign.adaptive=false", "campaign.n_cubes=8"],
@@ -52,11 +56,6 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "line-voxel2-64x4": ("line-voxel2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
                                          "campaign.n_cubes=4"],
                          "synthetic line generated at twice the voxel size (0.796 µm), 4 cubes of 64³"),
-    "default-tau-transport": ("generator", ["characterise.tau_estimator=transport_averaged"],
-                              "as default, the pore tortuosity factor transport-averaged over the percolating "
-                              "cubes, mean(ε)/mean(ε/τ), instead of the mean of τ"),
-    "line-48-tau-transport": ("line", ["characterise.tau_estimator=transport_averaged"],
-                              "as line-48, the pore tortuosity factor transport-averaged over the percolating cubes"),
     "line-128x4": ("line", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
                    "synthetic line, 4 cubes of 128³"),
 }
@@ -146,6 +145,7 @@ def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
         lines += ["", notes.strip()]
     lines += ["", "## Settings", ""]
     lines += [f"- `{e['name']}` ({e['source']}): {e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
+              f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
               f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     lines += ["", "## Reproduce", "",
               "```bash",
