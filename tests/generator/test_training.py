@@ -372,3 +372,31 @@ def test_majority_downsample(tmp_path):
     assert data.images[0].shape == (16, 16) and data.voxel_size_m == pytest.approx(3e-7)
     # smooth blobs keep their fraction
     assert (data.images[0] == 0).mean() == pytest.approx((big == 0).mean(), abs=0.05)
+
+
+def test_reflect_window_padding_sees_the_image_fractions():
+    """Windows placed inside an image over-weight its centre; mirrored by half a window they do not."""
+    from microdesign.generator.training import _SliceSampler
+
+    img = np.zeros((40, 48), np.uint8)
+    img[:6], img[-6:], img[:, :6], img[:, -6:] = 1, 1, 1, 1  # AM frame around a pore centre
+    data = TrainingData.from_arrays([img], None, voxel_size_m=1e-6)
+    truth = (img == 1).mean()
+    rng = np.random.default_rng(0)
+    inside = _SliceSampler(data, 16).slices(np.zeros(1, int), 0, 4000, rng)[:, 1].mean().item()
+    mirrored = _SliceSampler(data, 16, "reflect").slices(np.zeros(1, int), 0, 4000, rng)[:, 1].mean().item()
+    assert inside < truth - 0.1  # the frame is seen less often than the centre
+    # coverage with mirroring: L + 1 within L // 2 of an edge, L elsewhere (per axis; TrainSettings.window_padding)
+    cov = [np.where(np.minimum(np.arange(n), np.arange(n)[::-1]) < 8, 17.0, 16.0) for n in img.shape]
+    w = np.outer(*cov)
+    expected = (w * (img == 1)).sum() / w.sum()
+    assert expected == pytest.approx(truth, abs=0.02)
+    assert mirrored == pytest.approx(expected, abs=0.01)
+    vol = np.zeros((20, 20, 20), np.uint8)
+    vol[:, :4], vol[:, -4:] = 1, 1
+    data3 = TrainingData.from_arrays([vol], None, voxel_size_m=1e-6)
+    s = _SliceSampler(data3, 8, "reflect").slices(np.zeros(1, int), 0, 3000, rng)
+    # AM rows 0-3 and 16-19 of each 20 x 20 plane, all within 4 of an edge: weight 9 against 8
+    assert tuple(s.shape) == (3000, 3, 8, 8) and s[:, 1].mean().item() == pytest.approx(72 / 168, abs=0.01)
+    with pytest.raises(ConfigError, match="window_padding"):
+        TrainSettings(window_padding="wrap", **TINY)

@@ -70,6 +70,15 @@ class TrainSettings:
             first-order effect of the conditions (volume fractions) on a small compute budget; the
             value is included in the logged generator loss.
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
+        window_padding: how real training windows are placed in an image (or a plane of a volume).
+            ``"none"``: uniformly inside it, so a pixel at distance ``d < L`` from an edge is covered
+            ``d + 1`` times as often as an interior pixel ``L`` times: the critics see the image centre
+            over-weighted, and the generator learns the window-averaged phase fractions, not the
+            image's (for one 157 x 189 micrograph and 32-pixel windows: AM 0.523 against 0.585).
+            ``"reflect"``: the image is mirrored (``numpy.pad(mode="symmetric")``) by ``L // 2`` on
+            every side and windows are placed uniformly in that; every pixel is then covered ``L`` or
+            ``L + 1`` times (near an edge it appears once more through its mirror image), so the
+            windows see the image's fractions. Mirrored structures appear within ``L // 2`` of the edges.
     """
 
     steps: int = 2000
@@ -94,6 +103,7 @@ class TrainSettings:
     bn_calibration_batches: int = 16
     phase_fraction_weight: float = 0.0
     condition_every_layer: bool = False
+    window_padding: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -109,6 +119,8 @@ class TrainSettings:
         if self.train_size < unit or self.train_size % unit:
             raise ConfigError("train_size", self.train_size, f"a multiple of {unit} (2**(len(widths)+1))",
                               context="train settings")
+        if self.window_padding not in ("none", "reflect"):
+            raise ConfigError("window_padding", self.window_padding, "'none' or 'reflect'", context="train settings")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device", self.device, "'auto', 'cpu' or 'cuda'", context="train settings")
 
@@ -162,15 +174,18 @@ def _hardware(device) -> str:
 class _SliceSampler:
     """Random real 2D slices (one-hot, ``m x 3 x L x L``) along a given axis of the training images."""
 
-    def __init__(self, data: TrainingData, size: int):
+    def __init__(self, data: TrainingData, size: int, padding: str = "none"):
         import torch
 
         self.size = size
         self.ndim = data.ndim
-        self.images = [torch.from_numpy(np.ascontiguousarray(im)) for im in data.images]
+        self.pad = size // 2 if padding == "reflect" else 0
         for im in data.images:
             if min(im.shape) < size:
                 raise ConfigError("train_size", size, f"<= every training image side (got an image {im.shape})")
+        # 2D images are mirrored once here; planes of 3D volumes when drawn
+        self.images = [torch.from_numpy(np.ascontiguousarray(
+            np.pad(im, self.pad, mode="symmetric") if (self.pad and im.ndim == 2) else im)) for im in data.images]
 
     def slices(self, indices: np.ndarray, axis: int, per_image: int, rng: np.random.Generator):
         import torch
@@ -184,6 +199,8 @@ class _SliceSampler:
                 if self.ndim == 3:
                     k = int(rng.integers(im.shape[axis]))
                     plane = im.select(axis, k)
+                    if self.pad:
+                        plane = torch.from_numpy(np.pad(plane.numpy(), self.pad, mode="symmetric"))
                 else:
                     plane = im
                 i0 = int(rng.integers(plane.shape[0] - L + 1))
@@ -257,7 +274,7 @@ class Trainer:
 
         d = len(data.parameter_names)
         self.n_critics = 3 if data.ndim == 3 else 1
-        self.sampler = _SliceSampler(data, settings.train_size)
+        self.sampler = _SliceSampler(data, settings.train_size, settings.window_padding)
         self.cond_all = torch.as_tensor(data.normalised_labels(), dtype=torch.float32)
         self.frac_all = torch.as_tensor(np.stack([np.bincount(im.reshape(-1), minlength=N_PHASES)[:N_PHASES] / im.size
                                                   for im in data.images]), dtype=torch.float32)
