@@ -277,6 +277,8 @@ def test_a_file_with_the_older_flat_characterise_settings_still_resumes(tmp_path
     assert (ch.solver.conv_crit, ch.solver.iter_limit, ch.solver.threads) == (0.02, 5000, 1)
     assert ch.in_plane and (ch.adaptive.max_cubes, ch.adaptive.min_cubes) == (8, 3)
     assert setup.cfg.characterise.solver._target_.endswith("TauFactorSolver")
+    # the stored config has no tau_estimator: the file keeps the mean of tau it was measured with
+    assert ch.tau_estimator == "mean"
 
 
 def test_a_failed_validation_is_recorded_and_not_recommended():
