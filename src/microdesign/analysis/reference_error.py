@@ -236,7 +236,7 @@ TAU_ESTIMATORS = ("mean", "median", "transport_averaged")
 def tau_estimators(metrics: Any) -> dict[str, float]:
     """The through-plane pore tortuosity factor of a cube set by three estimators.
 
-    ``mean``: the mean of the per-cube τ (what the characteriser reports); ``median``: their median;
+    ``mean``: the mean of the per-cube τ (the characteriser's ``tau_estimator="mean"``); ``median``: their median;
     ``transport_averaged``: ``mean(ε) / mean(ε/τ)``, the τ whose ε/τ is the mean effective transport
     of the cubes. All over the cubes whose pore network percolates (docs/characterisation.md).
 
