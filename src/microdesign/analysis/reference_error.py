@@ -257,7 +257,9 @@ def tau_estimators(metrics: Any) -> dict[str, float]:
 class CoarseGrained:
     """A volume source at ``factor`` times the voxel size: each cube of ``L³`` is a generated cube of
     ``(factor L)³`` with every ``factor³`` block replaced by its most frequent label (ties: the lower
-    label, pore before AM before CBD). Cheaper to characterise; the phase fractions move by the vote.
+    label, pore before AM before CBD; :func:`microdesign.generator.data.majority_downsample`, the
+    coarse-graining of ``train-generator dataset.downsample``). Cheaper to characterise; the phase
+    fractions move by the vote.
 
     Args:
         generator: ``sample(params, n, size_voxels, seed)`` and ``voxel_size_m``.
@@ -272,11 +274,13 @@ class CoarseGrained:
 
     def sample(self, params: Mapping[str, float], n: int, size_voxels: int, seed: int) -> np.ndarray:
         """``n x L x L x L`` uint8 labels at ``factor`` times the generator's voxel size."""
+        from microdesign.generator.data import majority_downsample
+
         f, L = self.factor, int(size_voxels)
         fine = np.asarray(self.generator.sample(params, n, f * L, seed))
-        blocks = fine.reshape(fine.shape[0], L, f, L, f, L, f)
-        counts = np.stack([(blocks == lab).sum(axis=(2, 4, 6)) for lab in range(3)])
-        return counts.argmax(axis=0).astype(np.uint8)
+        if fine.shape[0] == 0:
+            return np.zeros((0, L, L, L), np.uint8)
+        return np.stack([majority_downsample(cube, f) for cube in fine])
 
 
 def _stats(errors: Sequence[float]) -> dict[str, float]:
