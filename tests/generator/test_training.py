@@ -345,7 +345,7 @@ def test_train_from_one_2d_micrograph_and_its_2d_fidelity(tmp_path):
                  f"reference.path={vol}", "+reference.label_map={0:0,1:1}", f"output_dir={out}"]) == 2
 
 
-def test_majority_downsample(tmp_path):
+def test_majority_downsample(tmp_path, capsys):
     import tifffile
 
     from microdesign.generator.data import majority_downsample
@@ -365,10 +365,26 @@ def test_majority_downsample(tmp_path):
         with pytest.raises(ConfigError, match="downsample"):
             majority_downsample(img, bad) if bad != 1.5 else load_training_data(
                 tmp_path / "x.tif", voxel_size_m=1e-7, label_map={0: 0}, downsample=bad)
+        with pytest.raises(ConfigError, match="downsample"):
+            majority_downsample(img, bad)
     path = tmp_path / "blobs.tif"
     big = _blobs(0.3, 2, size=48)[0]
     tifffile.imwrite(path, big)
     data = load_training_data(path, voxel_size_m=1e-7, label_map={0: 0, 1: 1}, downsample=3)
+    with pytest.raises(ConfigError, match="parameters"):  # one name, not a list of them
+        load_training_data(path, voxel_size_m=1e-7, label_map={0: 0, 1: 1}, parameters="porosity")
+    from microdesign.cli import main
+
+    # a factor of 0 is refused by name, before any training (not read as "no coarse-graining")
+    capsys.readouterr()
+    assert main(["train-generator", f"dataset.path={path}", "dataset.voxel_size_m=1e-7",
+                 "+dataset.label_map={0:0,1:1}", "dataset.downsample=0", f"out_dir={tmp_path / 'r'}",
+                 "generator_training=tiny", "progress=false"]) == 2
+    assert "downsample" in capsys.readouterr().err and not (tmp_path / "r" / "state.pt").exists()
+    assert main(["fidelity", "generator=tiny", "reference.kind=micrograph", f"reference.path={path}",
+                 "+reference.label_map={0:0,1:1}", "reference.downsample=0", f"output_dir={tmp_path / 'f'}",
+                 "points=[{am_weight_fraction: 0.9, porosity: 0.3, cbd_adhesion: 0.5}]"]) == 2
+    assert "reference.downsample" in capsys.readouterr().err
     assert data.images[0].shape == (16, 16) and data.voxel_size_m == pytest.approx(3e-7)
     # smooth blobs keep their fraction
     assert (data.images[0] == 0).mean() == pytest.approx((big == 0).mean(), abs=0.05)

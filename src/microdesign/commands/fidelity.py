@@ -140,7 +140,8 @@ def _reference_image(ref_cfg, gen):
     from microdesign.errors import ConfigError
     from microdesign.generator.data import load_training_data
 
-    k = ref_cfg.get("downsample") or 1
+    k = ref_cfg.get("downsample")
+    k = 1 if k is None else k
     if isinstance(k, bool) or not float(k).is_integer() or int(k) < 1:
         raise ConfigError("reference.downsample", k, "an integer coarse-graining factor >= 1")
     k = int(k)

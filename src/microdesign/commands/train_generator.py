@@ -42,7 +42,8 @@ def run(cfg) -> int:
     # label map: file value (number or numeric string) -> phase label or name (data.importer.parse_grey_table)
     data = load_training_data(ds["path"], voxel_size_m=ds.get("voxel_size_m"), label_map=ds.get("label_map") or None,
                               bounds=ds.get("bounds"), max_samples=ds.get("max_samples"),
-                              parameters=ds.get("parameters"), downsample=ds.get("downsample") or 1)
+                              parameters=ds.get("parameters"),
+                              downsample=1 if ds.get("downsample") is None else ds["downsample"])
     log.info("training data: %s; parameters %s; bounds %s", data.description, list(data.parameter_names), data.bounds)
     result = train(data, settings, cfg.out_dir, cfg.name, export_dir=cfg.export_dir, resume=bool(cfg.resume),
                    progress=bool(cfg.progress), max_wall_s=cfg.max_wall_s, init_from=cfg.get("init_from"))

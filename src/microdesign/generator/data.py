@@ -163,7 +163,7 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
         ConfigError: a missing, empty, truncated or unreadable file or one of another kind
             (:mod:`microdesign.data.files`), unknown file type, missing voxel size or label map,
             unmapped labels, bad data, a training image of a single phase, a parameter the dataset
-            does not have, ``parameters`` given for a TIFF, a bad ``downsample`` factor.
+            does not have, ``parameters`` given for a TIFF or as one string, a bad ``downsample`` factor.
     """
     from microdesign.data.files import read_array, require_file
 
@@ -171,6 +171,8 @@ def load_training_data(path: str | Path, *, voxel_size_m: float | None = None,
     suffix = path.suffix.lower()
     if isinstance(downsample, bool) or not float(downsample).is_integer() or int(downsample) < 1:
         raise ConfigError("downsample", downsample, "an integer coarse-graining factor >= 1")
+    if isinstance(parameters, str):
+        raise ConfigError("parameters", parameters, "a list of dataset parameter names ([] for single class)")
     k = int(downsample)
     if k > 1:
         data = load_training_data(path, voxel_size_m=voxel_size_m, label_map=label_map, bounds=bounds,
@@ -254,9 +256,12 @@ def majority_downsample(image: np.ndarray, factor: int) -> np.ndarray:
         uint8 labels, each side ``side // factor``.
 
     Raises:
-        ConfigError: a factor < 1 or larger than the image's smallest side, an image not 2D/3D.
+        ConfigError: a factor that is not an integer, < 1 or larger than the image's smallest side, an
+            image not 2D/3D.
     """
     im = np.asarray(image)
+    if isinstance(factor, bool) or not float(factor).is_integer():
+        raise ConfigError("downsample", factor, "an integer coarse-graining factor >= 1")
     k = int(factor)
     if im.ndim not in (2, 3):
         raise ConfigError("image", f"shape {im.shape}", "a 2D or 3D label image")
