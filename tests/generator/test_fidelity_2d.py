@@ -185,4 +185,4 @@ def test_real_sem_image_statistics(shared_data):
     assert np.allclose(st.s2[:, 0], st.fractions)
     # the values quoted in docs/generator.md ("Training from one 2D micrograph")
     assert st.correlation_length_px[ACTIVE_MATERIAL] == pytest.approx(34.7, abs=0.1)
-    assert st.interface_length["am_pore"] == pytest.approx(1.161e5, rel=1e-3)
+    assert st.interface_length_per_area["am_pore"] == pytest.approx(1.161e5, rel=1e-3)

@@ -274,15 +274,15 @@ class ImageStatistics:
 
     Attributes:
         fractions: ``(3,)`` phase fractions (pore, AM, CBD).
-        interface_length: pair name -> interface length per area [m-1].
-        r: ``0..r_max`` [pixels].
+        interface_length_per_area: pair name -> interface length per area ``L_A`` [m-1].
+        r_px: ``0..r_max`` [pixels].
         s2: ``3 x (r_max + 1)`` two-point correlation of each phase.
         correlation_length_px: ``(3,)`` correlation lengths [pixels] (nan: not reached within ``r_max``).
     """
 
     fractions: np.ndarray
-    interface_length: dict[str, float]
-    r: np.ndarray
+    interface_length_per_area: dict[str, float]
+    r_px: np.ndarray
     s2: np.ndarray
     correlation_length_px: np.ndarray
 
@@ -492,7 +492,7 @@ def _metric_names(dx: float) -> dict[str, str]:
 
 def _flat(stats: ImageStatistics, dx: float) -> dict[str, float]:
     out = {f"fraction_{p}": float(stats.fractions[p]) for p in range(N_PHASES)}
-    out.update({f"il_{k}": float(v) for k, v in stats.interface_length.items()})
+    out.update({f"il_{k}": float(v) for k, v in stats.interface_length_per_area.items()})
     out.update({f"cl_{p}": float(stats.correlation_length_px[p]) * dx * 1e6 for p in range(N_PHASES)})
     return out
 
@@ -571,7 +571,7 @@ def compare_to_micrograph(volumes: np.ndarray, image: np.ndarray, voxel_size_m: 
         comps.append(Comparison2D(name, kind, np.array([d[key] for d in g]), r_flat[key],
                                   np.array([d[key] for d in w]), g_pool[key]))
     per_axis = {a: {names[k]: v for k, v in _flat(s, dx).items()} for a, s in axis_stats.items()}
-    return Fidelity2DReport(comps, pooled.r, dx, pooled.s2, ref.s2, np.stack([axis_stats[a].s2 for a in range(3)]),
+    return Fidelity2DReport(comps, pooled.r_px, dx, pooled.s2, ref.s2, np.stack([axis_stats[a].s2 for a in range(3)]),
                             per_axis, int(vols.shape[0]), L, int(slice_stride), int(n_windows))
 
 
