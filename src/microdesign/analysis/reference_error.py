@@ -243,14 +243,17 @@ def tau_estimators(metrics: Any) -> dict[str, float]:
     Args:
         metrics: ok :class:`~microdesign.characterise.metrics.MicrostructureMetrics` with per-cube values.
     """
-    from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION, POROSITY
+    from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION, POROSITY, MetricEstimate
 
     tau = np.asarray(metrics[TORTUOSITY_THROUGH_PLANE].values, float)
     eps = np.asarray(metrics[POROSITY].values, float)
     if PORE_PERCOLATING_FRACTION in metrics.estimates:
         eps = eps[np.asarray(metrics[PORE_PERCOLATING_FRACTION].values, float) > 0.5]
     out = {"mean": float(tau.mean()), "median": float(np.median(tau))}
-    out["transport_averaged"] = float(eps.mean() / np.mean(eps / tau)) if eps.size == tau.size else float("nan")
+    usable = eps.size == tau.size > 0 and bool(np.all(np.isfinite(tau) & (tau > 0)) and np.all(eps > 0))
+    # the characteriser's estimator (tau_estimator="transport_averaged"), the same arithmetic
+    out["transport_averaged"] = (MetricEstimate.transport_averaged(TORTUOSITY_THROUGH_PLANE, tau, eps).mean
+                                 if usable else float("nan"))
     return out
 
 
