@@ -170,6 +170,21 @@ def test_input_validation():
         f2.two_point_correlation(img, 5, 4)
     with pytest.raises(ConfigError, match="slice_stride"):
         f2.compare_to_micrograph(vol, img, DX, slice_stride=0)
+    with pytest.raises(ConfigError, match="slice_stride"):
+        f2.compare_to_micrograph(vol, img, DX, slice_stride=1.5)
+    with pytest.raises(ConfigError, match="n_windows"):
+        f2.compare_to_micrograph(vol, img, DX, n_windows=2.5)
+
+    class NotToBeSampled:
+        voxel_size_m = DX
+
+        def sample(self, *args, **kwargs):
+            raise AssertionError("sampled before the inputs were checked")
+
+    with pytest.raises(ConfigError, match="n_cubes"):
+        f2.evaluate_generator(NotToBeSampled(), img, 1.5, 16)
+    with pytest.raises(ConfigError, match="size_voxels"):
+        f2.evaluate_generator(NotToBeSampled(), img, 2, 2)
     with pytest.raises(ConfigError, match="r, s2"):
         f2.correlation_length(np.arange(3.0), np.arange(4.0))
 

@@ -84,6 +84,14 @@ def _as_stack(images: np.ndarray, name: str = "images") -> np.ndarray:
     return a.astype(np.uint8, copy=False)
 
 
+def _is_int(x: object) -> bool:
+    """An integer count (an int, or a float with an integer value; not a bool)."""
+    try:
+        return not isinstance(x, bool) and float(x).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_voxel(voxel_size_m: float) -> float:
     v = float(voxel_size_m)
     if not (math.isfinite(v) and 0 < v < 1e-3):
@@ -263,7 +271,7 @@ def volume_slices(volume: np.ndarray, axis: int, stride: int = 1) -> np.ndarray:
         raise ConfigError("volume", f"shape {v.shape}", "a 3D label volume")
     if axis not in (0, 1, 2):
         raise ConfigError("axis", axis, "0, 1 or 2")
-    if int(stride) < 1:
+    if not _is_int(stride) or int(stride) < 1:
         raise ConfigError("slice_stride", stride, "a positive integer")
     return np.moveaxis(v, axis, 0)[::int(stride)]
 
@@ -390,10 +398,12 @@ class Comparison2D:
 
     @property
     def tolerance(self) -> float:
+        """The target on :attr:`difference` (:data:`TARGETS_2D`): absolute, or relative (0.1 = 10 %)."""
         return TARGETS_2D[self.kind][1]
 
     @property
     def passed(self) -> bool:
+        """``|difference| <= tolerance`` (False for a non-finite difference)."""
         return bool(np.isfinite(self.difference) and abs(self.difference) <= self.tolerance)
 
 
@@ -534,9 +544,9 @@ def compare_to_micrograph(volumes: np.ndarray, image: np.ndarray, voxel_size_m: 
         raise ConfigError("image", f"shape {img.shape}", f"a micrograph with both sides >= the cube side {L}")
     dx = _check_voxel(voxel_size_m)
     r_max = _check_r_max(L // 2 if r_max is None else r_max, (L, L))
-    if int(slice_stride) < 1:
+    if not _is_int(slice_stride) or int(slice_stride) < 1:
         raise ConfigError("slice_stride", slice_stride, "a positive integer")
-    if int(n_windows) < 0:
+    if not _is_int(n_windows) or int(n_windows) < 0:
         raise ConfigError("n_windows", n_windows, "a number of image windows >= 0")
     _as_stack(vols[0, 0], "volumes")
     if int(vols.min()) < 0 or int(vols.max()) >= N_PHASES:
@@ -591,8 +601,10 @@ def evaluate_generator(generator, image: np.ndarray, n_cubes: int, size_voxels: 
     Raises:
         ConfigError: ``n_cubes`` < 1, and as :func:`compare_to_micrograph`.
     """
-    if int(n_cubes) < 1:
+    if not _is_int(n_cubes) or int(n_cubes) < 1:
         raise ConfigError("n_cubes", n_cubes, "a positive number of generated cubes")
+    if not _is_int(size_voxels) or int(size_voxels) < 4:
+        raise ConfigError("size_voxels", size_voxels, "an integer cube side >= 4")
     if min(np.shape(image)[-2:]) < int(size_voxels):
         raise ConfigError("size_voxels", size_voxels, f"<= both sides of the micrograph {np.shape(image)}")
     if kwargs.get("r_max") is not None:
