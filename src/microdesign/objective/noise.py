@@ -30,12 +30,7 @@ Read = Callable[[Any], Any]  # CellResult -> objective value(s), or None if fail
 def perturbed(metrics: Any, key: str, new_mean: float) -> Any:
     """A copy of ``metrics`` with one metric's estimate at ``new_mean`` and its per-cube values moved alike
     (``MetricEstimate.with_mean``: shifted for a mean, scaled for a transport-averaged τ)."""
-    est = metrics.estimates[key]
-    if hasattr(est, "with_mean"):
-        new = est.with_mean(new_mean)
-    else:
-        new = replace(est, mean=float(new_mean), values=np.asarray(est.values, float) + (new_mean - est.mean))
-    return replace(metrics, estimates={**metrics.estimates, key: new})
+    return replace(metrics, estimates={**metrics.estimates, key: metrics.estimates[key].with_mean(new_mean)})
 
 
 def noisy_keys(metrics: Any, selected: Sequence[str] | None) -> list[str]:
@@ -49,9 +44,9 @@ def noisy_keys(metrics: Any, selected: Sequence[str] | None) -> list[str]:
 
 
 def _linearised(e: Any) -> np.ndarray:
-    """Per-cube values whose sample covariance / n is the estimate's: the linearised values of a ratio
-    estimate (transport-averaged τ, ``MetricEstimate.linearised_values``), else the values."""
-    return np.asarray(e.linearised_values() if hasattr(e, "linearised_values") else e.values, float)
+    """Per-cube values whose sample covariance / n is the estimate's (``MetricEstimate.linearised_values``:
+    the linearised values of a transport-averaged τ, else the per-cube values)."""
+    return np.asarray(e.linearised_values(), float)
 
 
 def mean_covariance(metrics: Any, keys: Sequence[str]) -> np.ndarray:
