@@ -14,7 +14,8 @@ Examples::
     microdesign train-generator generator_training=large generator_training.device=cuda
     microdesign train-generator generator_training.train_size=48 init_from=runs/generator/synth3p_small out_dir=runs/generator/synth3p_48
     microdesign train-generator name=sem_nmc_2d dataset.path=<data>/sem_nmc_cathode_2d.tif \
-        dataset.voxel_size_m=1.35e-7 '+dataset.label_map={0:0,1:1,2:2}' dataset.downsample=4
+        dataset.voxel_size_m=1.35e-7 '+dataset.label_map={0:0,1:1,2:2}' dataset.downsample=4 \
+        generator_training.window_padding=reflect
 """
 
 from __future__ import annotations
