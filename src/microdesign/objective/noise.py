@@ -43,16 +43,10 @@ def noisy_keys(metrics: Any, selected: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _linearised(e: Any) -> np.ndarray:
-    """Per-cube values whose sample covariance / n is the estimate's (``MetricEstimate.linearised_values``:
-    the linearised values of a transport-averaged τ, else the per-cube values)."""
-    return np.asarray(e.linearised_values(), float)
-
-
 def mean_covariance(metrics: Any, keys: Sequence[str]) -> np.ndarray:
     """Covariance ``k x k`` of the metric estimates: paired per-cube sample covariance / n (of the linearised
     values for a ratio estimate, the delta method), else diagonal ``s_k²``."""
-    vals = [_linearised(metrics.estimates[k]) for k in keys]
+    vals = [np.asarray(metrics.estimates[k].linearised_values(), float) for k in keys]
     n = vals[0].size
     if all(v.size == n for v in vals) and n > 1:
         return np.atleast_2d(np.cov(np.stack(vals), ddof=1)) / n
