@@ -4,11 +4,12 @@ Bad input raises :class:`ConfigError` (a ``ValueError``) whose message names the
 value received and what was expected, before any expensive work starts. The checks below are the
 one place that raises it for a condition (:func:`require`) and for numbers that must be finite,
 positive or a fraction (:func:`check_finite`, :func:`check_positive`, :func:`check_fraction`;
-vectorised: scalars or numpy arrays).
+vectorised: scalars or numpy arrays), and for a voxel edge length (:func:`check_voxel_size`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -63,3 +64,37 @@ def check_fraction(name: str, value: ArrayLike, context: str | None = None, *, o
         lo = "(0" if open_low else "[0"
         hi = "1)" if open_high else "1]"
         raise ConfigError(name, _offending(value, bad), f"a fraction in {lo}, {hi}", context)
+
+
+VOXEL_SIZE_MAX_M = 1e-3
+"""Upper bound (exclusive) of a voxel edge [m]: 1 mm; a larger value is a length in other units (um)."""
+
+
+def check_voxel_size(name: str, value: Any, context: str | None = None, *, hint: str | None = None) -> float:
+    """Return the voxel (pixel) edge ``value`` [m] as a float; raise :class:`ConfigError` unless it is one.
+
+    Accepted: a real number (not a bool or string; numpy scalars and 0-d arrays included) that is
+    finite and ``0 < value < VOXEL_SIZE_MAX_M`` (1 mm). Voxel sizes are metres throughout the
+    project; a value of 1 mm or more is reported as a likely micrometre value.
+
+    Args:
+        name: the parameter as the user spells it (e.g. ``"source.voxel_size_m"``).
+        value: the value received.
+        context: where the value came from (a file, a config group), shown after ``name``.
+        hint: appended to the expectation (e.g. ``"e.g. 3.98e-7"``, ``"it is never guessed"``).
+
+    Raises:
+        ConfigError: ``value`` is missing, not a number, not finite or outside ``(0, 1e-3)``.
+    """
+    try:
+        v = math.nan if isinstance(value, (bool, str, bytes)) else float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and 0 < v < VOXEL_SIZE_MAX_M):
+        expected = "a voxel edge in metres, > 0 and < 1e-3"
+        if hint:
+            expected += f" ({hint})"
+        if math.isfinite(v) and v >= VOXEL_SIZE_MAX_M:
+            expected += "; a value >= 1 mm looks like micrometres"
+        raise ConfigError(name, value, expected, context)
+    return v

@@ -110,6 +110,8 @@ CASES = [
     ("campaign-negative-seed", ["campaign", *CAMPAIGN, "seed=-1", "output={tmp}/c.h5"], "seed"),
     # options of the other commands
     ("characterise-negative-seed", ["characterise", "source.kind=synthetic", "seed=-1", "output=null"], "seed"),
+    ("characterise-synthetic-voxel-size", ["characterise", "source.kind=synthetic", "source.voxel_size_m=0.4",
+                                           "output=null"], "source.voxel_size_m"),
     ("build-dataset-negative-seed", ["build-dataset", "seed=-1", "output={tmp}/b.h5"], "seed"),
     ("process-negative-seed", ["process", "monte_carlo_samples=10", "seed=-1"], "seed"),
     ("process-monte-carlo-negative", ["process", "monte_carlo_samples=-5"], "monte_carlo_samples"),

@@ -53,9 +53,9 @@ class StubGenerator:
 
     def __init__(self, voxel_size_m: float = 4.0e-7, carbon_to_binder_weight_ratio: float = 1.0,
                  delay_s: float = 0.0, training_bounds: Mapping[str, Any] | None = None):
-        from microdesign.errors import require
+        from microdesign.errors import check_voxel_size, require
 
-        require(0 < float(voxel_size_m) < 1e-3, "generator.voxel_size_m", voxel_size_m, "a voxel edge in metres (0, 1e-3)")
+        voxel_size_m = check_voxel_size("generator.voxel_size_m", voxel_size_m)
         require(float(carbon_to_binder_weight_ratio) > 0, "generator.carbon_to_binder_weight_ratio",
                 carbon_to_binder_weight_ratio, "a ratio > 0")
         self.voxel_size_m = float(voxel_size_m)

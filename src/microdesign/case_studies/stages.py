@@ -31,7 +31,7 @@ import numpy as np
 
 from microdesign.cell import CellModel
 from microdesign.characterise.characteriser import Characteriser
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ class SyntheticLineGenerator:
                  **line_kwargs: Any):
         from microdesign.synth import SyntheticLine
 
-        if not (math.isfinite(voxel_size_m) and 0 < voxel_size_m < 1e-3):
-            raise ConfigError("generator.voxel_size_m", voxel_size_m, "a voxel edge in metres, e.g. 8e-7")
-        self.voxel_size_m = float(voxel_size_m)
+        self.voxel_size_m = check_voxel_size("generator.voxel_size_m", voxel_size_m, hint="e.g. 8e-7")
         self.line = SyntheticLine(**line_kwargs)
         self.training_bounds = None if training_bounds is None else {k: (float(v[0]), float(v[1]))
                                                                       for k, v in dict(training_bounds).items()}

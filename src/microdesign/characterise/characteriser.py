@@ -61,7 +61,7 @@ from microdesign.characterise.metrics import (
 from microdesign.characterise.surface import METHODS as SSA_METHODS
 from microdesign.characterise.solvers import MgcgSolver, TauFactorSolver, TransportSolver
 from microdesign.characterise.surface import face_counting_ssa, interface_face_counts_torch, interface_ssa
-from microdesign.errors import ConfigError, require
+from microdesign.errors import ConfigError, check_voxel_size, require
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
 log = logging.getLogger(__name__)
@@ -286,9 +286,7 @@ class Characteriser:
 
     @staticmethod
     def _check_voxel(voxel_size_m: float) -> float:
-        require(isinstance(voxel_size_m, (int, float)) and math.isfinite(voxel_size_m) and 0 < voxel_size_m < 1e-3,
-                "voxel_size_m", voxel_size_m, "a voxel edge in metres, e.g. 3.98e-7")
-        return float(voxel_size_m)
+        return check_voxel_size("voxel_size_m", voxel_size_m, hint="e.g. 3.98e-7")
 
     # ------------------------------------------------------------------------------- solves
     def _conductivities(self) -> dict[int, float]:

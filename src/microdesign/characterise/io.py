@@ -13,7 +13,6 @@ characterisation benchmark; the source config is::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 
 from microdesign.characterise.metrics import MicrostructureMetrics
 from microdesign.characterise.sampling import SubcubeSampler
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import N_PHASES
 
 SOURCE_KINDS = ("tiff", "npy", "synthetic")
@@ -85,7 +84,8 @@ def cube_sources_from_config(source: Mapping[str, Any], cube_sizes: Sequence[int
         if synth is None:
             raise ConfigError("synth", None, "a synthetic line config for source.kind=synthetic")
         params = dict(source.get("params") or {})
-        voxel = float(voxel) if voxel is not None else float(synth.default_voxel_size_m)
+        voxel = (check_voxel_size("source.voxel_size_m", voxel) if voxel is not None
+                 else check_voxel_size("synth.default_voxel_size_m", synth.default_voxel_size_m))
         synth.resolve_parameters(params)  # validate before any work
 
         def line(cube_size: int) -> Callable[[int, int], np.ndarray]:
@@ -96,8 +96,7 @@ def cube_sources_from_config(source: Mapping[str, Any], cube_sizes: Sequence[int
             return fresh
 
         return {L: line(L) for L in sizes}, voxel
-    if voxel is None or not (isinstance(voxel, (int, float)) and math.isfinite(voxel) and 0 < voxel < 1e-3):
-        raise ConfigError("source.voxel_size_m", voxel, "the voxel edge of the file in metres (it is never guessed)")
+    voxel = check_voxel_size("source.voxel_size_m", voxel, hint="the voxel edge of the file; it is never guessed")
     if not source.get("path"):
         raise ConfigError("source.path", source.get("path"), "a file path")
     values = source.get("phase_values")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import N_PHASES, PHASE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -102,10 +102,7 @@ def _validate_header(
     require_shape = len(sample_shape) in (2, 3) and all(int(s) > 0 for s in sample_shape)
     if not require_shape:
         raise ConfigError("sample_shape", tuple(sample_shape), "2 or 3 positive sizes (H x W or L0 x L1 x L2)")
-    if voxel_size_m is None or not np.isfinite(voxel_size_m) or not voxel_size_m > 0:
-        raise ConfigError("voxel_size_m", voxel_size_m, "a positive voxel edge length in metres")
-    if voxel_size_m > 1e-3:
-        raise ConfigError("voxel_size_m", voxel_size_m, "metres (a value > 1 mm looks like micrometres)")
+    check_voxel_size("voxel_size_m", voxel_size_m)
     if len(set(parameter_names)) != len(parameter_names):
         raise ConfigError("parameter_names", list(parameter_names), "unique names")
     missing = [n for n in parameter_names if n not in parameter_units]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import PHASE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -470,8 +470,7 @@ def import_images(
             raise ConfigError("voxel_size_m", None, "a voxel (pixel) size in metres for this image: give the "
                               "voxel_size_m option or a voxel_size_m column (it is never guessed from the file)",
                               context=str(p))
-        if not (vs > 0 and vs < 1e-3):
-            raise ConfigError("voxel_size_m", vs, "a positive size in metres (< 1 mm)", context=str(p))
+        vs = check_voxel_size("voxel_size_m", vs, context=str(p))
         if voxel is not None and not np.isclose(vs, voxel, rtol=1e-9, atol=0):
             raise ConfigError("voxel_size_m", vs, f"one voxel size per dataset; {voxel_from} has {voxel}",
                               context=str(p))

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import PHASE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -132,9 +132,10 @@ class CheckpointMetadata:
         phases = tuple(str(p) for p in data["phases"])
         if phases != PHASE_NAMES:
             raise CheckpointError(path, f"phases {phases}", f"the project's phases {PHASE_NAMES}")
-        voxel = float(data["voxel_size_m"])
-        if not (math.isfinite(voxel) and 1e-10 < voxel < 1e-3):
-            raise CheckpointError(path, f"voxel_size_m = {voxel!r}", "a voxel edge in metres (1e-10 .. 1e-3)")
+        try:
+            voxel = check_voxel_size("voxel_size_m", data["voxel_size_m"])
+        except ConfigError as exc:
+            raise CheckpointError(path, f"voxel_size_m = {data['voxel_size_m']!r}", exc.expected) from None
         arch = dict(data["architecture"])
         for key in ("n_params", "latent_channels", "widths", "n_phases"):
             if key not in arch:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import N_PHASES, PHASE_NAMES
 
 logger = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ class TrainingData:
             raise ConfigError("labels", "non-finite", "finite parameter labels")
         if len(self.parameter_units) != len(self.parameter_names):
             raise ConfigError("parameter_units", self.parameter_units, "one unit per parameter")
-        if not (np.isfinite(self.voxel_size_m) and 0 < self.voxel_size_m < 1e-3):
-            raise ConfigError("voxel_size_m", self.voxel_size_m, "a voxel edge in metres")
+        check_voxel_size("voxel_size_m", self.voxel_size_m)
         from microdesign.design.space import in_physical_range, physical_range, range_text
 
         bounds = dict(self.bounds)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import ACTIVE_MATERIAL, CBD, N_PHASES, PHASE_NAMES, PORE
 
 logger = logging.getLogger(__name__)
@@ -93,10 +93,7 @@ def _is_int(x: object) -> bool:
 
 
 def _check_voxel(voxel_size_m: float) -> float:
-    v = float(voxel_size_m)
-    if not (math.isfinite(v) and 0 < v < 1e-3):
-        raise ConfigError("voxel_size_m", voxel_size_m, "a pixel edge in metres, > 0 and < 1 mm")
-    return v
+    return check_voxel_size("voxel_size_m", voxel_size_m, hint="the pixel edge of the image")
 
 
 # ------------------------------------------------------------------------------------------ metrics

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,7 @@ def synthetic_reference(provenance: Mapping[str, Any] | None, *, dataset_voxel_s
         sources["voxel_size_m"] = "config"
         if provenance is not None:
             logger.warning("%s has no voxel size: using the line's default %.4g m", where, vox)
-    if not (np.isfinite(vox) and 0 < vox < 1e-3):
-        raise ConfigError("reference.voxel_size_m", vox, "a voxel edge in metres")
+    vox = check_voxel_size("reference.voxel_size_m", vox)
 
     shape = tuple(int(s) for s in dataset_shape) if dataset_shape is not None else ()
     prov_size = shape[0] if provenance is not None and len(shape) == 3 and len(set(shape)) == 1 else None

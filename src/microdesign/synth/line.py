@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from microdesign.errors import ConfigError
+from microdesign.errors import ConfigError, check_voxel_size
 from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 from microdesign.process.formulation import Formulation
 
@@ -262,9 +262,8 @@ class SyntheticLine:
         p = self.resolve_parameters(params)
         out_shape = _normalise_shape(shape)
         shape3 = out_shape if len(out_shape) == 3 else (out_shape[0], out_shape[1], 1)
-        voxel = self.default_voxel_size_m if voxel_size_m is None else float(voxel_size_m)
-        if not (np.isfinite(voxel) and 0 < voxel < 1e-3):
-            raise ConfigError("voxel_size_m", voxel_size_m, "a positive voxel edge in metres (< 1 mm)")
+        voxel = check_voxel_size("voxel_size_m", self.default_voxel_size_m if voxel_size_m is None else voxel_size_m,
+                                 hint=None if voxel_size_m is not None else "the line's default_voxel_size_m")
         r_mean = p["particle_radius_mean_m"] / voxel
         if r_mean < 1.5:
             raise ConfigError("particle_radius_mean_m", p["particle_radius_mean_m"],
