@@ -198,6 +198,18 @@ def _design_map(runs: dict[str, Any], path: Path, unit: str, title: str) -> None
     plt.close(fig)
 
 
+def _optimum_section(runs: dict[str, Any], out: Path, stem: str, unit: str, heading: str, convergence_title: str,
+                     designs_title: str | None = None) -> list[str]:
+    """Draw ``<stem>_convergence.png`` (and with ``designs_title`` ``<stem>_designs.png``) under ``out``;
+    return the markdown section: ``heading``, the optimum table, the figure links."""
+    figures = []
+    if designs_title is not None:
+        _design_map(runs, out / f"{stem}_designs.png", unit, designs_title)
+        figures = [f"![designs]({stem}_designs.png)", ""]
+    _convergence_plot(runs, out / f"{stem}_convergence.png", unit, convergence_title)
+    return [heading, "", *_optimum_table(runs, unit), "", *figures, f"![convergence]({stem}_convergence.png)", ""]
+
+
 def _optimum_table(runs: dict[str, Any], unit: str) -> list[str]:
     first = next(iter(runs.values()))
     names = [n for n in first.head["space"]["names"] if n not in first.head["space"]["fixed"]]
@@ -221,11 +233,8 @@ def _optimum_table(runs: dict[str, Any], unit: str) -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- studies
 def _report_cs1(cfg, runs, out, stem) -> list[str]:
-    unit = "mA.h.g-1"
-    _design_map(runs, out / f"{stem}_designs.png", unit, "CS1: capacity per gram AM over the evaluated designs")
-    _convergence_plot(runs, out / f"{stem}_convergence.png", unit, "CS1: convergence per C-rate")
-    L = ["## Optimum per C-rate", "", *_optimum_table(runs, unit), "",
-         f"![designs]({stem}_designs.png)", "", f"![convergence]({stem}_convergence.png)", ""]
+    L = _optimum_section(runs, out, stem, "mA.h.g-1", "## Optimum per C-rate", "CS1: convergence per C-rate",
+                         "CS1: capacity per gram AM over the evaluated designs")
     L += ["## Verdict", ""]
     deg = []
     for label, r in runs.items():
@@ -244,11 +253,8 @@ def _report_cs1(cfg, runs, out, stem) -> list[str]:
 
 
 def _report_cs2(cfg, runs, out, stem) -> list[str]:
-    unit = "W.h.kg-1"
-    _design_map(runs, out / f"{stem}_designs.png", unit, "CS2: 4680 specific energy over the evaluated designs")
-    _convergence_plot(runs, out / f"{stem}_convergence.png", unit, "CS2: convergence")
-    L = ["## Optimum at each power", "", *_optimum_table(runs, unit), "",
-         f"![designs]({stem}_designs.png)", "", f"![convergence]({stem}_convergence.png)", ""]
+    L = _optimum_section(runs, out, stem, "W.h.kg-1", "## Optimum at each power", "CS2: convergence",
+                         "CS2: 4680 specific energy over the evaluated designs")
     lo, hi = runs.get("low_power"), runs.get("high_power")
     a, b = (lo.optimum() if lo is not None else None), (hi.optimum() if hi is not None else None)
     if a is not None and b is not None:
@@ -262,9 +268,7 @@ def _report_cs2(cfg, runs, out, stem) -> list[str]:
 
 
 def _report_cs3(cfg, runs, out, stem, load) -> list[str]:
-    unit = "W.h.L-1"
-    _convergence_plot(runs, out / f"{stem}_convergence.png", unit, "CS3: convergence")
-    L = ["## Optima", "", *_optimum_table(runs, unit), "", f"![convergence]({stem}_convergence.png)", ""]
+    L = _optimum_section(runs, out, stem, "W.h.L-1", "## Optima", "CS3: convergence")
     e, p = runs.get("energy_cell"), runs.get("power_cell")
     be, bp = (e.optimum() if e is not None else None), (p.optimum() if p is not None else None)
     if be is None or bp is None:
