@@ -154,3 +154,20 @@ def test_pending_designs_steer_the_next_proposal_away(kind):
     assert np.allclose(again.X, first.X)
     gap = s.to_free_unit(other.X) - s.to_free_unit(first.X)
     assert float(gap.norm()) > 0.02, (first.X, other.X)
+
+
+def test_proposer_options_checked_by_every_proposer():
+    from microdesign.optim.multi_objective import HypervolumeProposer
+
+    s = _space()
+    makers = {"sobol": lambda **kw: SobolProposer(s, **kw), "qLogNEI": lambda **kw: BotorchProposer(s, **kw),
+              "qLogNEHVI": lambda **kw: HypervolumeProposer(s, [0.0, 0.0], **kw)}
+    for name, make in makers.items():
+        with pytest.raises(ConfigError, match=r"optimiser\.q = 0: expected an integer >= 1"):
+            make(q=0)
+        if name == "sobol":
+            continue
+        with pytest.raises(ConfigError, match=r"optimiser\.n_initial = 0: expected an integer >= 1"):
+            make(n_initial=0)
+        with pytest.raises(ConfigError, match=r"optimiser\.noise = 'fixed': expected 'observed' or 'inferred'"):
+            make(noise="fixed")

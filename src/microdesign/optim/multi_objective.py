@@ -26,7 +26,14 @@ import torch
 from microdesign.design.space import DTYPE, DesignSpace
 from microdesign.errors import ConfigError
 from microdesign.logs import warnings_to_log
-from microdesign.optim.proposers import Proposal, fit_gp, model_based_or_sobol, pending_unit, sobol_points
+from microdesign.optim.proposers import (
+    Proposal,
+    check_proposer_options,
+    fit_gp,
+    model_based_or_sobol,
+    pending_unit,
+    sobol_points,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +96,7 @@ class HypervolumeProposer:
         ref = [float(r) for r in ref_point]
         if len(ref) < 2 or not all(np.isfinite(ref)):
             raise ConfigError("optimiser.ref_point", list(ref_point), "two or more finite values (one per objective)")
-        if int(q) < 1:
-            raise ConfigError("optimiser.q", q, "an integer >= 1")
-        if int(n_initial) < 1:
-            raise ConfigError("optimiser.n_initial", n_initial, "an integer >= 1")
-        if noise not in ("observed", "inferred"):
-            raise ConfigError("optimiser.noise", noise, "'observed' or 'inferred'")
+        check_proposer_options(q, n_initial, noise)
         self.space, self.ref_point, self.q, self.n_initial = space, ref, int(q), int(n_initial)
         self.num_restarts, self.raw_samples, self.mc_samples = int(num_restarts), int(raw_samples), int(mc_samples)
         self.noise, self.min_noise_variance, self.maxiter, self.seed = noise, float(min_noise_variance), int(maxiter), seed

@@ -107,6 +107,21 @@ def sobol_points(space: DesignSpace, start: int, q: int, seed: int) -> torch.Ten
     return Z[start:start + q]
 
 
+def check_proposer_options(q: int, n_initial: int | None = None, noise: str | None = None) -> None:
+    """Check the options the proposers share (None: not checked).
+
+    Raises:
+        ConfigError: ``optimiser.q`` or ``optimiser.n_initial`` below 1, or ``optimiser.noise`` not
+            ``"observed"`` or ``"inferred"``.
+    """
+    if int(q) < 1:
+        raise ConfigError("optimiser.q", q, "an integer >= 1")
+    if n_initial is not None and int(n_initial) < 1:
+        raise ConfigError("optimiser.n_initial", n_initial, "an integer >= 1")
+    if noise is not None and noise not in ("observed", "inferred"):
+        raise ConfigError("optimiser.noise", noise, "'observed' or 'inferred'")
+
+
 class SobolProposer:
     """Baseline: the next ``q`` points of a scrambled Sobol sequence (ignores observations).
 
@@ -119,8 +134,7 @@ class SobolProposer:
     name = "sobol"
 
     def __init__(self, space: DesignSpace, q: int = 1, seed: int | None = None):
-        if int(q) < 1:
-            raise ConfigError("optimiser.q", q, "an integer >= 1")
+        check_proposer_options(q)
         self.space, self.q, self.seed = space, int(q), seed
 
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None) -> Proposal:
@@ -252,12 +266,7 @@ class BotorchProposer:
                  raw_samples: int = 256, mc_samples: int = 256, noise: str = "observed",
                  min_noise_variance: float = 1e-6, maxiter: int = 200, seed: int | None = None,
                  threads: int | None = 1):
-        if int(q) < 1:
-            raise ConfigError("optimiser.q", q, "an integer >= 1")
-        if int(n_initial) < 1:
-            raise ConfigError("optimiser.n_initial", n_initial, "an integer >= 1")
-        if noise not in ("observed", "inferred"):
-            raise ConfigError("optimiser.noise", noise, "'observed' or 'inferred'")
+        check_proposer_options(q, n_initial, noise)
         self.space, self.q, self.n_initial = space, int(q), int(n_initial)
         self.num_restarts, self.raw_samples, self.mc_samples = int(num_restarts), int(raw_samples), int(mc_samples)
         self.noise, self.min_noise_variance, self.maxiter, self.seed = noise, float(min_noise_variance), int(maxiter), seed
