@@ -47,6 +47,8 @@ def test_line_volumes_are_independent_cubes_at_the_requested_porosity():
     assert vols.shape == (2, 24, 24, 24) and vols.dtype == np.uint8
     assert not np.array_equal(vols[0], vols[1])
     assert abs(float((vols == 0).mean()) - 0.4) < 1e-3
+    with pytest.raises(ConfigError, match="voxel_size_m = 0.398: expected a voxel edge in metres"):
+        LineVolumes(SyntheticLine(), 0.398)  # micrometres given for metres: refused before any volume is drawn
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from microdesign.errors import ConfigError, require
+from microdesign.errors import ConfigError, check_voxel_size, require
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,13 @@ class LineVolumes:
     Args:
         line: a :class:`microdesign.synth.SyntheticLine`.
         voxel_size_m: voxel edge [m].
+
+    Raises:
+        ConfigError: ``voxel_size_m`` not a voxel edge in metres.
     """
 
     def __init__(self, line: Any, voxel_size_m: float):
-        self.line, self.voxel_size_m = line, float(voxel_size_m)
+        self.line, self.voxel_size_m = line, check_voxel_size("voxel_size_m", voxel_size_m)
 
     def sample(self, params: Mapping[str, float], n: int, size_voxels: int, seed: int) -> np.ndarray:
         """``n x L x L x L`` uint8 labels (0 pore, 1 AM, 2 CBD)."""
