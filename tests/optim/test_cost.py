@@ -83,3 +83,14 @@ def test_botorch_cost_model_is_exact_at_the_levels_and_linear_between():
     assert c.shape == (3, 1, 1)
     lo, hi = m.seconds_per_level
     assert torch.allclose(c.reshape(-1), torch.tensor([lo, hi, 0.5 * (lo + hi)], dtype=torch.float64))
+
+
+def test_overhead_adds_the_same_seconds_to_every_level():
+    """The proposal before each evaluation costs the same whatever the level: the cost ratio narrows."""
+    m = LevelCostModel(parse_levels(TWO)).refit([0.5, 1.0], [2.0, 20.0])
+    o = m.with_overhead(1.5)
+    assert np.allclose(o.seconds([0.5, 1.0]), m.seconds([0.5, 1.0]) + 1.5)
+    assert np.allclose(m.with_overhead(0.0).seconds_per_level, m.seconds_per_level)
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ConfigError):
+            m.with_overhead(bad)

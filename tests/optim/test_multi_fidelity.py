@@ -11,7 +11,7 @@ from microdesign.errors import ConfigError
 from microdesign.optim import BotorchProposer, SobolProposer
 from microdesign.optim.analytic import (CURRIN_OPTIMUM, currin_high, currin_low, currin_space, run_multi_fidelity,
                                         run_single_fidelity)
-from microdesign.optim.multi_fidelity import MultiFidelityProposer
+from microdesign.optim.multi_fidelity import PROPOSAL_WINDOW, MultiFidelityProposer, proposal_overhead
 
 LEVELS = [{"name": "low", "fidelity": 0.5, "cost_s": 1.0}, {"name": "high", "fidelity": 1.0, "cost_s": 10.0}]
 FAST = {"num_restarts": 2, "raw_samples": 32, "maxiter": 50, "num_candidates": 200}
@@ -97,6 +97,71 @@ def test_bad_input_is_a_config_error():
         with pytest.raises(ConfigError) as e:
             MultiFidelityProposer(currin_space(), **{"levels": LEVELS, "n_initial": 8, **kwargs})
         assert e.value.parameter == key
+
+
+def test_proposal_overhead_is_the_median_of_the_recent_proposals_and_enters_the_level_costs():
+    assert proposal_overhead([]) == 0.0 and proposal_overhead([np.nan, -1.0]) == 0.0
+    old_then_recent = [100.0] * 3 + [1.0, 2.0, 3.0, 4.0, 5.0][:PROPOSAL_WINDOW]
+    assert proposal_overhead(old_then_recent) == 3.0  # the old, slow proposals are out of the window
+    X, Y = _observed()
+    timings = (X[:, 2], np.where(X[:, 2] == 1.0, 10.0, 1.0))
+    p = MultiFidelityProposer(currin_space(), LEVELS, n_initial=4, validate_recommendation=False, **FAST)
+    prop = p.propose(X, Y, None, 8, 1, 0, timings=timings, proposal_seconds=[2.0, 2.0])
+    assert np.allclose(prop.cost_s, {"low": 3.0, "high": 12.0}[prop.level[0]])
+    off = MultiFidelityProposer(currin_space(), LEVELS, n_initial=4, cost_includes_proposal=False,
+                                validate_recommendation=False, **FAST)
+    prop = off.propose(X, Y, None, 8, 1, 0, timings=timings, proposal_seconds=[2.0, 2.0])
+    assert np.allclose(prop.cost_s, {"low": 1.0, "high": 10.0}[prop.level[0]])
+
+
+def _low_only_optimum() -> tuple[np.ndarray, np.ndarray]:
+    """f = -((x1 - 0.3)^2 + (x2 - 0.6)^2) on a 6 x 6 grid at the low level (unbiased), plus three
+    high-level designs far from the optimum: the recommendation is a design seen only at the low level."""
+    g = np.linspace(0.05, 0.95, 6)
+    D = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    H = np.array([[0.9, 0.1], [0.8, 0.9], [0.1, 0.1]])
+    D = np.vstack([H, D])
+    s = np.r_[np.ones(3), np.full(36, 0.5)]
+    return np.column_stack([D, s]), -((D[:, 0] - 0.3) ** 2 + (D[:, 1] - 0.6) ** 2)
+
+
+def test_recommendation_seen_only_at_low_levels_is_validated_once_the_search_converged():
+    """Analytic case with fixed maxima: the rule fires only for an unvalidated recommendation predicted
+    to beat the highest-level observations, when the expected shortfall to the maxima is within its sd."""
+    X, Y = _low_only_optimum()
+    p = MultiFidelityProposer(currin_space(), LEVELS, n_initial=4, **FAST)
+    _, model = p._fit(X, Y, np.full(Y.size, 1e-6))
+    i = int(np.argmax(p.posterior_at_target(X, Y, np.full(Y.size, 1e-6))))
+    assert X[i, 2] == 0.5 and Y[i] == Y[X[:, 2] == 0.5].max()  # the best grid point, low level only
+    mu = float(p.posterior_at_target(X, Y, np.full(Y.size, 1e-6))[i])
+    import torch
+    at = torch.full((10,), mu)  # sampled maxima equal to the recommendation's mean: converged
+    assert p._recommendation_to_validate(X, Y, model, None, at) == i
+    assert p._recommendation_to_validate(X, Y, model, None, at + 10.0) is None  # much better maxima expected
+    pending = np.append(X[i, :2], 1.0)[None, :]
+    assert p._recommendation_to_validate(X, Y, model, pending, at) is None  # already being validated
+    Yb = Y.copy()
+    Yb[0] = mu + 1.0  # a highest-level observation already better than the prediction
+    assert p._recommendation_to_validate(X, Yb, model, None, at) is None
+    Xv = np.vstack([X, np.append(X[i, :2], 1.0)])  # the recommendation seen at the highest level
+    Yv = np.append(Y, Y[i])
+    _, mv = p._fit(Xv, Yv, np.full(Yv.size, 1e-6))
+    assert p._recommendation_to_validate(Xv, Yv, mv, None, at) is None
+
+
+def test_propose_puts_the_validated_recommendation_first_at_the_highest_level():
+    """The rule's choice (forced here) is the first design of the batch, at the highest level, with a
+    note; the rest of the batch is the acquisition's, chosen with it pending; off: the acquisition's."""
+    X, Y = _low_only_optimum()
+    p = MultiFidelityProposer(currin_space(), LEVELS, n_initial=4, **FAST)
+    i = int(np.argmax(p.posterior_at_target(X, Y, np.full(Y.size, 1e-6))))
+    p._recommendation_to_validate = lambda *args: i
+    prop = p.propose(X, Y, np.full(Y.size, 1e-6), Y.size, 2, 3)
+    assert prop.method == "qMFMES" and prop.level[0] == "high" and np.allclose(prop.X[0], X[i, :2])
+    assert "recommendation" in prop.note and prop.X.shape == (2, 2) and not np.allclose(prop.X[1], X[i, :2])
+    off = MultiFidelityProposer(currin_space(), LEVELS, n_initial=4, validate_recommendation=False, **FAST)
+    off._recommendation_to_validate = lambda *args: i
+    assert off.propose(X, Y, np.full(Y.size, 1e-6), Y.size, 1, 3).note is None
 
 
 def test_recommendation_is_judged_at_the_highest_level():

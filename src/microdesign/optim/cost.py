@@ -175,6 +175,17 @@ class LevelCostModel:
         log.debug("cost model refitted: speed ratio %.3g, seconds per level %s", speed, fitted.tolist())
         return LevelCostModel(self.levels, self.prior_count, fitted)
 
+    def with_overhead(self, overhead_s: float) -> LevelCostModel:
+        """A model whose every level costs ``overhead_s`` more (e.g. the proposal that precedes each
+        evaluation, whatever its level; this model is unchanged).
+
+        Raises:
+            ConfigError: a negative or non-finite ``overhead_s``.
+        """
+        o = float(overhead_s)
+        require(np.isfinite(o) and o >= 0.0, "overhead_s", overhead_s, "a finite number of seconds >= 0")
+        return LevelCostModel(self.levels, self.prior_count, self.seconds_per_level + o)
+
     def seconds(self, fidelity: np.ndarray | float) -> np.ndarray:
         """Cost [s] of one evaluation at each given fidelity (exact level values), shape ``n``."""
         return self.seconds_per_level[level_index(self.levels, fidelity)]

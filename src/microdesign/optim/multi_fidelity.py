@@ -19,7 +19,19 @@ highest level* per second spent:
 * levels are discrete: ``optimize_acqf_mixed`` optimises the design at each level's fixed fidelity
   and keeps the best (sequential greedy for ``q > 1``);
 * recommendation (:meth:`MultiFidelityProposer.recommend`): the evaluated design with the largest
-  posterior mean at the highest fidelity.
+  posterior mean at the highest fidelity;
+* validation of the recommendation (``validate_recommendation``): when the recommended design has
+  been evaluated only at lower levels, the model expects it to beat every highest-level observation,
+  and the search has converged on it -- the expected shortfall of its posterior mean to the sampled
+  maximum at the highest fidelity, ``E[(y* - mu(x_rec))+]``, is no larger than its posterior standard
+  deviation there -- the next evaluation is that design at the highest level instead of the
+  acquisition's choice. This is the stopping rule of Makarova et al., "Automatic termination for
+  hyperparameter optimization", AutoML 2022 (stop when the regret bound falls below the statistical
+  error of the evaluation), applied to the cheap levels' search: once further search is expected to
+  gain less than the uncertainty about the recommendation, resolve the recommendation where it counts;
+* cost (``cost_includes_proposal``): every evaluation also costs the proposal that chose it, so the
+  median seconds of the recent model-based proposals is added to each level's cost (the proposal's
+  cost does not depend on the level; it narrows the cost ratio of the levels).
 
 The observation arrays carry the fidelity as one extra last column: ``X`` is ``n x (d + 1)``
 (physical design in design-space order, then ``s``). The Sobol initial design, the GP fit
@@ -40,13 +52,22 @@ import numpy as np
 import torch
 
 from microdesign.design.space import DTYPE, DesignSpace
-from microdesign.design.space import DTYPE, DesignSpace
 from microdesign.errors import require
 from microdesign.logs import warnings_to_log
 from microdesign.optim.cost import FidelityLevel, LevelCostModel, level_index, parse_levels
 from microdesign.optim.proposers import GPFitError, Proposal, fit_gp, model_based_or_sobol, sobol_points
 
 log = logging.getLogger(__name__)
+
+PROPOSAL_WINDOW = 5  # recent model-based proposals whose median seconds is added to each level's cost
+
+
+def proposal_overhead(proposal_seconds: Sequence[float]) -> float:
+    """Seconds one more proposal is expected to take: the median of the last ``PROPOSAL_WINDOW``
+    finite, non-negative values of ``proposal_seconds`` (oldest first) [s]; 0 when there are none."""
+    v = np.asarray(list(proposal_seconds), dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v) & (v >= 0)][-PROPOSAL_WINDOW:]
+    return float(np.median(v)) if v.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,13 @@ class MultiFidelityProposer:
         refit_costs: refit the cost model from the campaign's timings before each proposal (False:
             the prior ``cost_s`` throughout; proposals then do not depend on measured times, so a
             campaign is reproducible run to run).
+        cost_includes_proposal: add the median seconds of the last ``PROPOSAL_WINDOW`` model-based
+            proposals (``propose(proposal_seconds=...)``) to every level's cost (only when
+            ``refit_costs``).
+        validate_recommendation: evaluate the recommendation at the highest level when it has only
+            been seen at lower levels, is predicted to beat every highest-level observation, and the
+            expected shortfall to the sampled maximum is within its posterior standard deviation
+            (module docstring; Makarova et al., AutoML 2022).
         seed: Sobol scrambling seed of the initial design (the campaign passes its own seed).
         threads: torch CPU threads while fitting and optimising (restored afterwards); None: unchanged.
 
@@ -124,7 +152,8 @@ class MultiFidelityProposer:
                  n_initial: int = 8, n_initial_high: int = 2, acquisition: str = "mes", num_fantasies: int = 16,
                  num_candidates: int = 1000, num_mv_samples: int = 10, num_restarts: int = 4,
                  raw_samples: int = 128, noise: str = "observed", min_noise_variance: float = 1e-6,
-                 maxiter: int = 200, cost_prior_count: float = 1.0, refit_costs: bool = True, seed: int | None = None,
+                 maxiter: int = 200, cost_prior_count: float = 1.0, refit_costs: bool = True,
+                 cost_includes_proposal: bool = True, validate_recommendation: bool = True, seed: int | None = None,
                  threads: int | None = 1):
         self.levels = parse_levels(levels, "fidelity_levels.levels")
         require(int(q) >= 1, "optimiser.q", q, "an integer >= 1")
@@ -146,6 +175,8 @@ class MultiFidelityProposer:
         self.noise, self.min_noise_variance, self.maxiter = noise, float(min_noise_variance), int(maxiter)
         self.cost_model = LevelCostModel(self.levels, cost_prior_count)
         self.refit_costs = bool(refit_costs)
+        self.cost_includes_proposal = bool(cost_includes_proposal)
+        self.validate_recommendation = bool(validate_recommendation)
         self.seed = seed
         self.threads = None if threads is None else int(threads)
 
@@ -173,7 +204,8 @@ class MultiFidelityProposer:
 
     # ------------------------------------------------------------------ proposal
     def propose(self, X, Y, Yvar, n_proposed: int, q: int, seed: int, X_pending=None,
-                timings: tuple[np.ndarray, np.ndarray] | None = None) -> MultiFidelityProposal:
+                timings: tuple[np.ndarray, np.ndarray] | None = None,
+                proposal_seconds: Sequence[float] | None = None) -> MultiFidelityProposal:
         """Next ``q`` (design, level) pairs.
 
         Args:
@@ -188,6 +220,10 @@ class MultiFidelityProposer:
                 included (they cost time too), two arrays of one length [-, s]; refits the cost
                 model before proposing when ``refit_costs`` (None: the prior costs; a non-finite
                 time: unknown).
+            proposal_seconds: seconds spent proposing each design of the campaign's model-based
+                proposals, oldest first [s]; with ``cost_includes_proposal`` and ``refit_costs`` the
+                median of the last ``PROPOSAL_WINDOW`` is added to every level's cost (None or
+                empty: nothing added).
 
         Returns:
             A :class:`MultiFidelityProposal`: ``X`` is ``q x d`` (physical designs), ``fidelity`` and
@@ -211,6 +247,8 @@ class MultiFidelityProposer:
             pending = np.asarray(X_pending, dtype=np.float64).reshape(-1, d + 1)
             level_index(self.levels, pending[:, d])
         cost_model = self.cost_model.refit(*timings) if timings is not None and self.refit_costs else self.cost_model
+        if self.refit_costs and self.cost_includes_proposal and proposal_seconds is not None:
+            cost_model = cost_model.with_overhead(proposal_overhead(proposal_seconds))
 
         if n_proposed < self.n_initial or X.shape[0] < 2 or np.ptp(Y) == 0:
             Z = sobol_points(self.space, n_proposed, q, s)
@@ -220,16 +258,20 @@ class MultiFidelityProposer:
         chosen: dict[str, torch.Tensor] = {}
 
         def model_based() -> tuple[torch.Tensor, float]:
-            cand, value = self._model_based(X, Y, Yvar, q, seed, pending, cost_model)
-            chosen["fidelity"] = cand[:, -1]
+            cand, value, validated = self._model_based(X, Y, Yvar, q, seed, pending, cost_model)
+            chosen["fidelity"], chosen["validated"] = cand[:, -1], validated
             return cand[:, :-1], value
 
         p = model_based_or_sobol(self.space, model_based, self.name, n_proposed, q, s, t0, self.threads)
+        note = p.note
         if p.method == self.name:
             fid = self.fidelities[level_index(self.levels, chosen["fidelity"].numpy())]
+            if chosen["validated"] is not None:
+                note = (f"design 0: the recommendation (observation {chosen['validated']}, seen only at lower "
+                        "levels) evaluated at the highest level")
         else:  # the Sobol fallback runs where the initial design would: cheap unless among the first points
             fid = self.initial_fidelity(range(n_proposed, n_proposed + q))
-        return self._proposal(p.X, fid, cost_model, p.method, p.acquisition_value, t0, p.note)
+        return self._proposal(p.X, fid, cost_model, p.method, p.acquisition_value, t0, note)
 
     def _proposal(self, X: np.ndarray, fid: np.ndarray, cost_model: LevelCostModel, method: str,
                   value: float | None, t0: float, note: str | None) -> MultiFidelityProposal:
@@ -252,10 +294,12 @@ class MultiFidelityProposer:
         return Zt, fit_gp(Zt, Yt, Yv, self.min_noise_variance, data_fidelities=[self.space.d_free])
 
     def _model_based(self, X: np.ndarray, Y: np.ndarray, Yvar: np.ndarray | None, q: int, seed: int,
-                     pending: np.ndarray | None, cost_model: LevelCostModel) -> tuple[torch.Tensor, float]:
+                     pending: np.ndarray | None, cost_model: LevelCostModel
+                     ) -> tuple[torch.Tensor, float, int | None]:
         """MF-GP fit + cost-weighted qMFMES or qMFKG + ``optimize_acqf_mixed`` over the levels; returns
         (``q x (d_free + 1)`` candidates, the last column the fidelity; the sum of the sequential greedy
-        acquisition values)."""
+        acquisition values; the observation whose design is validated at the highest level as the first
+        candidate, or None)."""
         from botorch.acquisition import PosteriorMean, qMultiFidelityKnowledgeGradient, qMultiFidelityMaxValueEntropy
         from botorch.acquisition.cost_aware import InverseCostWeightedUtility
         from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
@@ -295,7 +339,23 @@ class MultiFidelityProposer:
                 # sequential greedy over the batch (max-value entropy takes one point at a time): each
                 # chosen point joins the pending ones before the next is chosen
                 chosen, values = [], []
-                for _ in range(q):
+                validated = None
+                if self.validate_recommendation:
+                    if self.acquisition == "mes":
+                        maxima = acq.posterior_max_values
+                    else:  # the knowledge gradient samples no maxima: max-value entropy's sampler, uncosted
+                        maxima = qMultiFidelityMaxValueEntropy(
+                            model=model, candidate_set=sobol_points(self.space, 0, self.num_candidates, int(seed)),
+                            num_mv_samples=self.num_mv_samples, project=project).posterior_max_values
+                    validated = self._recommendation_to_validate(X, Y, model, pending, maxima)
+                    if validated is not None:
+                        z = self._unit_with_fidelity(X[validated:validated + 1])
+                        z[:, -1] = self.target_fidelity
+                        chosen.append(z)
+                        values.append(0.0)
+                        if q > 1:
+                            acq.set_X_pending(torch.cat(([Zp] if Zp is not None else []) + chosen, dim=-2))
+                for _ in range(q - len(chosen)):
                     c, v = optimize_acqf_mixed(
                         acq, bounds=bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
                         fixed_features_list=[{k: float(f)} for f in self.fidelities], inequality_constraints=cons,
@@ -305,7 +365,47 @@ class MultiFidelityProposer:
                     values.append(float(v))
                     if len(chosen) < q:
                         acq.set_X_pending(torch.cat(([Zp] if Zp is not None else []) + chosen, dim=-2))
-        return torch.cat(chosen, dim=-2), float(np.sum(values))
+        return torch.cat(chosen, dim=-2), float(np.sum(values)), validated
+
+    def _recommendation_to_validate(self, X: np.ndarray, Y: np.ndarray, model, pending: np.ndarray | None,
+                                    maxima: torch.Tensor) -> int | None:
+        """The observation whose design is to be evaluated at the highest level next, or None.
+
+        The recommendation (largest posterior mean ``mu`` at the highest fidelity among the observed
+        designs) is validated when (1) no observation or pending evaluation has its design at the
+        highest level, (2) ``mu`` exceeds every highest-level observation, and (3) the expected
+        shortfall ``E[(y* - mu)+]`` over the sampled maxima ``y*`` at the highest fidelity is at most
+        the posterior standard deviation of the recommendation there (Makarova et al., AutoML 2022).
+
+        Args:
+            X: observations with fidelity, ``n x (d + 1)``; Y: values, shape ``n``.
+            model: the fitted multi-fidelity GP.
+            pending: pending evaluations with fidelity, ``p x (d + 1)``, or None.
+            maxima: sampled maxima of the objective at the highest fidelity (any shape).
+        """
+        d, top = self.space.d, len(self.levels) - 1
+        Z = self._unit_with_fidelity(X)
+        Z[:, -1] = self.target_fidelity
+        with torch.no_grad():
+            post = model.posterior(Z)
+            mu = post.mean.reshape(-1)
+            sd = post.variance.clamp_min(0.0).sqrt().reshape(-1)
+        i = int(torch.argmax(mu))
+        rows = [X[level_index(self.levels, X[:, d]) == top, :d]]
+        if pending is not None:
+            rows.append(pending[level_index(self.levels, pending[:, d]) == top, :d])
+        seen = np.vstack(rows)
+        if seen.size and np.any(np.all(np.isclose(seen, X[i, :d], rtol=1e-9, atol=1e-9), axis=1)):
+            return None  # already known (or being evaluated) at the highest level
+        high = level_index(self.levels, X[:, d]) == top
+        if high.any() and float(mu[i]) <= float(Y[high].max()):
+            return None  # not predicted to beat what the highest level has already shown
+        shortfall = float((maxima.detach().reshape(-1).to(mu) - mu[i]).clamp_min(0.0).mean())
+        if shortfall > float(sd[i]):
+            return None  # the search still expects more than the recommendation's own uncertainty
+        log.debug("validating observation %d at the highest level: mu %.4g, sd %.3g, expected shortfall %.3g",
+                  i, float(mu[i]), float(sd[i]), shortfall)
+        return i
 
     # ------------------------------------------------------------------ recommendation
     def posterior_at_target(self, X, Y, Yvar=None) -> np.ndarray:
