@@ -56,6 +56,8 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "line-voxel2-64x4": ("line-voxel2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
                                          "campaign.n_cubes=4"],
                          "synthetic line generated at twice the voxel size (0.796 µm), 4 cubes of 64³"),
+    "line-64x8": ("line", ["campaign.cube_size_voxels=64", "campaign.adaptive=false", "campaign.n_cubes=8"],
+                  "synthetic line, 8 cubes of 64³ (what gen-64x8 would give with a generator true to its line)"),
     "line-128x4": ("line", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
                    "synthetic line, 4 cubes of 128³"),
 }
