@@ -7,7 +7,9 @@ recorded path or by content hash among ``reference.dataset_candidates``; ``conf/
 fallback for settings the provenance lacks (warned), and explicit values that contradict it are refused.
 Reference ``volume``: random sub-cubes of one segmented image (a single-class generator trained on
 it). Metrics by :class:`microdesign.characterise.Characteriser`; targets: phase fractions within
-0.02 absolute, AM-pore specific surface area and through-plane pore tortuosity factor within 10 %.
+0.02 absolute, AM-pore specific surface area and through-plane pore tortuosity factor within 10 %;
+with ``solid_conductivity=true`` also the through-plane effective electronic conductivity of the solid
+(the campaign's solve and bulk conductivities) within 10 % (off by default: the costliest solve).
 Reference ``micrograph``: one segmented 2D image (a generator trained on it); slices of ``n_seeds``
 generated cubes along all three axes are compared with it in 2D terms
 (:mod:`microdesign.generator.fidelity_2d`: phase fractions, interface length per area of each phase
@@ -17,6 +19,7 @@ Writes ``<output_dir>/<generator name>.md`` and ``.json``.
 Examples::
 
     microdesign fidelity n_points=4 n_seeds=5
+    microdesign fidelity solid_conductivity=true
     microdesign fidelity generator.checkpoint=models/my_model reference.dataset=data/my_build.h5
     microdesign fidelity generator=nrel reference.kind=volume \
         reference.path=<data>/nrel_nmc1_cal_cbd_bridge.tif '+reference.label_map={0:0,1:1,2:2}'
@@ -29,7 +32,8 @@ Examples::
 from __future__ import annotations
 
 NAME = "fidelity"
-HELP = ("compare generated volumes with the training source (phase fractions, SSA, tortuosity) at held-out points, "
+HELP = ("compare generated volumes with the training source (phase fractions, SSA, tortuosity, optionally the "
+        "solid conductivity) at held-out points, "
         "or their slices with a 2D micrograph")
 CONFIG_NAME = "fidelity"
 
@@ -54,9 +58,14 @@ def run(cfg) -> int:
         raise ConfigError("n_seeds", cfg.n_seeds, "a positive number of cubes per point and source")
     if cfg.points is None and int(cfg.n_points) < 1:
         raise ConfigError("n_points", cfg.n_points, "a positive number of held-out points (or a list in points)")
+    solid_conductivity = cfg.get("solid_conductivity", False)
+    fidelity.targets(solid_conductivity)  # ConfigError unless a bool
     require_writable(cfg.output_dir, "output_dir", directory=True)
     ref_cfg = cfg.reference
     if ref_cfg.kind == "micrograph":
+        if solid_conductivity:
+            raise ConfigError("solid_conductivity", solid_conductivity,
+                              "false with reference.kind=micrograph (a 2D image has no through-plane conductivity)")
         return _micrograph(cfg, instantiate(cfg.generator), t0)
     gen = instantiate(cfg.generator)
     characteriser = instantiate(cfg.characteriser)
@@ -94,7 +103,8 @@ def run(cfg) -> int:
         points = [dict(p) for p in OmegaConf.to_container(cfg.points, resolve=True)]
     else:
         points = fidelity.held_out_points(gen.training_bounds, int(cfg.n_points), int(cfg.points_seed))
-    reports = fidelity.evaluate(gen, reference, characteriser, points, n_seeds, L, seed=int(cfg.seed))
+    reports = fidelity.evaluate(gen, reference, characteriser, points, n_seeds, L, seed=int(cfg.seed),
+                                solid_conductivity=solid_conductivity)
     wall = time.perf_counter() - t0
     title = (f"Fidelity of generator `{gen.name}` vs {ref_cfg.kind} reference: {len(points)} points x {n_seeds} "
              f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m")
@@ -104,6 +114,7 @@ def run(cfg) -> int:
     (out / f"{gen.name}.md").write_text(md + f"\n\nReference: {ref_desc}. Wall time {wall:.0f} s.\n")
     write_json({
         "generator": gen.name, "reference": ref_desc, "size_voxels": L, "n_seeds": n_seeds, "wall_s": wall,
+        "solid_conductivity": solid_conductivity,
         "points": [{"params": r.params, "failures": r.failures,
                     "metrics": {c.metric: {"generated": c.generated.tolist(), "reference": c.reference.tolist(),
                                            "difference": c.difference, "kind": c.kind, "tolerance": c.tolerance,

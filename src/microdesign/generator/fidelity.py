@@ -3,9 +3,10 @@
 At held-out parameter points, ``n_seeds`` generated cubes and ``n_seeds`` reference cubes (the
 synthetic line at the same point, or random sub-cubes of a real volume) are characterised the same
 way (:class:`microdesign.characterise.Characteriser`: voxel-counted phase fractions, face-counted
-AM-pore specific surface area, through-plane pore tortuosity factor). The report gives mean and
+AM-pore specific surface area, through-plane pore tortuosity factor; optionally the through-plane
+effective electronic conductivity of the solid, ``solid_conductivity``). The report gives mean and
 standard deviation over seeds for both and the difference against the targets:
-phase fractions within 0.02 absolute, SSA and tortuosity factor within 10 % relative.
+phase fractions within 0.02 absolute, SSA, tortuosity factor and solid conductivity within 10 % relative.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from microdesign.characterise.metrics import (
     AM_VOLUME_FRACTION,
     CBD_VOLUME_FRACTION,
+    CONDUCTIVITY_SOLID,
     POROSITY,
     SSA_AM_PORE,
     TORTUOSITY_THROUGH_PLANE,
@@ -34,6 +36,25 @@ TARGETS: dict[str, tuple[str, float]] = {
     SSA_AM_PORE: ("rel", 0.10),
     TORTUOSITY_THROUGH_PLANE: ("rel", 0.10),
 }
+#: Targets of the metrics measured on request (``solid_conductivity=True``): the through-plane effective
+#: electronic conductivity of the solid (AM + CBD at the characteriser's bulk conductivities), the
+#: campaign's :data:`~microdesign.characterise.metrics.CONDUCTIVITY_SOLID`, within 10 % relative.
+OPTIONAL_TARGETS: dict[str, tuple[str, float]] = {
+    CONDUCTIVITY_SOLID: ("rel", 0.10),
+}
+
+
+def targets(solid_conductivity: bool = False) -> dict[str, tuple[str, float]]:
+    """The metrics compared and their targets: :data:`TARGETS`, plus the solid conductivity on request.
+
+    Raises:
+        ConfigError: ``solid_conductivity`` is not a bool.
+    """
+    from microdesign.errors import require
+
+    require(isinstance(solid_conductivity, (bool, np.bool_)), "solid_conductivity", solid_conductivity,
+            "true or false (also measure the effective electronic conductivity of the solid)")
+    return {**TARGETS, **OPTIONAL_TARGETS} if solid_conductivity else dict(TARGETS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,8 @@ class MetricComparison:
 
 @dataclass(frozen=True)
 class PointReport:
-    """All metrics at one parameter point (``params`` in physical units)."""
+    """All metrics at one parameter point (``params`` in physical units); ``failures``: failed solves
+    (tortuosity and conductivity together) of the ``"generated"`` and ``"reference"`` cubes."""
 
     params: dict[str, float]
     comparisons: list[MetricComparison]
@@ -101,27 +123,59 @@ def report_markdown(points: Sequence[PointReport], title: str = "") -> str:
     return "\n".join(lines)
 
 
-def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], int]:
-    """Per-cube fidelity metrics, one cube at a time (a non-percolating cube loses only its own tortuosity).
+def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
+                  solid_conductivity: bool = False) -> tuple[dict[str, np.ndarray], int]:
+    """Per-cube fidelity metrics, one cube at a time (a failed solve loses only that cube's value).
 
     Uses the characterisation stage's own pieces with the ``characteriser``'s settings: voxel-counted
     phase fractions, :func:`microdesign.characterise.surface.interface_ssa` (AM-pore SSA) and the
     through-plane pore tortuosity factor of the characteriser's transport solver
-    (:mod:`microdesign.characterise.solvers`; a stand-in without one: MG-CG defaults). The solid conductivity
-    solve of :meth:`Characteriser.measure` is skipped: it is not a fidelity target and dominates the cost.
+    (:mod:`microdesign.characterise.solvers`; a stand-in without one: MG-CG defaults). With
+    ``solid_conductivity`` also the through-plane effective electronic conductivity of the solid, the
+    solve of :meth:`Characteriser.measure <microdesign.characterise.Characteriser.measure>`: the same
+    solver on the labels with the characteriser's ``bulk_conductivity_S_m`` (AM and CBD; a stand-in
+    without them: :data:`~microdesign.characterise.characteriser.DEFAULT_BULK_CONDUCTIVITY_S_M`, AM 0.18
+    and CBD 760 S/m), pore insulating. Off by default: it is the costliest solve (a 4000x contrast).
+
+    Args:
+        characteriser: a :class:`~microdesign.characterise.Characteriser` (or an object with ``solver``,
+            ``surface_area`` and ``bulk_conductivity_S_m``).
+        cubes: ``n x L x L x L`` uint8 labels (0 pore, 1 AM, 2 CBD), axis 0 through-plane.
+        voxel_size_m: voxel edge [m].
+        solid_conductivity: also measure :data:`~microdesign.characterise.metrics.CONDUCTIVITY_SOLID` [S.m-1].
 
     Returns:
-        ``(values, n_failed)``: metric -> values (NaN where a solve failed), and the failure count.
+        ``(values, n_failed)``: metric -> values, shape ``n`` (NaN where a solve failed: a phase that does
+        not span axis 0, a solve that hit its iteration limit, or a non-finite or non-positive value), and
+        the number of failed solves (tortuosity and conductivity together; each is logged).
+
+    Raises:
+        ConfigError: ``solid_conductivity`` is not a bool.
     """
+    from microdesign.characterise.characteriser import DEFAULT_BULK_CONDUCTIVITY_S_M
     from microdesign.characterise.solvers import MgcgSolver
     from microdesign.characterise.surface import interface_ssa
     from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
+    keys = targets(solid_conductivity)
     sa = getattr(characteriser, "surface_area", {"method": "face_counting", "isotropic_correction": True,
                                                   "smoothing": True})
     solver = getattr(characteriser, "solver", None) or MgcgSolver()
-    out: dict[str, list[float]] = {k: [] for k in TARGETS}
+    bulk = {**DEFAULT_BULK_CONDUCTIVITY_S_M, **dict(getattr(characteriser, "bulk_conductivity_S_m", None) or {})}
+    label_conductivity = {ACTIVE_MATERIAL: float(bulk["active_material"]), CBD: float(bulk["cbd"])}
+    out: dict[str, list[float]] = {k: [] for k in keys}
     failed = 0
+
+    def solved(r, what: str) -> float:
+        nonlocal failed
+        value = float(r.d_eff[0] if what == "conductivity" else r.tau[0])
+        ok = bool(r.percolating[0] and r.converged[0] and np.isfinite(value) and value > 0)
+        if not ok:
+            failed += 1
+            logger.info("fidelity: %s failed on one cube (percolating %s, converged %s, value %s)", what,
+                        bool(r.percolating[0]), bool(r.converged[0]), value)
+        return value if ok else float("nan")
+
     for cube in cubes:
         flat = cube.reshape(-1)
         out[POROSITY].append(float((flat == PORE).mean()))
@@ -130,22 +184,26 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float) -> tupl
         out[SSA_AM_PORE].append(float(interface_ssa(cube, voxel_size_m, method=sa["method"],
                                                     isotropic_correction=bool(sa["isotropic_correction"]),
                                                     smoothing=bool(sa["smoothing"]))["am_pore"]))
-        r = solver.tortuosity((cube == PORE)[None])
-        ok = bool(r.percolating[0] and r.converged[0] and np.isfinite(r.tau[0]))
-        if not ok:
-            failed += 1
-            logger.info("fidelity: tortuosity failed on one cube (percolating %s, converged %s)",
-                        bool(r.percolating[0]), bool(r.converged[0]))
-        out[TORTUOSITY_THROUGH_PLANE].append(float(r.tau[0]) if ok else float("nan"))
-    return {k: np.asarray(v) for k, v in out.items()}, failed
+        out[TORTUOSITY_THROUGH_PLANE].append(solved(solver.tortuosity((cube == PORE)[None]), "tortuosity"))
+        if solid_conductivity:
+            out[CONDUCTIVITY_SOLID].append(solved(solver.conductivity(np.ascontiguousarray(cube)[None],
+                                                                      label_conductivity), "conductivity"))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}, failed
 
 
 def compare_point(characteriser, generated: np.ndarray, reference: np.ndarray, voxel_size_m: float,
-                  params: Mapping[str, float]) -> PointReport:
-    """Characterise ``n x L x L x L`` generated and reference cubes and compare them."""
-    g, g_fail = measure_cubes(characteriser, generated, voxel_size_m)
-    r, r_fail = measure_cubes(characteriser, reference, voxel_size_m)
-    comps = [MetricComparison(k, g[k][np.isfinite(g[k])], r[k][np.isfinite(r[k])], *TARGETS[k]) for k in TARGETS]
+                  params: Mapping[str, float], solid_conductivity: bool = False) -> PointReport:
+    """Characterise ``n x L x L x L`` generated and reference cubes and compare them (:func:`measure_cubes`;
+    the metrics of :func:`targets`). Values of failed solves are left out of the comparison and counted in
+    :attr:`PointReport.failures`.
+
+    Raises:
+        ConfigError: ``solid_conductivity`` is not a bool.
+    """
+    keys = targets(solid_conductivity)
+    g, g_fail = measure_cubes(characteriser, generated, voxel_size_m, solid_conductivity)
+    r, r_fail = measure_cubes(characteriser, reference, voxel_size_m, solid_conductivity)
+    comps = [MetricComparison(k, g[k][np.isfinite(g[k])], r[k][np.isfinite(r[k])], *t) for k, t in keys.items()]
     return PointReport(dict(params), comps, {"generated": g_fail, "reference": r_fail})
 
 
@@ -165,7 +223,8 @@ def held_out_points(bounds: Mapping[str, tuple[float, float]], n_points: int, se
 
 
 def evaluate(generator, reference: Callable[[dict[str, float], int, int], np.ndarray], characteriser,
-             points: Sequence[Mapping[str, float]], n_seeds: int, size_voxels: int, seed: int = 0) -> list[PointReport]:
+             points: Sequence[Mapping[str, float]], n_seeds: int, size_voxels: int, seed: int = 0,
+             solid_conductivity: bool = False) -> list[PointReport]:
     """Fidelity at each point.
 
     Args:
@@ -176,11 +235,16 @@ def evaluate(generator, reference: Callable[[dict[str, float], int, int], np.nda
         n_seeds: cubes per point and source.
         size_voxels: cube side ``L``.
         seed: base seed (point ``i`` uses seeds ``seed + 1000 i`` ...).
+        solid_conductivity: also compare the effective electronic conductivity of the solid (:func:`targets`).
+
+    Raises:
+        ConfigError: ``solid_conductivity`` is not a bool (before any cube is drawn).
     """
+    targets(solid_conductivity)
     reports = []
     for i, p in enumerate(points):
         gen = generator.sample(p, n=n_seeds, size_voxels=size_voxels, seed=seed + 1000 * i)
         ref = reference(dict(p), n_seeds, seed + 1000 * i)
-        reports.append(compare_point(characteriser, gen, ref, generator.voxel_size_m, p))
+        reports.append(compare_point(characteriser, gen, ref, generator.voxel_size_m, p, solid_conductivity))
         logger.info("fidelity point %d/%d done: %s", i + 1, len(points), p)
     return reports
