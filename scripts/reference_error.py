@@ -14,6 +14,11 @@ Usage::
     OMP_NUM_THREADS=1 python scripts/reference_error.py [--candidates default line-48] [--seeds 0 1]
 
 Candidates already in the table are kept unless named again. Never run in CI.
+
+A generator checkpoint that is not the shipped one (e.g. an export of a training run) is scored with
+``--generator NAME=CHECKPOINT [--like gen-64x8]``: a candidate ``NAME`` with the settings of ``--like``
+and ``generator.checkpoint=CHECKPOINT``. Give ``--table``, ``--rows`` and ``--markdown`` in a scratch
+folder so that the shipped table is not changed by a model that is not shipped.
 """
 
 from __future__ import annotations
@@ -170,7 +175,8 @@ def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", nargs="+", default=["default"], choices=sorted(CANDIDATES))
+    ap.add_argument("--candidates", nargs="+", default=None, choices=sorted(CANDIDATES),
+                    help="settings to (re)measure; default: default, or none when --generator is given")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--reference", default=str(REPO / "docs" / "reference" / "reference_evaluation.json"))
     ap.add_argument("--table", default=str(REPO / "src" / "microdesign" / "analysis" / "reference_error.json"))
@@ -178,7 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", default=str(REPO / "docs" / "reference_error.md"))
     ap.add_argument("--notes", default=str(REPO / "docs" / "reference" / "reference_error_notes.md"),
                     help="hand-written findings included in the page after the tables")
+    ap.add_argument("--generator", action="append", default=[], metavar="NAME=CHECKPOINT",
+                    help="score a generator checkpoint (folder or model name) as candidate NAME with the "
+                         "settings of --like; repeatable")
+    ap.add_argument("--like", default="gen-64x8", choices=sorted(CANDIDATES),
+                    help="the candidate whose structure source and overrides --generator candidates take")
     args = ap.parse_args(argv)
+    args.candidates = list(args.candidates or ([] if args.generator else ["default"]))
+    for spec in args.generator:
+        name, sep, checkpoint = spec.partition("=")
+        if not sep or not name or not checkpoint or name in CANDIDATES:
+            ap.error(f"--generator {spec!r}: expected NAME=CHECKPOINT with a NAME not in {sorted(CANDIDATES)}")
+        source, overrides, description = CANDIDATES[args.like]
+        if not source.startswith("generator"):
+            ap.error(f"--like {args.like!r}: expected a candidate whose structures come from the generator")
+        CANDIDATES[name] = (source, [*overrides, f"generator.checkpoint={checkpoint}"],
+                            f"{description}; generator checkpoint {checkpoint}")
+        args.candidates.append(name)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     from microdesign.analysis.reference import load_reference
