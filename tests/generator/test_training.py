@@ -416,3 +416,152 @@ def test_reflect_window_padding_sees_the_image_fractions():
     assert tuple(s.shape) == (3000, 3, 8, 8) and s[:, 1].mean().item() == pytest.approx(72 / 168, abs=0.01)
     with pytest.raises(ConfigError, match="window_padding"):
         TrainSettings(window_padding="wrap", **TINY)
+
+
+# ------------------------------------------------------------------------------------- volume critic
+def test_explicit_slices_critic_equals_the_default(two_class_data, tmp_path):
+    """critic="slices" is the default: same run identity (states written before the option resume) and the
+    same weights after two steps as a run that does not name it."""
+    import torch
+
+    assert TrainSettings().critic == "slices"
+    base = dict(TINY, log_every=1)
+    a = Trainer(two_class_data, TrainSettings(steps=2, **base), tmp_path / "a", "a")
+    b = Trainer(two_class_data, TrainSettings(steps=2, critic="slices", **base), tmp_path / "b", "b")
+    assert a.identity == b.identity and "critic" not in a.identity["network"] and len(a.Ds) == 3
+    for t in (a, b):
+        t.start()
+        t.train_step(), t.train_step()
+    for name, w in a.G.state_dict().items():
+        assert torch.equal(w, b.G.state_dict()[name]), name
+
+
+def test_volume_critic_trains_on_3d_interpolates(two_class_data, tmp_path, monkeypatch):
+    """critic="volume": one 3D critic scores whole 16^3 cubes; the gradient penalty is taken on interpolated
+    volumes (b x 3 x 16 x 16 x 16); a few steps give finite losses and an exported, loadable generator."""
+    import torch
+
+    from microdesign.generator import training
+    from microdesign.generator.network import ConditionalCritic3D
+
+    critic = ConditionalCritic3D(1, 3, (8, 16))
+    x = torch.rand(5, 3, 16, 16, 16)
+    assert critic(x, torch.rand(5, 1)).shape == (5,)
+    seen = []
+    original = training._gradient_penalty
+
+    def spy(D, real, fake, cond, gen):
+        seen.append((type(D).__name__, tuple(real.shape), tuple(fake.shape)))
+        return original(D, real, fake, cond, gen)
+
+    monkeypatch.setattr(training, "_gradient_penalty", spy)
+    settings = TrainSettings(steps=3, critic="volume", **{**TINY, "critic_iters": 2, "log_every": 1,
+                                                          "phase_fraction_weight": 10.0})
+    result = train(two_class_data, settings, tmp_path, "vol", progress=False)
+    assert result.status == "ok" and result.steps_done == 3
+    assert seen == [("ConditionalCritic3D", (4, 3, 16, 16, 16), (4, 3, 16, 16, 16))] * 6
+    rows = list(csv.DictReader(open(result.log_path)))
+    assert len(rows) == 3
+    for r in rows:
+        assert all(np.isfinite(float(r[k])) for k in ("critic_loss", "wasserstein", "gradient_penalty",
+                                                       "generator_loss"))
+    state = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert state["identity"]["network"]["critic"] == "volume" and len(state["D"]) == 1
+    assert any(v.dim() == 5 for v in state["D"][0].values())  # Conv3d weights
+    gen = Generator.from_checkpoint(result.model_dir)
+    assert gen.metadata.training["critic"] == "volume"
+    assert gen.sample({"porosity": 0.5}, 1, 16, seed=0).shape == (1, 16, 16, 16)
+
+
+def test_real_sub_cubes_are_windows_of_the_training_volume():
+    """Real sub-cubes are contiguous windows at a uniform position (or reflected at the edges with
+    window_padding="reflect"), axes not permuted: a volume coding its coordinates is read back exactly."""
+    from microdesign.generator.training import _CubeSampler
+
+    n = (20, 18, 22)
+    vol = np.zeros(n, np.uint8)
+    vol[:, :9] = 1  # axis-1 half-space of AM, pore beyond
+    vol[:5] = 2     # a CBD layer at the top of axis 0
+    data = TrainingData.from_arrays([vol], None, voxel_size_m=1e-6)
+    rng = np.random.default_rng(3)
+    cubes = _CubeSampler(data, 8).cubes(np.zeros(50, int), rng).numpy()
+    assert cubes.shape == (50, 3, 8, 8, 8) and np.all(cubes.sum(1) == 1)
+    windows = np.lib.stride_tricks.sliding_window_view(vol, (8, 8, 8))  # every window inside the volume
+    for cube in cubes.argmax(1):
+        assert np.all(windows == cube, axis=(3, 4, 5)).any()
+    # reflect: corners uniform over the volume mirrored by 4 (numpy.pad "symmetric"), so a voxel within 4 of an
+    # edge is covered 9 times per 21 positions, any other 8 times (as for reflected slices, window_padding)
+    mirror = _CubeSampler(data, 8, "reflect")
+    counts = np.zeros(20)
+    for _ in range(21000):
+        np.add.at(counts, mirror._axis_index(20, rng), 1)
+    expected = np.where(np.minimum(np.arange(20), np.arange(20)[::-1]) < 4, 9.0, 8.0)
+    np.testing.assert_allclose(counts / 1000, expected, atol=0.3)
+    padded = np.pad(vol, 4, mode="symmetric")
+    padded_windows = np.lib.stride_tricks.sliding_window_view(padded, (8, 8, 8))
+    for cube in mirror.cubes(np.zeros(20, int), rng).numpy().argmax(1):
+        assert np.all(padded_windows == cube, axis=(3, 4, 5)).any()
+    with pytest.raises(ConfigError, match="train_size"):
+        _CubeSampler(data, 19)
+
+
+def test_volume_critic_resume_is_bit_identical(two_class_data, tmp_path):
+    base = dict(TINY, log_every=1, checkpoint_every=1, critic="volume")
+    first = train(two_class_data, TrainSettings(steps=2, **base), tmp_path / "r", "r", progress=False)
+    assert first.steps_done == 2
+    second = train(two_class_data, TrainSettings(steps=4, **base), tmp_path / "r", "r", progress=False)
+    straight = train(two_class_data, TrainSettings(steps=4, **base), tmp_path / "s", "s", progress=False)
+    assert [int(r["step"]) for r in csv.DictReader(open(second.log_path))] == [1, 2, 3, 4]
+    resumed = list(csv.DictReader(open(second.log_path)))
+    uninterrupted = list(csv.DictReader(open(straight.log_path)))
+    for r, u in zip(resumed, uninterrupted, strict=True):
+        assert [r[k] for k in ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss")] == \
+               [u[k] for k in ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss")]
+    a = Generator.from_checkpoint(second.model_dir).sample({"porosity": 0.5}, 1, 16, seed=0)
+    b = Generator.from_checkpoint(straight.model_dir).sample({"porosity": 0.5}, 1, 16, seed=0)
+    np.testing.assert_array_equal(a, b)
+    # a slices run does not resume a volume state (run identity)
+    with pytest.raises(ConfigError, match="same data and network"):
+        train(two_class_data, TrainSettings(steps=5, **{**base, "critic": "slices"}), tmp_path / "r", "r",
+              progress=False)
+
+
+def test_warm_start_between_critic_kinds(two_class_data, tmp_path, caplog):
+    """slices -> volume copies the generator and its optimiser, the 3D critic starts fresh (logged); and back."""
+    import logging
+
+    import torch
+
+    base = dict(TINY, log_every=1, checkpoint_every=1)
+    train(two_class_data, TrainSettings(steps=2, **base), tmp_path / "sl", "sl", progress=False)
+    frozen = dict(base, lr_generator=1e-30, lr_critic=1e-30, steps=1)
+    with caplog.at_level(logging.INFO, logger="microdesign.generator.training"):
+        warm = train(two_class_data, TrainSettings(critic="volume", **frozen), tmp_path / "vol", "v",
+                     progress=False, init_from=tmp_path / "sl")
+    assert "critic initialised fresh" in caplog.text
+    src = torch.load(tmp_path / "sl" / "state.pt", weights_only=False)
+    dst = torch.load(tmp_path / "vol" / "state.pt", weights_only=False)
+    for k, v in src["G"].items():
+        if "running" not in k and "num_batches" not in k:
+            torch.testing.assert_close(dst["G"][k], v, rtol=0, atol=1e-12)
+    assert dst["opt_g"]["state"][0]["step"] == src["opt_g"]["state"][0]["step"] + 1  # Adam state carried over
+    assert len(dst["D"]) == 1 and int(dst["opt_d"][0]["state"][0]["step"]) == 1  # fresh 3D critic, one update
+    rec = Generator.from_checkpoint(warm.model_dir).metadata.training["init_from"]
+    assert rec["critic_copied"] is False and rec["steps"] == 2
+    back = train(two_class_data, TrainSettings(**frozen), tmp_path / "back", "b", progress=False,
+                 init_from=tmp_path / "vol")
+    dst2 = torch.load(tmp_path / "back" / "state.pt", weights_only=False)
+    assert back.steps_done == 1 and len(dst2["D"]) == 3
+    for k, v in dst["G"].items():
+        if "running" not in k and "num_batches" not in k:
+            torch.testing.assert_close(dst2["G"][k], v, rtol=0, atol=1e-12)
+
+
+def test_volume_critic_needs_3d_training_data(tmp_path):
+    imgs = [_blobs(0.4, i, size=24)[0] for i in range(2)]
+    data = TrainingData.from_arrays(imgs, None, voxel_size_m=1e-6)
+    with pytest.raises(ConfigError, match="critic.*'volume'.*3D training volumes"):
+        train(data, TrainSettings(steps=1, critic="volume", **TINY), tmp_path, "x", progress=False)
+    assert not (tmp_path / "state.pt").exists()
+    with pytest.raises(ConfigError, match="critic"):
+        TrainSettings(critic="cubes", **TINY)

@@ -13,6 +13,7 @@ Examples::
     microdesign train-generator dataset.path=data/synth_default.h5 name=my_model export_dir=models/my_model
     microdesign train-generator generator_training=large generator_training.device=cuda
     microdesign train-generator generator_training.train_size=48 init_from=runs/generator/synth3p_small out_dir=runs/generator/synth3p_48
+    microdesign train-generator generator_training.critic=volume name=synth3p_vol  # one 3D critic (3D data only)
     microdesign train-generator name=sem_nmc_2d dataset.path=<data>/sem_nmc_cathode_2d.tif \
         dataset.voxel_size_m=1.35e-7 '+dataset.label_map={0:0,1:1,2:2}' dataset.downsample=4 \
         generator_training.window_padding=reflect

@@ -8,6 +8,10 @@ conditional-SliceGAN / "constant label channels" idea of Gayon-Lombardo et al. (
 latent field (optionally to the input of every generator layer) and to the input image of every critic. Both networks are
 fully convolutional, so a larger latent field gives a larger cube.
 
+:class:`ConditionalCritic3D` is the optional volume critic (``TrainSettings.critic="volume"``, 3D training
+data only): the 3D analogue of the slice critic, scoring whole cubes, as in 3D GANs for porous media
+(Mosser, Dubrule & Blunt, Phys. Rev. E 96 (2017) 043309) and the 3D-critic discussion of Kench & Cooper (2021).
+
 Output size: with ``k`` layers and latent size ``l_z >= 3``, the cube side is ``2**k * (l_z - 2)``
 (``k = 5``: ``l_z = 4`` -> 64, ``l_z = 6`` -> 128).
 """
@@ -124,3 +128,36 @@ class ConditionalCritic2D(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(_append_condition(x, cond)).mean(dim=(1, 2, 3))
+
+
+class ConditionalCritic3D(nn.Module):
+    """Wasserstein critic on whole 3D volumes, conditioned by constant label channels on its input.
+
+    The 3D analogue of :class:`ConditionalCritic2D`: the same strided-convolution stack with ``Conv3d``
+    (kernel 4, stride 2, padding 1, LeakyReLU 0.2), a final kernel-3 convolution to one channel and the mean
+    over the final map (WGAN-GP critic output, Gulrajani et al., NeurIPS 2017; a critic seeing whole
+    volumes as in Mosser et al., Phys. Rev. E 96 (2017) 043309, where SliceGAN's critics see 2D slices,
+    Kench & Cooper 2021). The conditions are appended as constant channels to the input volume.
+
+    Args:
+        n_params: number of conditioning parameters ``d``.
+        n_phases: one-hot channels of the volume.
+        widths: channels of the strided convolutions; each halves the side, so the input side should be at
+            least ``2**len(widths)``.
+
+    Shapes:
+        ``forward(x: b x n_phases x L x L x L, cond: b x d)`` -> ``b`` scores (mean over the final map).
+    """
+
+    def __init__(self, n_params: int, n_phases: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        self.n_params = int(n_params)
+        chans = [int(n_phases) + self.n_params, *[int(w) for w in widths]]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv3d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv3d(chans[-1], 1, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_append_condition(x, cond)).mean(dim=(1, 2, 3, 4))

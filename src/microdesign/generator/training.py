@@ -11,6 +11,13 @@ gradient penalty, Gulrajani et al., NeurIPS 2017, lambda = 10):
 * critics: ``critic_iters`` updates of ``E[D(fake)] - E[D(real)] + lambda * E[(|grad D(x_hat)| - 1)^2]``
   per generator update; generator: minimise ``-sum_a E[D_a(fake slices)]``.
 
+With ``TrainSettings.critic="volume"`` (3D training data only) one conditional 3D critic
+(:class:`~microdesign.generator.network.ConditionalCritic3D`) replaces the three slice critics: it scores the
+whole generated cubes (``b x 3 x L x L x L``) against random real sub-cubes of the same side from the training
+volumes, with the gradient penalty on interpolated volumes; the same loss, ``critic_iters``, optimiser settings
+and phase-fraction term (a 3D critic as in 3D GANs for porous media, Mosser et al., Phys. Rev. E 96 (2017)
+043309; it sees 3D connectivity, which 2D slice statistics do not constrain).
+
 A :class:`Trainer` holds one run (networks, optimisers, random streams, step) and does the updates
 (:meth:`Trainer.critic_step`, :meth:`Trainer.generator_step`); :func:`train` is the entry point of the
 ``train-generator`` command. Training writes to ``out_dir``: ``state.pt`` (everything to resume, saved
@@ -79,6 +86,15 @@ class TrainSettings:
             every side and windows are placed uniformly in that; every pixel is then covered ``L`` or
             ``L + 1`` times (near an edge it appears once more through its mirror image), so the
             windows see the image's fractions. Mirrored structures appear within ``L // 2`` of the edges.
+            With ``critic="volume"`` real sub-cubes are placed the same way along all three axes.
+        critic: ``"slices"`` (default): SliceGAN's 2D critics on random slices along each axis (Kench &
+            Cooper 2021). ``"volume"``: one 3D critic (:class:`ConditionalCritic3D`) on whole generated
+            cubes of ``train_size`` and random real sub-cubes of ``train_size`` (random position; no flips
+            or axis permutations, as for the slices of 3D data, so axis 0 stays the through-plane axis),
+            gradient penalty on interpolated volumes (Gulrajani et al. 2017; Mosser et al., Phys. Rev. E
+            96 (2017) 043309). Only for 3D training data (``ConfigError`` naming ``critic`` otherwise);
+            ``slices_per_axis`` is then unused. Part of the run identity only when ``"volume"``, so states
+            written before the option resume as ``"slices"``.
     """
 
     steps: int = 2000
@@ -104,6 +120,7 @@ class TrainSettings:
     phase_fraction_weight: float = 0.0
     condition_every_layer: bool = False
     window_padding: str = "none"
+    critic: str = "slices"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -123,6 +140,9 @@ class TrainSettings:
             raise ConfigError("window_padding", self.window_padding, "'none' or 'reflect'", context="train settings")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device", self.device, "'auto', 'cpu' or 'cuda'", context="train settings")
+        if self.critic not in ("slices", "volume"):
+            raise ConfigError("critic", self.critic, "'slices' (2D slice critics) or 'volume' (one 3D critic)",
+                              context="train settings")
 
     @classmethod
     def from_mapping(cls, cfg: Any) -> TrainSettings:
@@ -213,6 +233,49 @@ class _SliceSampler:
         return F.one_hot(batch, N_PHASES).permute(0, 3, 1, 2).float()
 
 
+class _CubeSampler:
+    """Random real sub-cubes (one-hot, ``b x 3 x L x L x L``) of 3D training volumes, one per sample index.
+
+    The corner is uniform over the positions inside the volume (``padding="none"``) or inside the volume
+    mirrored by ``L // 2`` on every side (``"reflect"``, ``numpy.pad(mode="symmetric")`` semantics, computed by
+    index reflection instead of padding the volume). No flips or axis permutations: the slice sampler makes
+    none for 3D data either, and axis 0 stays the through-plane axis.
+
+    Raises:
+        ConfigError: 2D training data (``critic``), or a volume side below ``size`` (``train_size``).
+    """
+
+    def __init__(self, data: TrainingData, size: int, padding: str = "none"):
+        if data.ndim != 3:
+            raise ConfigError("critic", "volume", "'slices' for 2D training images (a volume critic needs 3D "
+                              "training volumes)", context="train settings")
+        self.size = int(size)
+        self.pad = self.size // 2 if padding == "reflect" else 0
+        for im in data.images:
+            if min(im.shape) < size:
+                raise ConfigError("train_size", size, f"<= every training image side (got an image {im.shape})")
+        self.images = data.images
+
+    def _axis_index(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        L, p = self.size, self.pad
+        start = int(rng.integers(n + 2 * p - L + 1)) - p
+        j = np.arange(start, start + L)
+        j = np.where(j < 0, -j - 1, j)  # symmetric reflection: -1 -> 0, -2 -> 1, n -> n - 1
+        return np.where(j >= n, 2 * n - 1 - j, j)
+
+    def cubes(self, indices: np.ndarray, rng: np.random.Generator):
+        import torch
+        import torch.nn.functional as F
+
+        out = []
+        for idx in indices:
+            im = self.images[int(idx)]
+            i, j, k = (self._axis_index(n, rng) for n in im.shape)
+            out.append(np.ascontiguousarray(im[np.ix_(i, j, k)]))
+        batch = torch.from_numpy(np.stack(out)).long()
+        return F.one_hot(batch, N_PHASES).permute(0, 4, 1, 2, 3).float()
+
+
 def _fake_slices(volume, axis: int, per_image: int, gen):
     """``b x 3 x L x L x L`` -> ``(b * per_image) x 3 x L x L`` random slices along ``axis``."""
     import torch
@@ -225,9 +288,11 @@ def _fake_slices(volume, axis: int, per_image: int, gen):
 
 
 def _gradient_penalty(critic, real, fake, cond, gen):
+    """WGAN-GP penalty ``E[(|grad D(x_hat)| - 1)^2]`` at ``x_hat = a real + (1 - a) fake``, ``a ~ U(0, 1)`` per
+    sample (Gulrajani et al., NeurIPS 2017); ``real``, ``fake``: ``b x c x *spatial`` (2D slices or 3D volumes)."""
     import torch
 
-    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen).to(real.device)
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=gen).to(real.device)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     score = critic(x_hat, cond)
     grad = torch.autograd.grad(score.sum(), x_hat, create_graph=True)[0]
@@ -241,8 +306,8 @@ class Trainer:
     :meth:`run`). One generator update (:meth:`train_step`) is ``critic_iters`` :meth:`critic_step` calls
     and one :meth:`generator_step`; :meth:`save` writes ``state.pt`` (everything :meth:`resume` needs),
     :meth:`export` the loadable checkpoint ``model/``. The random streams are drawn in a fixed order
-    (numpy ``rng`` for training samples and real slices, the torch generator ``gen`` for latents, fake
-    slices and gradient-penalty mixing), so a resumed run continues exactly as an uninterrupted one.
+    (numpy ``rng`` for training samples and real slices or sub-cubes, the torch generator ``gen`` for latents,
+    fake slices and gradient-penalty mixing), so a resumed run continues exactly as an uninterrupted one.
 
     Args:
         data: training images and labels.
@@ -252,7 +317,8 @@ class Trainer:
         export_dir: also copy each exported checkpoint here (e.g. ``models/<name>``).
 
     Raises:
-        ConfigError: a training image smaller than ``settings.train_size``, or a bad device.
+        ConfigError: a training image smaller than ``settings.train_size``, a bad device, or
+            ``critic="volume"`` with 2D training images.
     """
 
     def __init__(self, data: TrainingData, settings: TrainSettings, out_dir: str | Path, name: str,
@@ -260,8 +326,11 @@ class Trainer:
         import torch
 
         from microdesign.device import resolve_device
-        from microdesign.generator.network import ConditionalCritic2D, ConditionalGenerator3D
+        from microdesign.generator.network import ConditionalCritic2D, ConditionalCritic3D, ConditionalGenerator3D
 
+        if settings.critic == "volume" and data.ndim != 3:
+            raise ConfigError("critic", settings.critic, "'slices' for 2D training images (a volume critic needs "
+                              "3D training volumes)", context="train settings")
         if settings.threads > 0:
             torch.set_num_threads(settings.threads)
         self.data, self.settings, self.name, self.export_dir = data, settings, name, export_dir
@@ -273,16 +342,20 @@ class Trainer:
         self.model_dir = self.out_dir / "model"
 
         d = len(data.parameter_names)
-        self.n_critics = 3 if data.ndim == 3 else 1
-        self.sampler = _SliceSampler(data, settings.train_size, settings.window_padding)
+        self.volume_critic = settings.critic == "volume"
+        self.n_critics = 1 if self.volume_critic else (3 if data.ndim == 3 else 1)
+        if self.volume_critic:
+            self.sampler = _CubeSampler(data, settings.train_size, settings.window_padding)
+        else:
+            self.sampler = _SliceSampler(data, settings.train_size, settings.window_padding)
         self.cond_all = torch.as_tensor(data.normalised_labels(), dtype=torch.float32)
         self.frac_all = torch.as_tensor(np.stack([np.bincount(im.reshape(-1), minlength=N_PHASES)[:N_PHASES] / im.size
                                                   for im in data.images]), dtype=torch.float32)
         torch.manual_seed(settings.seed)
         self.G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES,
                                         condition_every_layer=settings.condition_every_layer).to(self.device)
-        self.Ds = [ConditionalCritic2D(d, N_PHASES, settings.critic_widths).to(self.device)
-                   for _ in range(self.n_critics)]
+        critic_class = ConditionalCritic3D if self.volume_critic else ConditionalCritic2D
+        self.Ds = [critic_class(d, N_PHASES, settings.critic_widths).to(self.device) for _ in range(self.n_critics)]
         betas = (settings.beta1, settings.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), settings.lr_generator, betas=betas)
         self.opt_d = [torch.optim.Adam(D.parameters(), settings.lr_critic, betas=betas) for D in self.Ds]
@@ -294,6 +367,8 @@ class Trainer:
                                      if k in ("latent_channels", "widths", "critic_widths", "train_size")}}
         if settings.condition_every_layer:  # key absent from states written before the option existed
             self.identity["network"]["condition_every_layer"] = True
+        if self.volume_critic:  # likewise: absent means "slices"
+            self.identity["network"]["critic"] = "volume"
         self.init_record: dict | None = None
         self.latent_size = self.G.latent_size_for(settings.train_size)
 
@@ -340,9 +415,13 @@ class Trainer:
         """Copy networks and optimiser states from another run's ``state.pt`` (or its run folder); the step
         count stays 0 and this run's learning rates apply (see ``train(init_from=...)``).
 
+        A state of the other critic kind (``TrainSettings.critic``: slices into a volume run or the reverse)
+        gives the generator and its optimiser state only; this run's critic(s) keep their fresh initialisation
+        (logged, and recorded as ``critic_copied: false`` in ``training.init_from``).
+
         Raises:
             ConfigError: no such state, not a training state, or one for another network (the training cube
-                size may differ), other parameter names or another number of critics.
+                size and the critic kind may differ), other parameter names or another number of critics.
         """
         path = Path(init_from)
         if path.is_dir():
@@ -351,33 +430,42 @@ class Trainer:
             raise ConfigError("init_from", str(init_from), "a run folder with a state.pt, or a state.pt file")
         state = _load_state(path, "init_from")
         theirs = dict(state["identity"]["network"])
-        ours = {k: v for k, v in self.identity["network"].items() if k != "train_size"}
-        if {k: v for k, v in theirs.items() if k != "train_size"} != ours:
+        free = ("train_size", "critic")
+        ours = {k: v for k, v in self.identity["network"].items() if k not in free}
+        if {k: v for k, v in theirs.items() if k not in free} != ours:
             raise ConfigError("init_from", str(path), f"a state of the same network {ours} (the training cube "
-                              f"size may differ); it has {theirs}")
+                              f"size and the critic kind may differ); it has {theirs}")
         names = self.identity["parameter_names"]
         if list(state["identity"]["parameter_names"]) != list(names):
             raise ConfigError("init_from", str(path), f"a state conditioned on {names}; it is "
                               f"conditioned on {state['identity']['parameter_names']}")
-        if len(state["D"]) != len(self.Ds):
+        their_critic = theirs.get("critic", "slices")
+        same_critic = their_critic == self.settings.critic
+        if same_critic and len(state["D"]) != len(self.Ds):
             raise ConfigError("init_from", str(path), f"a state with {len(self.Ds)} critic(s) (3 for 3D volumes, 1 "
-                              f"for 2D micrographs); it has {len(state['D'])}")
-        self._load_networks(state)
+                              f"for 2D micrographs or a volume critic); it has {len(state['D'])}")
+        self._load_networks(state, critics=same_critic)
         self.init_record = {"path": str(path.resolve()), "steps": int(state["step"]), "wall_s": float(state["wall_s"]),
                             "train_size": int(theirs["train_size"]), "dataset_hash": state["identity"]["dataset_hash"]}
+        if not same_critic:
+            self.init_record["critic_copied"] = False
+            logger.info("warm start of %s: the source used critic=%s, this run critic=%s; generator and its optimiser "
+                        "copied, critic initialised fresh", self.out_dir, their_critic, self.settings.critic)
         logger.info("warm start of %s from %s (%d steps at %d^3)", self.out_dir, self.init_record["path"],
                     self.init_record["steps"], self.init_record["train_size"])
 
-    def _load_networks(self, state: dict) -> None:
-        """Networks and optimiser states from a saved state, then this run's learning rates and betas
-        (``Optimizer.load_state_dict`` restores the saved parameter groups, rates included, so without this a
-        resumed or warm-started run would silently keep the rates of the earlier run)."""
+    def _load_networks(self, state: dict, critics: bool = True) -> None:
+        """Networks and optimiser states from a saved state (``critics=False``: the generator and its optimiser
+        only), then this run's learning rates and betas (``Optimizer.load_state_dict`` restores the saved
+        parameter groups, rates included, so without this a resumed or warm-started run would silently keep
+        the rates of the earlier run)."""
         self.G.load_state_dict(state["G"])
-        for D, s in zip(self.Ds, state["D"], strict=True):
-            D.load_state_dict(s)
         self.opt_g.load_state_dict(state["opt_g"])
-        for o, s in zip(self.opt_d, state["opt_d"], strict=True):
-            o.load_state_dict(s)
+        if critics:
+            for D, s in zip(self.Ds, state["D"], strict=True):
+                D.load_state_dict(s)
+            for o, s in zip(self.opt_d, state["opt_d"], strict=True):
+                o.load_state_dict(s)
         st = self.settings
         for opt, lr in [(self.opt_g, st.lr_generator)] + [(o, st.lr_critic) for o in self.opt_d]:
             for group in opt.param_groups:
@@ -403,7 +491,8 @@ class Trainer:
 
     def critic_step(self, sums: np.ndarray) -> None:
         """One update of every critic on a fresh batch; adds ``[loss, W distance, gradient penalty]`` of each
-        critic to ``sums`` (in place)."""
+        critic to ``sums`` (in place). With ``critic="volume"`` the one 3D critic scores the generated cubes
+        (``b x 3 x L x L x L``) against ``b`` real sub-cubes, the penalty on interpolated volumes."""
         import torch
 
         st, S = self.settings, self.settings.slices_per_axis
@@ -411,6 +500,18 @@ class Trainer:
         cond, z = self._latents(idx)
         with torch.no_grad(), self._autocast():
             fake_vol = self.G(z, cond).float()
+        if self.volume_critic:
+            D, opt = self.Ds[0], self.opt_d[0]
+            real = self.sampler.cubes(idx, self.rng).to(self.device)
+            with self._autocast():
+                w = D(fake_vol, cond).float().mean() - D(real, cond).float().mean()
+                gp = _gradient_penalty(D, real, fake_vol, cond, self.gen).float()
+            loss = w + st.gp_lambda * gp
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += [loss.item(), -w.item(), gp.item()]
+            return
         for a, (D, opt) in enumerate(zip(self.Ds, self.opt_d)):
             axis = a if self.n_critics == 3 else int(self.rng.integers(3))
             real = self.sampler.slices(idx, axis if self.data.ndim == 3 else 0, S, self.rng).to(self.device)
@@ -426,7 +527,8 @@ class Trainer:
             sums += [loss.item(), -w.item(), gp.item()]
 
     def generator_step(self):
-        """One generator update on a fresh batch (critics frozen); returns the loss (a scalar tensor)."""
+        """One generator update on a fresh batch (critics frozen); returns the loss (a scalar tensor): minus the
+        critic score(s) of the generated slices (or cubes, ``critic="volume"``), plus the phase-fraction term."""
         st, S = self.settings, self.settings.slices_per_axis
         idx = self.rng.integers(len(self.data.images), size=st.batch_size)
         cond, z = self._latents(idx)
@@ -436,9 +538,12 @@ class Trainer:
             for a, D in enumerate(self.Ds):
                 for p in D.parameters():
                     p.requires_grad_(False)
-                for ax in ([a] if self.n_critics == 3 else [0, 1, 2]):
-                    fake = _fake_slices(fake_vol, ax, S, self.gen)
-                    g_loss = g_loss - D(fake, cond.repeat_interleave(S, 0)).float().mean()
+                if self.volume_critic:
+                    g_loss = g_loss - D(fake_vol, cond).float().mean()
+                else:
+                    for ax in ([a] if self.n_critics == 3 else [0, 1, 2]):
+                        fake = _fake_slices(fake_vol, ax, S, self.gen)
+                        g_loss = g_loss - D(fake, cond.repeat_interleave(S, 0)).float().mean()
                 for p in D.parameters():
                     p.requires_grad_(True)
             if st.phase_fraction_weight > 0:
@@ -582,7 +687,8 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             cube size and the dataset may differ (both networks are fully convolutional), which is how
             a model trained on small cubes is continued on larger ones, or fine-tuned on a user's own
             data over the same design space. Recorded in the checkpoint (``training.init_from``).
-            Ignored when ``out_dir`` already holds a state to resume.
+            A state of the other ``critic`` kind (slices or volume) gives the generator and its optimiser
+            only; the critic starts fresh. Ignored when ``out_dir`` already holds a state to resume.
 
     Returns:
         :class:`TrainResult`.
