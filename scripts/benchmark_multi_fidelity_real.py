@@ -286,7 +286,38 @@ def ratio_text(other: float, mf: float, show: bool = True) -> str:
     return head + "neither reached it"
 
 
-def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seeds: list[int]) -> str:
+def previous_text(previous: dict[tuple[str, int], dict], best_known: float, args) -> list[str]:
+    """Rows of earlier runs kept in ``--previous`` (other settings or pipeline), scored against the same target."""
+    if not previous:
+        return []
+    lines = ["", f"Earlier runs kept in `{args.previous}` (the proposer settings or the pipeline before the current "
+             "ones: seeds 0-1 of these ran with the older mean-of-tau estimator), scored against the same target:", "",
+             "| arm (earlier run) | CPU s to within 1 % (per seed) | median | final value held (per seed) |",
+             "|---|---|---|---|"]
+    for arm in ARMS:
+        rs = [previous[(a, s)] for (a, s) in sorted(previous) if a == arm]
+        if not rs:
+            continue
+        t = np.array([cpu_to_target(r, best_known) for r in rs])
+        lines.append(f"| {arm} (seeds {', '.join(str(r['seed']) for r in rs)}) | "
+                     f"{', '.join(f'{x:.0f}' if np.isfinite(x) else 'not reached' for x in t)} | "
+                     f"{np.median(t):.0f} | {', '.join(f'{held_curve(r)[1][-1]:.1f}' for r in rs)} |")
+    return lines
+
+
+def validations(path: Path) -> int | None:
+    """Trials of a multi-fidelity campaign file proposed as the validation of the recommendation at the
+    highest level (their note says so); None where the file is gone."""
+    if not path.is_file():
+        return None
+    from microdesign.storage.campaign_file import CampaignStore
+
+    _, trials = CampaignStore(path).load(volumes=False)
+    return sum(1 for t in trials if t.note and "recommendation" in t.note)
+
+
+def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seeds: list[int],
+                 previous: dict[tuple[str, int], dict] | None = None) -> str:
     n_lo, l_lo = parse_level(args.low)
     n_hi, l_hi = parse_level(args.high)
     lines = [f"Real pipeline (shipped generator, CPU characterisation, PyBaMM DFN 4680 at 10 W, default objective "
@@ -357,15 +388,29 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
                 lines.append(f"- {other} / multi-fidelity, CPU to within 1 %: median {ratio_text(med[other], med[mf])} "
                              f"(per seed: {', '.join(ratio_text(per[other][s], per[mf][s], False) for s in complete)})")
     rec = [r for r in finished if r["arm"] == mf and "recommended" in r]
-    rec_values = [r["recommended"]["value"] for r in rec]
     if rec:
-        lines += [f"- multi-fidelity recommendation at the end (best posterior mean at the high level): evaluated at the "
-                  f"high level in {sum(r['recommended']['fidelity'] >= 1 - 1e-9 for r in rec)} of {len(rec)} runs "
-                  f"(observed values {', '.join(f'{v:.1f}' for v in rec_values)} at their "
-                  "levels); a recommendation seen only at the low level needs one high-level validation (the "
+        def high_values(r: dict) -> list[float]:
+            """High-level values of the recommended design (the same inputs evaluated at the high level)."""
+            x = r["evaluations"][r["recommended"]["k"]]["inputs"]
+            return [e["value"] for e in r["evaluations"] if e["status"] == "completed"
+                    and e["fidelity"] >= 1 - 1e-9 and e["inputs"] == x]
+
+        seen = [high_values(r) for r in rec]
+        own = ", ".join(f"{r['recommended']['value']:.1f}" for r in rec)
+        lines += [f"- multi-fidelity recommendation at the end (best posterior mean at the high level): its design "
+                  f"evaluated at the high level in {sum(bool(v) for v in seen)} of {len(rec)} runs (values held there: "
+                  + ", ".join(f"{max(v):.1f}" if v else "none" for v in seen)
+                  + f"; the recommended observation's own values {own} "
+                  "at their levels); a recommendation seen only at the low level needs one high-level validation (the "
                   "campaign's final validation, off here) before it is held."]
+        counts = [validations(Path(args.work) / f"{mf}-{r['seed']}.h5") for r in rec]
+        if any(c is not None for c in counts):
+            lines += ["- multi-fidelity evaluations proposed as the validation of a recommendation seen only at the "
+                      "low level (`validate_recommendation`), per run: "
+                      + ", ".join("?" if c is None else str(c) for c in counts)]
     lines += ["", "Not reached = the run ended (budget or CPU cap) without holding such a design; the median "
               "counts those as infinite."]
+    lines += previous_text(previous or {}, best_known, args)
     text = lines + [""] + corr_lines + [f"Benchmark script: `scripts/benchmark_multi_fidelity_real.py` (traces of every "
                                         f"run in `{args.work}/<arm>-<seed>.json`)."]
     return "\n".join(text)
@@ -385,8 +430,12 @@ def main() -> int:
     ap.add_argument("--sf-overrides", nargs="*", default=[], help="campaign overrides for the qLogNEI arm")
     ap.add_argument("--mf-overrides", nargs="*", default=[], help="campaign overrides for the multi-fidelity arm")
     ap.add_argument("--arms", nargs="*", default=list(ARMS), choices=ARMS)
+    ap.add_argument("--only-seeds", nargs="*", type=int, default=None,
+                    help="run these seeds, in this order (default: 0 .. --seeds - 1); e.g. a second process on other seeds")
     ap.add_argument("--work", default="runs/benchmark_multi_fidelity_real")
     ap.add_argument("--no-docs", action="store_true", help="print the section instead of writing docs/benchmarks/")
+    ap.add_argument("--previous", default=None,
+                    help="folder of earlier runs (<arm>-<seed>.json) listed beside the current ones, same target")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("microdesign", "ax", "pybamm"):
@@ -410,7 +459,13 @@ def main() -> int:
         return out
 
     def write(corr: list[dict]) -> None:
-        body = summary_text(load_runs(), corr, args, seeds)
+        previous = {}
+        if args.previous:
+            for p in sorted(Path(args.previous).glob("*.json")):
+                r = json.loads(p.read_text())
+                if r.get("arm") in ARMS:
+                    previous[(r["arm"], int(r["seed"]))] = r
+        body = summary_text(load_runs(), corr, args, seeds, previous)
         if args.no_docs:
             print(body)
             return
@@ -422,7 +477,7 @@ def main() -> int:
 
     corr = correlation_study(args, work)
     write(corr)
-    for s in seeds:
+    for s in (seeds if args.only_seeds is None else args.only_seeds):
         for arm in ARMS:
             path = work / f"{arm}-{s}.json"
             if arm not in args.arms or path.exists():
