@@ -104,7 +104,29 @@ class ConditionalGenerator3D(nn.Module):
         return torch.softmax(self.final(_append_condition(x, c)), dim=1)
 
 
-class ConditionalCritic2D(nn.Module):
+class _ConditionalCritic(nn.Module):
+    """Strided-convolution Wasserstein critic in ``ndim`` dimensions (kernel 4, stride 2, padding 1,
+    LeakyReLU 0.2; a final kernel-3 convolution to one channel, mean over the final map), conditioned by
+    constant label channels appended to its input."""
+
+    ndim = 2
+
+    def __init__(self, n_params: int, n_phases: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
+        super().__init__()
+        conv = nn.Conv2d if self.ndim == 2 else nn.Conv3d
+        self.n_params = int(n_params)
+        chans = [int(n_phases) + self.n_params, *[int(w) for w in widths]]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [conv(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        layers.append(conv(chans[-1], 1, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_append_condition(x, cond)).mean(dim=tuple(range(1, self.ndim + 2)))
+
+
+class ConditionalCritic2D(_ConditionalCritic):
     """Wasserstein critic on 2D slices, conditioned by constant label channels on its input.
 
     Args:
@@ -116,21 +138,10 @@ class ConditionalCritic2D(nn.Module):
         ``forward(x: b x n_phases x H x W, cond: b x d)`` -> ``b`` scores (mean over the final map).
     """
 
-    def __init__(self, n_params: int, n_phases: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
-        super().__init__()
-        self.n_params = int(n_params)
-        chans = [int(n_phases) + self.n_params, *[int(w) for w in widths]]
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
-        layers.append(nn.Conv2d(chans[-1], 1, 3, 1, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_append_condition(x, cond)).mean(dim=(1, 2, 3))
+    ndim = 2
 
 
-class ConditionalCritic3D(nn.Module):
+class ConditionalCritic3D(_ConditionalCritic):
     """Wasserstein critic on whole 3D volumes, conditioned by constant label channels on its input.
 
     The 3D analogue of :class:`ConditionalCritic2D`: the same strided-convolution stack with ``Conv3d``
@@ -149,15 +160,4 @@ class ConditionalCritic3D(nn.Module):
         ``forward(x: b x n_phases x L x L x L, cond: b x d)`` -> ``b`` scores (mean over the final map).
     """
 
-    def __init__(self, n_params: int, n_phases: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)):
-        super().__init__()
-        self.n_params = int(n_params)
-        chans = [int(n_phases) + self.n_params, *[int(w) for w in widths]]
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv3d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
-        layers.append(nn.Conv3d(chans[-1], 1, 3, 1, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(_append_condition(x, cond)).mean(dim=(1, 2, 3, 4))
+    ndim = 3

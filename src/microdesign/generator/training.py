@@ -501,30 +501,26 @@ class Trainer:
         with torch.no_grad(), self._autocast():
             fake_vol = self.G(z, cond).float()
         if self.volume_critic:
-            D, opt = self.Ds[0], self.opt_d[0]
             real = self.sampler.cubes(idx, self.rng).to(self.device)
-            with self._autocast():
-                w = D(fake_vol, cond).float().mean() - D(real, cond).float().mean()
-                gp = _gradient_penalty(D, real, fake_vol, cond, self.gen).float()
-            loss = w + st.gp_lambda * gp
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += [loss.item(), -w.item(), gp.item()]
+            sums += self._critic_update(self.Ds[0], self.opt_d[0], real, fake_vol, cond)
             return
         for a, (D, opt) in enumerate(zip(self.Ds, self.opt_d)):
             axis = a if self.n_critics == 3 else int(self.rng.integers(3))
             real = self.sampler.slices(idx, axis if self.data.ndim == 3 else 0, S, self.rng).to(self.device)
             fake = _fake_slices(fake_vol, axis, S, self.gen)
-            c_rep = cond.repeat_interleave(S, dim=0)
-            with self._autocast():
-                w = D(fake, c_rep).float().mean() - D(real, c_rep).float().mean()
-                gp = _gradient_penalty(D, real, fake, c_rep, self.gen).float()
-            loss = w + st.gp_lambda * gp
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += [loss.item(), -w.item(), gp.item()]
+            sums += self._critic_update(D, opt, real, fake, cond.repeat_interleave(S, dim=0))
+
+    def _critic_update(self, D, opt, real, fake, cond) -> np.ndarray:
+        """One WGAN-GP step of critic ``D`` on ``real`` against ``fake`` (slices or volumes) with labels
+        ``cond``; returns (loss, Wasserstein estimate, gradient penalty)."""
+        with self._autocast():
+            w = D(fake, cond).float().mean() - D(real, cond).float().mean()
+            gp = _gradient_penalty(D, real, fake, cond, self.gen).float()
+        loss = w + self.settings.gp_lambda * gp
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return np.array([loss.item(), -w.item(), gp.item()])
 
     def generator_step(self):
         """One generator update on a fresh batch (critics frozen); returns the loss (a scalar tensor): minus the
