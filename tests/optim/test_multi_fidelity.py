@@ -140,6 +140,9 @@ def test_recommendation_seen_only_at_low_levels_is_validated_once_the_search_con
     assert p._recommendation_to_validate(X, Y, model, None, at + 10.0) is None  # much better maxima expected
     pending = np.append(X[i, :2], 1.0)[None, :]
     assert p._recommendation_to_validate(X, Y, model, pending, at) is None  # already being validated
+    assert p._recommendation_to_validate(X, Y, model, None, at, pending) is None  # failed there: not again
+    low_failure = np.append(X[i, :2], 0.5)[None, :]
+    assert p._recommendation_to_validate(X, Y, model, None, at, low_failure) == i  # a low-level failure: still
     Yb = Y.copy()
     Yb[0] = mu + 1.0  # a highest-level observation already better than the prediction
     assert p._recommendation_to_validate(X, Yb, model, None, at) is None

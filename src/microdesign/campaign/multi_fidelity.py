@@ -69,13 +69,16 @@ class MultiFidelityCampaign(Campaign):
 
     def _proposer_kwargs(self) -> dict:
         """The cost model's data: ``(fidelity, seconds)`` of every finished evaluation with a recorded
-        time, and the proposal seconds of each design of the model-based proposals (oldest first)."""
+        time, and the proposal seconds of each design of the model-based proposals (oldest first); the
+        failed evaluations' designs with their fidelity (a failed validation is not proposed again)."""
         done = [t for t in self.finished if math.isfinite(evaluation_seconds(t))]
         model_based = [t for t in sorted(self.trials, key=lambda t: t.index)
                        if t.method == self.proposer.name and "propose" in t.timings]
         return {"timings": (np.array([self.fidelity(t) for t in done], float),
                             np.array([evaluation_seconds(t) for t in done], float)),
-                "proposal_seconds": np.array([float(t.timings["propose"]) for t in model_based], float)}
+                "proposal_seconds": np.array([float(t.timings["propose"]) for t in model_based], float),
+                "X_failed": np.array([self._model_row(t) for t in self.finished if t.status == "failed"],
+                                     float).reshape(-1, len(self.names) + 1)}
 
     def _candidate_inputs(self, prop, k: int) -> dict[str, float]:
         return {FIDELITY_KEY: float(prop.fidelity[k])}
