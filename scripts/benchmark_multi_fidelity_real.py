@@ -290,9 +290,9 @@ def previous_text(previous: dict[tuple[str, int], dict], best_known: float, args
     """Rows of earlier runs kept in ``--previous`` (other settings or pipeline), scored against the same target."""
     if not previous:
         return []
-    lines = ["", f"Earlier runs kept in `{args.previous}` (the proposer settings or the pipeline before the current "
-             "ones: seeds 0-1 of these ran with the older mean-of-tau estimator), scored against the same target:", "",
-             "| arm (earlier run) | CPU s to within 1 % (per seed) | median | final value held (per seed) |",
+    lines = ["", f"Runs with other settings kept in `{args.previous}` (multi-fidelity: the former proposer defaults; "
+             "seeds 0-1 of every arm: the mean-of-tau estimator), scored against the same target:", "",
+             "| arm (other settings) | CPU s to within 1 % (per seed) | median | final value held (per seed) |",
              "|---|---|---|---|"]
     for arm in ARMS:
         rs = [previous[(a, s)] for (a, s) in sorted(previous) if a == arm]

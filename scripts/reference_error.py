@@ -17,8 +17,8 @@ Candidates already in the table are kept unless named again. Never run in CI.
 
 A generator checkpoint that is not the shipped one (e.g. an export of a training run) is scored with
 ``--generator NAME=CHECKPOINT [--like gen-64x8]``: a candidate ``NAME`` with the settings of ``--like``
-and ``generator.checkpoint=CHECKPOINT``. Give ``--table``, ``--rows`` and ``--markdown`` in a scratch
-folder so that the shipped table is not changed by a model that is not shipped.
+and ``generator.checkpoint=CHECKPOINT``. ``--table``, ``--rows`` and ``--markdown`` must then name files
+outside the shipped ones (a scratch folder), so that a model that is not shipped does not enter them.
 """
 
 from __future__ import annotations
@@ -191,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the candidate whose structure source and overrides --generator candidates take")
     args = ap.parse_args(argv)
     args.candidates = list(args.candidates or ([] if args.generator else ["default"]))
+    shipped = {str(REPO / "src" / "microdesign" / "analysis" / "reference_error.json"),
+               str(REPO / "docs" / "reference" / "reference_error_rows.json"), str(REPO / "docs" / "reference_error.md")}
+    if args.generator and shipped & {str(Path(p).resolve()) for p in (args.table, args.rows, args.markdown)}:
+        ap.error("--generator: give --table, --rows and --markdown outside the shipped files (a scratch folder), "
+                 "so that a model that is not shipped does not enter the shipped error table")
     for spec in args.generator:
         name, sep, checkpoint = spec.partition("=")
         if not sep or not name or not checkpoint or name in CANDIDATES:
