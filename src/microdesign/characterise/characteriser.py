@@ -74,6 +74,15 @@ log = logging.getLogger(__name__)
 #: CBD measurements go down to ~10 S/m.
 DEFAULT_BULK_CONDUCTIVITY_S_M: dict[str, float] = {"active_material": 0.18, "cbd": 760.0}
 
+
+def label_conductivities(bulk_conductivity_S_m: Mapping[str, float] | None = None) -> dict[int, float]:
+    """Label -> bulk conductivity [S.m-1] of the solid phases (AM and CBD; the pore is insulating), from
+    ``{"active_material": s, "cbd": s}`` over :data:`DEFAULT_BULK_CONDUCTIVITY_S_M` (missing keys or None:
+    the defaults)."""
+    bulk = {**DEFAULT_BULK_CONDUCTIVITY_S_M, **dict(bulk_conductivity_S_m or {})}
+    return {ACTIVE_MATERIAL: float(bulk["active_material"]), CBD: float(bulk["cbd"])}
+
+
 class _StageClock:
     """Context factory adding each block's wall seconds to ``store[stage]`` (CUDA synchronised first)."""
 
@@ -291,7 +300,7 @@ class Characteriser:
     # ------------------------------------------------------------------------------- solves
     def _conductivities(self) -> dict[int, float]:
         """Label -> bulk conductivity [S.m-1] of the solid phases."""
-        return {ACTIVE_MATERIAL: self.bulk_conductivity_S_m["active_material"], CBD: self.bulk_conductivity_S_m["cbd"]}
+        return label_conductivities(self.bulk_conductivity_S_m)
 
     def measure(self, volumes: np.ndarray, voxel_size_m: float) -> tuple[dict[str, np.ndarray], str | None]:
         """Per-cube values of every metric.

@@ -152,7 +152,7 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
     Raises:
         ConfigError: ``solid_conductivity`` is not a bool.
     """
-    from microdesign.characterise.characteriser import DEFAULT_BULK_CONDUCTIVITY_S_M
+    from microdesign.characterise.characteriser import label_conductivities
     from microdesign.characterise.solvers import MgcgSolver
     from microdesign.characterise.surface import interface_ssa
     from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
@@ -161,8 +161,7 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
     sa = getattr(characteriser, "surface_area", {"method": "face_counting", "isotropic_correction": True,
                                                   "smoothing": True})
     solver = getattr(characteriser, "solver", None) or MgcgSolver()
-    bulk = {**DEFAULT_BULK_CONDUCTIVITY_S_M, **dict(getattr(characteriser, "bulk_conductivity_S_m", None) or {})}
-    label_conductivity = {ACTIVE_MATERIAL: float(bulk["active_material"]), CBD: float(bulk["cbd"])}
+    label_conductivity = label_conductivities(getattr(characteriser, "bulk_conductivity_S_m", None))
     out: dict[str, list[float]] = {k: [] for k in keys}
     failed = 0
 
