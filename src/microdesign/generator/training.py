@@ -241,14 +241,13 @@ class _CubeSampler:
     index reflection instead of padding the volume). No flips or axis permutations: the slice sampler makes
     none for 3D data either, and axis 0 stays the through-plane axis.
 
+    ``data`` must be 3D (:class:`Trainer` refuses ``critic="volume"`` with 2D images before any work).
+
     Raises:
-        ConfigError: 2D training data (``critic``), or a volume side below ``size`` (``train_size``).
+        ConfigError: a volume side below ``size`` (``train_size``).
     """
 
     def __init__(self, data: TrainingData, size: int, padding: str = "none"):
-        if data.ndim != 3:
-            raise ConfigError("critic", "volume", "'slices' for 2D training images (a volume critic needs 3D "
-                              "training volumes)", context="train settings")
         self.size = int(size)
         self.pad = self.size // 2 if padding == "reflect" else 0
         for im in data.images:
