@@ -234,7 +234,7 @@ class MultiFidelityProposer:
             ``level`` the level of each.
 
         Raises:
-            ConfigError: a fidelity in ``X``, ``X_pending`` or ``timings`` that is no level's, or
+            ConfigError: a fidelity in ``X``, ``X_pending``, ``X_failed`` or ``timings`` that is no level's, or
                 ``timings`` arrays of different lengths.
         """
         t0 = time.perf_counter()
@@ -246,14 +246,16 @@ class MultiFidelityProposer:
         X = X.reshape(-1, d + 1)
         Y = np.zeros(0) if Y is None else np.asarray(Y, dtype=np.float64).reshape(-1)
         level_index(self.levels, X[:, d])  # bad fidelities are a ConfigError here, not a Sobol fallback
-        pending = None
-        if X_pending is not None and np.size(X_pending) > 0:
-            pending = np.asarray(X_pending, dtype=np.float64).reshape(-1, d + 1)
-            level_index(self.levels, pending[:, d])
-        failed = None
-        if X_failed is not None and np.size(X_failed) > 0:
-            failed = np.asarray(X_failed, dtype=np.float64).reshape(-1, d + 1)
-            level_index(self.levels, failed[:, d])
+
+        def rows_with_fidelity(A) -> np.ndarray | None:
+            """``A`` as ``k x (d + 1)`` with checked fidelities; None when empty."""
+            if A is None or np.size(A) == 0:
+                return None
+            A = np.asarray(A, dtype=np.float64).reshape(-1, d + 1)
+            level_index(self.levels, A[:, d])
+            return A
+
+        pending, failed = rows_with_fidelity(X_pending), rows_with_fidelity(X_failed)
         cost_model = self.cost_model.refit(*timings) if timings is not None and self.refit_costs else self.cost_model
         if self.refit_costs and self.cost_includes_proposal and proposal_seconds is not None:
             cost_model = cost_model.with_overhead(proposal_overhead(proposal_seconds))
