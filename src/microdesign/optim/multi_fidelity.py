@@ -372,7 +372,7 @@ class MultiFidelityProposer:
                     c, v = optimize_acqf_mixed(
                         acq, bounds=bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
                         fixed_features_list=[{k: float(f)} for f in self.fidelities], inequality_constraints=cons,
-                        options={"maxiter": self.maxiter, "batch_limit": 4},
+                        options={"maxiter": self.maxiter, "batch_limit": 4, "init_batch_limit": self.raw_samples},
                     )
                     chosen.append(c.detach())
                     values.append(float(v))
