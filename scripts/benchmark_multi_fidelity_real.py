@@ -306,14 +306,15 @@ def previous_text(previous: dict[tuple[str, int], dict], best_known: float, args
 
 
 def validations(path: Path) -> int | None:
-    """Trials of a multi-fidelity campaign file proposed as the validation of the recommendation at the
-    highest level (their note says so); None where the file is gone."""
+    """Validations of the recommendation at the highest level proposed in a multi-fidelity campaign file
+    (one per proposal batch whose note says so: the note is stored with every trial of the batch, the
+    validation is its design 0); None where the file is gone."""
     if not path.is_file():
         return None
     from microdesign.storage.campaign_file import CampaignStore
 
     _, trials = CampaignStore(path).load(volumes=False)
-    return sum(1 for t in trials if t.note and "recommendation" in t.note)
+    return len({t.batch for t in trials if t.note and "recommendation" in t.note})
 
 
 def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seeds: list[int],
