@@ -286,23 +286,39 @@ def ratio_text(other: float, mf: float, show: bool = True) -> str:
     return head + "neither reached it"
 
 
-def previous_text(previous: dict[tuple[str, int], dict], best_known: float, args) -> list[str]:
-    """Rows of earlier runs kept in ``--previous`` (other settings or pipeline), scored against the same target."""
+def previous_text(previous: dict[tuple[str, str, int], dict], best_known: float) -> list[str]:
+    """Rows of earlier runs kept in ``--previous`` folders (other settings or pipeline), scored against the same
+    target; ``previous`` is keyed by (the folder's settings text, arm, seed)."""
     if not previous:
         return []
-    lines = ["", f"Runs with other settings kept in `{args.previous}` (multi-fidelity: the former proposer defaults; "
-             "seeds 0-1 of every arm: the mean-of-tau estimator), scored against the same target:", "",
-             "| arm (other settings) | CPU s to within 1 % (per seed) | median | final value held (per seed) |",
-             "|---|---|---|---|"]
-    for arm in ARMS:
-        rs = [previous[(a, s)] for (a, s) in sorted(previous) if a == arm]
-        if not rs:
-            continue
-        t = np.array([cpu_to_target(r, best_known) for r in rs])
-        lines.append(f"| {arm} (seeds {', '.join(str(r['seed']) for r in rs)}) | "
-                     f"{', '.join(f'{x:.0f}' if np.isfinite(x) else 'not reached' for x in t)} | "
-                     f"{np.median(t):.0f} | {', '.join(f'{held_curve(r)[1][-1]:.1f}' for r in rs)} |")
+    lines = ["", "Runs with other settings (kept in the `--previous` folders), scored against the same target:", "",
+             "| arm | settings | CPU s to within 1 % (per seed) | median | final value held (per seed) |",
+             "|---|---|---|---|---|"]
+    for label in dict.fromkeys(k[0] for k in sorted(previous)):
+        for arm in ARMS:
+            rs = [previous[k] for k in sorted(previous) if k[0] == label and k[1] == arm]
+            if not rs:
+                continue
+            t = np.array([cpu_to_target(r, best_known) for r in rs])
+            lines.append(f"| {arm} (seeds {', '.join(str(r['seed']) for r in rs)}) | {label} | "
+                         f"{', '.join(f'{x:.0f}' if np.isfinite(x) else 'not reached' for x in t)} | "
+                         f"{np.median(t):.0f} | {', '.join(f'{held_curve(r)[1][-1]:.1f}' for r in rs)} |")
     return lines
+
+
+def load_previous(folders) -> dict[tuple[str, str, int], dict]:
+    """Runs (``<arm>-<seed>.json``) of each ``--previous`` folder, keyed by (settings text, arm, seed); the settings
+    text is the first line of the folder's ``settings.txt`` (else the folder name)."""
+    out = {}
+    for folder in folders or []:
+        folder = Path(folder)
+        note = folder / "settings.txt"
+        label = note.read_text().strip().splitlines()[0] if note.is_file() else folder.name
+        for p in sorted(folder.glob("*.json")):
+            r = json.loads(p.read_text())
+            if r.get("arm") in ARMS:
+                out[(label, r["arm"], int(r["seed"]))] = r
+    return out
 
 
 def validations(path: Path) -> int | None:
@@ -318,7 +334,7 @@ def validations(path: Path) -> int | None:
 
 
 def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seeds: list[int],
-                 previous: dict[tuple[str, int], dict] | None = None) -> str:
+                 previous: dict[tuple[str, str, int], dict] | None = None) -> str:
     n_lo, l_lo = parse_level(args.low)
     n_hi, l_hi = parse_level(args.high)
     lines = [f"Real pipeline (shipped generator, CPU characterisation, PyBaMM DFN 4680 at 10 W, default objective "
@@ -331,13 +347,13 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
     corr_lines, c = correlation_text(corr) if corr else (["(level correlation not run yet)", ""], {})
     complete = [s for s in seeds if all((a, s) in runs for a in ARMS)]
     finished = sorted(runs.values(), key=lambda r: (r["seed"], ARMS.index(r["arm"])))
-    values = [e["value"] for r in finished for e in r["evaluations"]
+    # the best known value: the best high-level evaluation of any run, earlier runs with other settings included
+    every = [(r, "") for r in finished] + [(r, f" ({k[0]})") for k, r in sorted((previous or {}).items())]
+    values = [(e["value"], f"{r['arm']} seed {r['seed']}{note}") for r, note in every for e in r["evaluations"]
               if e["status"] == "completed" and e["fidelity"] >= 1.0 - 1e-9]
-    if not values:
+    if not finished or not values:
         return "\n".join(lines + corr_lines + ["(no campaign run finished yet)"])
-    best_known = max(values)
-    where = next(f"{r['arm']} seed {r['seed']}" for r in finished for e in r["evaluations"]
-                 if e["status"] == "completed" and e["fidelity"] >= 1.0 - 1e-9 and e["value"] == best_known)
+    best_known, where = max(values, key=lambda vw: vw[0])
     caps = [r["cap_s"] for r in finished if r["arm"] == "multi-fidelity"]
     mf_opt = compose_cfg("multi-fidelity", 0, args, None).optimiser
     n_init = {"qLogNEI": compose_cfg("qLogNEI", 0, args, None).optimiser.n_initial,
@@ -411,7 +427,7 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
                       + ", ".join("?" if c is None else str(c) for c in counts)]
     lines += ["", "Not reached = the run ended (budget or CPU cap) without holding such a design; the median "
               "counts those as infinite."]
-    lines += previous_text(previous or {}, best_known, args)
+    lines += previous_text(previous or {}, best_known)
     text = lines + [""] + corr_lines + [f"Benchmark script: `scripts/benchmark_multi_fidelity_real.py` (traces of every "
                                         f"run in `{args.work}/<arm>-<seed>.json`)."]
     return "\n".join(text)
@@ -435,8 +451,9 @@ def main() -> int:
                     help="run these seeds, in this order (default: 0 .. --seeds - 1); e.g. a second process on other seeds")
     ap.add_argument("--work", default="runs/benchmark_multi_fidelity_real")
     ap.add_argument("--no-docs", action="store_true", help="print the section instead of writing docs/benchmarks/")
-    ap.add_argument("--previous", default=None,
-                    help="folder of earlier runs (<arm>-<seed>.json) listed beside the current ones, same target")
+    ap.add_argument("--previous", nargs="*", default=[],
+                    help="folders of earlier runs (<arm>-<seed>.json; the first line of settings.txt says what differs) "
+                         "listed beside the current ones, same target")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("microdesign", "ax", "pybamm"):
@@ -460,13 +477,7 @@ def main() -> int:
         return out
 
     def write(corr: list[dict]) -> None:
-        previous = {}
-        if args.previous:
-            for p in sorted(Path(args.previous).glob("*.json")):
-                r = json.loads(p.read_text())
-                if r.get("arm") in ARMS:
-                    previous[(r["arm"], int(r["seed"]))] = r
-        body = summary_text(load_runs(), corr, args, seeds, previous)
+        body = summary_text(load_runs(), corr, args, seeds, load_previous(args.previous))
         if args.no_docs:
             print(body)
             return

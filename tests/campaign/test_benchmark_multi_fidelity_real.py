@@ -52,3 +52,24 @@ def test_ratio_text_names_the_runs_that_never_got_there(bench):
 
 def test_level_sizes_parse(bench):
     assert bench.parse_level("4x80") == (4, 80) and bench.parse_level("2X48") == (2, 48)
+
+
+def test_previous_folders_are_labelled_and_count_for_the_best_known_value(bench, tmp_path):
+    """Runs kept in --previous folders are listed under the first line of their settings.txt (else the folder
+    name) and scored against a best known value that includes their own high-level evaluations."""
+    import json
+
+    a, b = tmp_path / "a", tmp_path / "old_proposer"
+    a.mkdir()
+    b.mkdir()
+    (a / "settings.txt").write_text("slower proposals\nmore text\n")
+    run = {**_run((10, 1.0, "completed", 990.0), (20, 1.0, "completed", 1000.0)), "arm": "multi-fidelity", "seed": 0}
+    (a / "multi-fidelity-0.json").write_text(json.dumps(run))
+    (b / "qLogNEI-1.json").write_text(json.dumps({**_run((30, 1.0, "completed", 995.0)), "arm": "qLogNEI", "seed": 1}))
+    (b / "notes.json").write_text(json.dumps({"other": 1}))  # not a run: ignored
+    prev = bench.load_previous([a, b])
+    assert sorted(prev) == [("old_proposer", "qLogNEI", 1), ("slower proposals", "multi-fidelity", 0)]
+    text = "\n".join(bench.previous_text(prev, 1000.0))
+    assert "| multi-fidelity (seeds 0) | slower proposals | 10 | 10 | 1000.0 |" in text
+    assert "| qLogNEI (seeds 1) | old_proposer | 30 | 30 | 995.0 |" in text
+    assert bench.previous_text({}, 1000.0) == []
