@@ -348,7 +348,8 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
     complete = [s for s in seeds if all((a, s) in runs for a in ARMS)]
     finished = sorted(runs.values(), key=lambda r: (r["seed"], ARMS.index(r["arm"])))
     # the best known value: the best high-level evaluation of any run, earlier runs with other settings included
-    every = [(r, "") for r in finished] + [(r, f" ({k[0]})") for k, r in sorted((previous or {}).items())]
+    every = [(r, "") for r in finished] + [(r, " (a run with other settings, listed below)")
+                                           for _, r in sorted((previous or {}).items())]
     values = [(e["value"], f"{r['arm']} seed {r['seed']}{note}") for r, note in every for e in r["evaluations"]
               if e["status"] == "completed" and e["fidelity"] >= 1.0 - 1e-9]
     if not finished or not values:
