@@ -567,26 +567,39 @@ def test_volume_critic_needs_3d_training_data(tmp_path):
         TrainSettings(critic="cubes", **TINY)
 
 
+def _one_hot(labels):
+    import torch
+
+    t = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    return torch.nn.functional.one_hot(t, 3).movedim(-1, 0)[None].float()
+
+
 def test_interface_density_counts_the_faces_between_two_phases():
     """One-hot labels: a flat AM | pore interface normal to axis 0 in an 8^3 cube is 64 of the 7 x 64 faces
-    along axis 0 and none along axes 1-2 (density 1/21 averaged over the axes); a random volume matches the
-    face count of the characterisation's surface module; a 2D image is averaged over its 2 axes."""
+    along axis 0 and none along axes 1-2 (density 1/21 averaged over the axes); a random cube matches the
+    face count of the characterisation's surface module; a 2D image is averaged over its 2 axes; the
+    count-based density of labels equals the tensor density of their one-hot encoding."""
     import torch
 
     from microdesign.characterise.surface import interface_face_counts
-    from microdesign.generator.training import INTERFACE_PAIRS, _one_hot, interface_density
+    from microdesign.generator.training import INTERFACE_PAIRS, interface_density, interface_density_of_labels
     from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 
     assert INTERFACE_PAIRS == ((ACTIVE_MATERIAL, PORE), (ACTIVE_MATERIAL, CBD), (CBD, PORE))
     vol = np.full((8, 8, 8), PORE, np.uint8)
     vol[:4] = ACTIVE_MATERIAL
+    np.testing.assert_allclose(interface_density_of_labels(vol), [1 / 21, 0, 0], atol=1e-12)
     np.testing.assert_allclose(interface_density(_one_hot(vol))[0].numpy(), [1 / 21, 0, 0], atol=1e-7)
     vol = np.random.default_rng(0).integers(0, 3, (7, 7, 7)).astype(np.uint8)
     for k, (a, b) in enumerate(INTERFACE_PAIRS):  # a cube has 6 x 7 x 7 faces along each axis
-        assert float(interface_density(_one_hot(vol))[0, k]) == pytest.approx(
-            interface_face_counts(vol, a, b) / (3 * 6 * 7 * 7), rel=1e-6)
+        assert interface_density_of_labels(vol)[k] == pytest.approx(
+            interface_face_counts(vol, a, b) / (3 * 6 * 7 * 7), rel=1e-12)
+    box = np.random.default_rng(1).integers(0, 3, (5, 6, 9)).astype(np.uint8)  # unequal sides
+    np.testing.assert_allclose(interface_density(_one_hot(box))[0].numpy(), interface_density_of_labels(box),
+                               rtol=1e-6)
     img = np.zeros((4, 4), np.uint8)
     img[:, 2:] = CBD  # 4 CBD-pore faces of the 12 along axis 1, none along axis 0
+    np.testing.assert_allclose(interface_density_of_labels(img), [0, 0, (4 / 12) / 2], atol=1e-12)
     np.testing.assert_allclose(interface_density(_one_hot(img))[0].numpy(), [0, 0, (4 / 12) / 2], atol=1e-7)
     probs = torch.full((1, 3, 4, 4, 4), 1 / 3, requires_grad=True)  # uniform: every pair 2/9 of the faces
     dens = interface_density(probs)
@@ -596,13 +609,14 @@ def test_interface_density_counts_the_faces_between_two_phases():
 
 
 def test_straight_through_interface_loss_moves_argmax_labels_to_the_target_density():
-    """The generator step's interface term (argmax value, softmax gradient) is a usable objective: free logits
-    driven by it alone reach a target volume's interface densities from a coarse start."""
+    """The generator step's interface term (straight_through_interface_density: the argmax labels' density,
+    the softmax gradient) is a usable objective: free logits driven by it alone reach a target volume's
+    interface densities from a coarse start, and its value is that of the argmax labels."""
     import torch
 
-    from microdesign.generator.training import _one_hot, interface_density
+    from microdesign.generator.training import interface_density_of_labels, straight_through_interface_density
 
-    target = interface_density(_one_hot(_blobs(0.5, 3, size=16)))
+    target = torch.as_tensor(interface_density_of_labels(_blobs(0.5, 3, size=16)), dtype=torch.float32)[None]
     torch.manual_seed(0)
     logits = torch.zeros(1, 3, 16, 16, 16)
     logits[:, 1, :8] = 2.0  # two half-cubes: far fewer interfaces than the blobs
@@ -610,9 +624,7 @@ def test_straight_through_interface_loss_moves_argmax_labels_to_the_target_densi
     opt = torch.optim.Adam([logits], lr=0.05)
 
     def mismatch():
-        prob = torch.softmax(logits, 1)
-        hard = torch.nn.functional.one_hot(prob.argmax(1), 3).movedim(-1, 1).float()
-        return ((interface_density(hard + prob - prob.detach()) - target) ** 2).sum()
+        return ((straight_through_interface_density(torch.softmax(logits, 1)) - target) ** 2).sum()
 
     start = float(mismatch().detach())
     for _ in range(300):
@@ -621,6 +633,9 @@ def test_straight_through_interface_loss_moves_argmax_labels_to_the_target_densi
         loss.backward()
         opt.step()
     assert float(mismatch().detach()) < 0.05 * start
+    labels = logits.detach().argmax(1)[0].numpy().astype(np.uint8)
+    np.testing.assert_allclose(straight_through_interface_density(torch.softmax(logits, 1)).detach()[0].numpy(),
+                               interface_density_of_labels(labels), rtol=1e-5)
 
 
 def test_interface_weight_trains_and_is_checked(two_class_data, tmp_path):
@@ -635,5 +650,6 @@ def test_interface_weight_trains_and_is_checked(two_class_data, tmp_path):
         assert all(np.isfinite(float(r["generator_loss"])) for r in rows[w])
     assert float(rows[1000.0][0]["generator_loss"]) > float(rows[0.0][0]["generator_loss"])
     assert rows[1000.0][0]["critic_loss"] == rows[0.0][0]["critic_loss"]  # the critics' first update is unchanged
-    with pytest.raises(ConfigError, match="interface_weight"):
-        TrainSettings(interface_weight=-1.0, **TINY)
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ConfigError, match="interface_weight"):
+            TrainSettings(interface_weight=bad, **TINY)

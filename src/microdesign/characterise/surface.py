@@ -32,14 +32,20 @@ from microdesign.phases import ACTIVE_MATERIAL, CBD, PORE
 METHODS = ("face_counting", "marching_cubes")
 
 
-def interface_face_counts(volume: np.ndarray, a: int, b: int) -> int:
-    """Number of voxel faces between label ``a`` and label ``b`` in ``volume`` (``X x Y x Z``)."""
-    total = 0
-    for axis in range(3):
+def interface_face_counts_per_axis(volume: np.ndarray, a: int, b: int) -> list[int]:
+    """Number of voxel (or pixel) faces between label ``a`` and label ``b`` normal to each axis of ``volume``
+    (any number of axes, e.g. ``X x Y x Z`` or a 2D image): one count per axis."""
+    counts = []
+    for axis in range(volume.ndim):
         lo = np.take(volume, np.arange(volume.shape[axis] - 1), axis=axis)
         hi = np.take(volume, np.arange(1, volume.shape[axis]), axis=axis)
-        total += int(np.count_nonzero(((lo == a) & (hi == b)) | ((lo == b) & (hi == a))))
-    return total
+        counts.append(int(np.count_nonzero(((lo == a) & (hi == b)) | ((lo == b) & (hi == a)))))
+    return counts
+
+
+def interface_face_counts(volume: np.ndarray, a: int, b: int) -> int:
+    """Number of voxel faces between label ``a`` and label ``b`` in ``volume`` (``X x Y x Z``)."""
+    return sum(interface_face_counts_per_axis(volume, a, b))
 
 
 def interface_face_counts_torch(volumes, a: int, b: int):
