@@ -308,17 +308,37 @@ def previous_text(previous: dict[tuple[str, str, int], dict], best_known: float)
 
 def load_previous(folders) -> dict[tuple[str, str, int], dict]:
     """Runs (``<arm>-<seed>.json``) of each ``--previous`` folder, keyed by (settings text, arm, seed); the settings
-    text is the first line of the folder's ``settings.txt`` (else the folder name)."""
-    out = {}
+    text is the first line of the folder's ``settings.txt`` (else, or when it is empty, the folder name).
+
+    Raises:
+        SystemExit: a folder that does not exist, or two folders with the same settings text.
+    """
+    out: dict[tuple[str, str, int], dict] = {}
+    labels: dict[str, Path] = {}
     for folder in folders or []:
         folder = Path(folder)
+        if not folder.is_dir():
+            raise SystemExit(f"--previous: {folder} is not a folder of earlier runs")
         note = folder / "settings.txt"
-        label = note.read_text().strip().splitlines()[0] if note.is_file() else folder.name
+        lines = note.read_text().strip().splitlines() if note.is_file() else []
+        label = lines[0].strip() if lines and lines[0].strip() else folder.name
+        if label in labels:
+            raise SystemExit(f"--previous: {folder} and {labels[label]} have the same settings text {label!r}")
+        labels[label] = folder
         for p in sorted(folder.glob("*.json")):
             r = json.loads(p.read_text())
             if r.get("arm") in ARMS:
                 out[(label, r["arm"], int(r["seed"]))] = r
     return out
+
+
+def best_known_value(finished: list[dict], previous: dict[tuple[str, str, int], dict]) -> tuple[float, str] | None:
+    """The best completed high-level value of any run, the ``--previous`` folders' included (the target must not
+    drop when current runs replace earlier ones), and where it was found; None when there is none."""
+    every = [(r, "") for r in finished] + [(r, f" (settings: {k[0]})") for k, r in sorted(previous.items())]
+    values = [(e["value"], f"{r['arm']} seed {r['seed']}{note}") for r, note in every for e in r["evaluations"]
+              if e["status"] == "completed" and e["fidelity"] >= 1.0 - 1e-9]
+    return max(values, key=lambda vw: vw[0]) if values else None
 
 
 def validations(path: Path) -> int | None:
@@ -347,21 +367,18 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
     corr_lines, c = correlation_text(corr) if corr else (["(level correlation not run yet)", ""], {})
     complete = [s for s in seeds if all((a, s) in runs for a in ARMS)]
     finished = sorted(runs.values(), key=lambda r: (r["seed"], ARMS.index(r["arm"])))
-    # the best known value: the best high-level evaluation of any run, earlier runs with other settings included
-    every = [(r, "") for r in finished] + [(r, " (a run with other settings, listed below)")
-                                           for _, r in sorted((previous or {}).items())]
-    values = [(e["value"], f"{r['arm']} seed {r['seed']}{note}") for r, note in every for e in r["evaluations"]
-              if e["status"] == "completed" and e["fidelity"] >= 1.0 - 1e-9]
-    if not finished or not values:
+    best = best_known_value(finished, previous or {})
+    if not finished or best is None:
         return "\n".join(lines + corr_lines + ["(no campaign run finished yet)"])
-    best_known, where = max(values, key=lambda vw: vw[0])
+    best_known, where = best
     caps = [r["cap_s"] for r in finished if r["arm"] == "multi-fidelity"]
     mf_opt = compose_cfg("multi-fidelity", 0, args, None).optimiser
     n_init = {"qLogNEI": compose_cfg("qLogNEI", 0, args, None).optimiser.n_initial,
               "multi-fidelity": mf_opt.n_initial, "high": mf_opt.n_initial_high}
     lines += [f"### CPU until the campaign holds a design within {100 * TOL:.0f} % of the best known "
               f"({len(complete)} of {args.seeds} seeds)", "",
-              f"Best known high-level value: **{best_known:.2f} W.h.L-1** (the best high-level evaluation of any run; "
+              f"Best known high-level value: **{best_known:.2f} W.h.L-1** (the best high-level evaluation of any run, "
+              f"the `--previous` folders' included; "
               f"{where}); target {best_known * (1 - TOL):.2f}. 'Held' = the best value *evaluated at the high level* "
               "so far (multi-fidelity: low-level values do not count). qLogNEI and Ax: "
               f"{args.budget} high-level evaluations; qLogNEI starts with the campaign's Sobol design (n_initial "

@@ -56,20 +56,31 @@ def test_level_sizes_parse(bench):
 
 def test_previous_folders_are_labelled_and_count_for_the_best_known_value(bench, tmp_path):
     """Runs kept in --previous folders are listed under the first line of their settings.txt (else the folder
-    name) and scored against a best known value that includes their own high-level evaluations."""
+    name) and their high-level evaluations count for the best known value; a missing folder or two folders
+    with the same settings text stop the script."""
     import json
 
     a, b = tmp_path / "a", tmp_path / "old_proposer"
     a.mkdir()
     b.mkdir()
     (a / "settings.txt").write_text("slower proposals\nmore text\n")
-    run = {**_run((10, 1.0, "completed", 990.0), (20, 1.0, "completed", 1000.0)), "arm": "multi-fidelity", "seed": 0}
+    run = {**_run((10, 1.0, "completed", 995.0), (20, 1.0, "completed", 1000.0), (25, 0.5, "completed", 1100.0)),
+           "arm": "multi-fidelity", "seed": 0}
     (a / "multi-fidelity-0.json").write_text(json.dumps(run))
-    (b / "qLogNEI-1.json").write_text(json.dumps({**_run((30, 1.0, "completed", 995.0)), "arm": "qLogNEI", "seed": 1}))
+    (b / "qLogNEI-1.json").write_text(json.dumps({**_run((30, 1.0, "completed", 980.0)), "arm": "qLogNEI", "seed": 1}))
     (b / "notes.json").write_text(json.dumps({"other": 1}))  # not a run: ignored
     prev = bench.load_previous([a, b])
     assert sorted(prev) == [("old_proposer", "qLogNEI", 1), ("slower proposals", "multi-fidelity", 0)]
+    current = [{**_run((5, 1.0, "completed", 990.0)), "arm": "qLogNEI", "seed": 0}]
+    # the low-level 1100 does not count; the earlier run's 1000 beats the current runs' 990
+    assert bench.best_known_value(current, prev) == (1000.0, "multi-fidelity seed 0 (settings: slower proposals)")
+    assert bench.best_known_value(current, {}) == (990.0, "qLogNEI seed 0")
     text = "\n".join(bench.previous_text(prev, 1000.0))
-    assert "| multi-fidelity (seeds 0) | slower proposals | 10 | 10 | 1000.0 |" in text
-    assert "| qLogNEI (seeds 1) | old_proposer | 30 | 30 | 995.0 |" in text
+    assert "| multi-fidelity (seeds 0) | slower proposals | 10 | 10 | 1000.0 |" in text  # 995 is within 1 %
+    assert "| qLogNEI (seeds 1) | old_proposer | not reached | inf | 980.0 |" in text
     assert bench.previous_text({}, 1000.0) == []
+    with pytest.raises(SystemExit, match="not a folder"):
+        bench.load_previous([tmp_path / "missing"])
+    (b / "settings.txt").write_text("slower proposals\n")
+    with pytest.raises(SystemExit, match="same settings text"):
+        bench.load_previous([a, b])
