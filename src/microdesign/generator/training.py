@@ -205,6 +205,20 @@ def _hardware(device) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores"
 
 
+def _check_image_sides(data: TrainingData, size: int) -> None:
+    """ConfigError naming ``train_size`` when a training image has a side below ``size``."""
+    for im in data.images:
+        if min(im.shape) < size:
+            raise ConfigError("train_size", size, f"<= every training image side (got an image {im.shape})")
+
+
+def _one_hot_channels_first(labels):
+    """``b x *spatial`` integer labels (tensor) -> ``b x N_PHASES x *spatial`` float32 one-hot."""
+    import torch.nn.functional as F
+
+    return F.one_hot(labels.long(), N_PHASES).movedim(-1, 1).float()
+
+
 class _SliceSampler:
     """Random real 2D slices (one-hot, ``m x 3 x L x L``) along a given axis of the training images."""
 
@@ -214,16 +228,13 @@ class _SliceSampler:
         self.size = size
         self.ndim = data.ndim
         self.pad = size // 2 if padding == "reflect" else 0
-        for im in data.images:
-            if min(im.shape) < size:
-                raise ConfigError("train_size", size, f"<= every training image side (got an image {im.shape})")
+        _check_image_sides(data, size)
         # 2D images are mirrored once here; planes of 3D volumes when drawn
         self.images = [torch.from_numpy(np.ascontiguousarray(
             np.pad(im, self.pad, mode="symmetric") if (self.pad and im.ndim == 2) else im)) for im in data.images]
 
     def slices(self, indices: np.ndarray, axis: int, per_image: int, rng: np.random.Generator):
         import torch
-        import torch.nn.functional as F
 
         L = self.size
         out = []
@@ -243,8 +254,7 @@ class _SliceSampler:
                     plane = plane.T
                     i0, j0 = j0, i0
                 out.append(plane[i0:i0 + L, j0:j0 + L])
-        batch = torch.stack(out).long()
-        return F.one_hot(batch, N_PHASES).permute(0, 3, 1, 2).float()
+        return _one_hot_channels_first(torch.stack(out))
 
 
 class _CubeSampler:
@@ -264,9 +274,7 @@ class _CubeSampler:
     def __init__(self, data: TrainingData, size: int, padding: str = "none"):
         self.size = int(size)
         self.pad = self.size // 2 if padding == "reflect" else 0
-        for im in data.images:
-            if min(im.shape) < size:
-                raise ConfigError("train_size", size, f"<= every training image side (got an image {im.shape})")
+        _check_image_sides(data, size)
         self.images = data.images
 
     def _axis_index(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -278,15 +286,13 @@ class _CubeSampler:
 
     def cubes(self, indices: np.ndarray, rng: np.random.Generator):
         import torch
-        import torch.nn.functional as F
 
         out = []
         for idx in indices:
             im = self.images[int(idx)]
             i, j, k = (self._axis_index(n, rng) for n in im.shape)
             out.append(np.ascontiguousarray(im[np.ix_(i, j, k)]))
-        batch = torch.from_numpy(np.stack(out)).long()
-        return F.one_hot(batch, N_PHASES).permute(0, 4, 1, 2, 3).float()
+        return _one_hot_channels_first(torch.from_numpy(np.stack(out)))
 
 
 #: Phase pairs of :func:`interface_density`, in its column order.
