@@ -405,7 +405,8 @@ class MultiFidelityProposer:
             mu = post.mean.reshape(-1)
             sd = post.variance.clamp_min(0.0).sqrt().reshape(-1)
         i = int(torch.argmax(mu))
-        rows = [X[level_index(self.levels, X[:, d]) == top, :d]]
+        high = level_index(self.levels, X[:, d]) == top
+        rows = [X[high, :d]]
         if pending is not None:
             rows.append(pending[level_index(self.levels, pending[:, d]) == top, :d])
         if failed is not None:
@@ -413,7 +414,6 @@ class MultiFidelityProposer:
         seen = np.vstack(rows)
         if seen.size and np.any(np.all(np.isclose(seen, X[i, :d], rtol=1e-9, atol=1e-9), axis=1)):
             return None  # already known (being evaluated, or failed) at the highest level
-        high = level_index(self.levels, X[:, d]) == top
         if high.any() and float(mu[i]) <= float(Y[high].max()):
             return None  # not predicted to beat what the highest level has already shown
         shortfall = float((maxima.detach().reshape(-1).to(mu) - mu[i]).clamp_min(0.0).mean())
