@@ -13,7 +13,9 @@ Usage::
 
     OMP_NUM_THREADS=1 python scripts/reference_error.py [--candidates default line-48] [--seeds 0 1]
 
-Candidates already in the table are kept unless named again. Never run in CI.
+Candidates already in the table are kept unless named again. A candidate re-measured with another
+generator checkpoint (a new shipped model) keeps its former row as ``NAME@CHECKPOINT``, so that the
+rows of every model measured stay comparable. Never run in CI.
 
 A generator checkpoint that is not the shipped one (e.g. an export of a training run) is scored with
 ``--generator NAME=CHECKPOINT [--like gen-64x8]``: a candidate ``NAME`` with the settings of ``--like``
@@ -76,6 +78,24 @@ def _abs_pct(x: float) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
 
 
+def keep_former_generator_row(table: dict, all_rows: dict, name: str, settings: dict) -> str | None:
+    """Rename the stored entry ``name`` (and its rows) to ``name@CHECKPOINT`` when it was measured with
+    another generator checkpoint than ``settings`` name; returns the new name, or None (nothing renamed)."""
+    old = [e for e in table["entries"] if e["name"] == name]
+    if not old or old[0]["settings"].get("generator") == settings.get("generator"):
+        return None
+    former = f"{name}@{old[0]['settings'].get('generator')}"
+    table["entries"] = [e for e in table["entries"] if e["name"] != former]
+    old[0]["name"] = former
+    if name in all_rows:
+        all_rows[former] = all_rows.pop(name)
+    return former
+
+
+def _generator(entry: dict) -> str:
+    return entry["settings"].get("generator", "") if entry["source"].startswith("generator") else "–"
+
+
 def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
     """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables."""
     from microdesign.analysis.reference_error import OBJECTIVE
@@ -115,13 +135,13 @@ def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
               "standard deviation, MAE = mean absolute; targets: MAE ≤ 2 % at 10 W and ≤ 5 % at 200 W at ≤ 20 CPU s "
               "per evaluation. CPU s: process CPU seconds of one evaluation (structures, characterisation, cell and "
               "objective noise runs) at that power, on the machine below.", "",
-              "| setting | source | power [W] | designs | evaluations | failed | bias [%] | spread [%] | MAE [%] | "
-              "mean objective 95 % CI [%] | CPU s / evaluation |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| setting | source | generator | power [W] | designs | evaluations | failed | bias [%] | spread [%] | "
+              "MAE [%] | mean objective 95 % CI [%] | CPU s / evaluation |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         for p, sm in e["summary"].items():
             o = sm[OBJECTIVE]
-            lines.append(f"| {e['name']} | {e['source']} | {p} | {sm['designs']} | {sm['evaluations']} | {sm['failed']} | "
+            lines.append(f"| {e['name']} | {e['source']} | {_generator(e)} | {p} | {sm['designs']} | {sm['evaluations']} | {sm['failed']} | "
                          f"{_pct(o['bias'])} | {_abs_pct(o['spread'])} | {_abs_pct(o['mean_abs'])} | "
                          f"{_abs_pct(sm['objective_relative_ci_mean'])} | {sm['cpu_s_mean']:.1f} |")
     lines += ["", "## Metric error per setting", "", "Bias ± spread of the relative error of each metric's mean "
@@ -151,16 +171,18 @@ def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
     if notes.strip():
         lines += ["", notes.strip()]
     lines += ["", "## Settings", ""]
-    lines += [f"- `{e['name']}` ({e['source']}): {e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
+    lines += [f"- `{e['name']}` ({e['source']}{', ' + _generator(e) if e['source'].startswith('generator') else ''}): "
+              f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
               f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     lines += ["", "## Reproduce", "",
               "```bash",
               "# reference: appends each finished design to the data file; the same command resumes after a stop",
               f"{reference.get('command', '')}",
-              "# this table: keeps designs already evaluated with the same settings and seeds",
+              "# this table: keeps designs already evaluated with the same settings and seeds (rows NAME@CHECKPOINT:",
+              "# the setting NAME measured with a former shipped generator, kept for comparison)",
               "OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates "
-              + " ".join(e["name"] for e in entries) + " --seeds " + " ".join(
+              + " ".join(e["name"] for e in entries if "@" not in e["name"]) + " --seeds " + " ".join(
                   str(x) for x in (entries[0]["seeds"] if entries else [0, 1])),
               "```"]
     lines += ["", "## Not measured yet", "",
@@ -224,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.candidates:
         source, overrides, description = CANDIDATES[name]
         cfg = compose("campaign", overrides)
+        former = keep_former_generator_row(table, all_rows, name, evaluation_settings(cfg))
+        if former:
+            logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
         keep = old and same_settings(old[0]["settings"], evaluation_settings(cfg)) and old[0]["seeds"] == list(args.seeds)
