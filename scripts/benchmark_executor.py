@@ -105,7 +105,10 @@ def real_part(n: int, repeats: int, work: Path) -> tuple[str, float]:
     two_vs_one = per_eval("ray, 1 worker") / per_eval("ray, 2 workers (async)")
     ray_vs_local = per_eval("local (in-process)") / per_eval("ray, 1 worker")
     cv = float(np.mean([s["characterise_cv"] for v in res.values() for s in v]))
-    body = (f"Real stages at a reduced cost (`{' '.join(REAL_REDUCED)}`, shipped generator, PyBaMM 4680 at "
+    from microdesign.config import compose
+
+    body = (f"Real stages at a reduced cost (`{' '.join(REAL_REDUCED)}`, shipped generator "
+            f"`{compose('campaign').generator.checkpoint}`, PyBaMM 4680 at "
             f"10 W), {n} Sobol designs per run (the same designs and seeds in every run), a local Ray with 2 CPUs "
             f"(`num_cpus_per_worker: 1`), {repeats} interleaved repeats. Wall time per evaluation = (last trial "
             "finished - first trial started) / evaluations; work = the stage times measured inside the worker; "

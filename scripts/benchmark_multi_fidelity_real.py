@@ -357,7 +357,9 @@ def summary_text(runs: dict[tuple[str, int], dict], corr: list[dict], args, seed
                  previous: dict[tuple[str, str, int], dict] | None = None) -> str:
     n_lo, l_lo = parse_level(args.low)
     n_hi, l_hi = parse_level(args.high)
-    lines = [f"Real pipeline (shipped generator, CPU characterisation, PyBaMM DFN 4680 at 10 W, default objective "
+    from microdesign.config import compose
+
+    lines = [f"Real pipeline (shipped generator `{compose('campaign').generator.checkpoint}`, CPU characterisation, PyBaMM DFN 4680 at 10 W, default objective "
              f"and design space), levels `cpu_two_level`: low {n_lo} × {l_lo}³, high {n_hi} × {l_hi}³ (fixed "
              "counts). These are CPU-sized: the shipped `two_level` keeps the representative 16 × 128³ high level "
              "(~370 s per evaluation here), at which this benchmark would take ~15 CPU-hours. One process, one "
