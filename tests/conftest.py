@@ -16,6 +16,21 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def load_script():
+    """A loader: ``load_script(name)`` imports ``scripts/<name>.py`` (the benchmark and table scripts
+    are not a package) as a module."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The public NMC images (docs/public_data.md) in the folder ``shared/data`` next to the repository checkout.
 

@@ -3,18 +3,12 @@ shipped model) keeps the former row under NAME@CHECKPOINT, and the page names ea
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 
 @pytest.fixture(scope="module")
-def script(repo_root):
-    path = repo_root / "scripts" / "reference_error.py"
-    spec = importlib.util.spec_from_file_location("reference_error_script", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def script(load_script):
+    return load_script("reference_error")
 
 
 def _entry(name, source, generator, mae=0.1):

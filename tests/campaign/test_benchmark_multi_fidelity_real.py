@@ -4,7 +4,6 @@ value, and the ratio text (docs/benchmarks/multi_fidelity_real.md)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -12,12 +11,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def bench(repo_root):
-    path = repo_root / "scripts" / "benchmark_multi_fidelity_real.py"
-    spec = importlib.util.spec_from_file_location("benchmark_multi_fidelity_real", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_script):
+    return load_script("benchmark_multi_fidelity_real")
 
 
 def _run(*evals):

@@ -5,8 +5,6 @@ Run on CPU tensors: the same torch code runs on CUDA in the GPU path.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -110,13 +108,10 @@ def test_device_path_reports_non_percolation_like_the_host_path():
         Characteriser(voxel_ops="gpu")
 
 
-def test_gpu_target_benchmark_fails_clearly_without_cuda(capsys, repo_root):
+def test_gpu_target_benchmark_fails_clearly_without_cuda(capsys, load_script):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the no-CUDA refusal cannot be exercised")
-    path = repo_root / "scripts" / "benchmark_characterise.py"
-    spec = importlib.util.spec_from_file_location("benchmark_characterise", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("benchmark_characterise")
     assert mod.main(["--gpu-target"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
 
