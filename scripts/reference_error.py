@@ -78,15 +78,19 @@ def _abs_pct(x: float) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
 
 
-def keep_former_generator_row(table: dict, all_rows: dict, name: str, settings: dict) -> str | None:
-    """Rename the stored entry ``name`` (and its rows) to ``name@CHECKPOINT`` when it was measured with
-    another generator checkpoint than ``settings`` name; returns the new name, or None (nothing renamed)."""
+def keep_former_generator_row(table: dict, all_rows: dict, name: str, source: str, settings: dict) -> str | None:
+    """Rename the stored entry ``name`` (and its rows) to ``name@CHECKPOINT`` when its structures come from
+    the generator (``source``) and it was measured with another generator checkpoint than ``settings``
+    names; returns the new name, or None (nothing renamed: a line row does not depend on the generator)."""
     old = [e for e in table["entries"] if e["name"] == name]
-    if not old or old[0]["settings"].get("generator") == settings.get("generator"):
+    if (not source.startswith("generator") or not old
+            or old[0]["settings"].get("generator") == settings.get("generator")):
         return None
-    former = f"{name}@{old[0]['settings'].get('generator')}"
+    checkpoint = old[0]["settings"].get("generator")
+    former = f"{name}@{checkpoint}"
     table["entries"] = [e for e in table["entries"] if e["name"] != former]
     old[0]["name"] = former
+    old[0]["description"] += f"; measured with the former shipped generator {checkpoint}"
     if name in all_rows:
         all_rows[former] = all_rows.pop(name)
     return former
@@ -96,8 +100,10 @@ def _generator(entry: dict) -> str:
     return entry["settings"].get("generator", "") if entry["source"].startswith("generator") else "–"
 
 
-def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
-    """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables."""
+def markdown(reference: dict, entries: list[dict], notes: str = "", current_generator: str | None = None) -> str:
+    """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables. The
+    reproduce command lists the rows that a rerun measures as they are: line rows and generator rows of
+    ``current_generator`` (the shipped one; None: every row without ``@``)."""
     from microdesign.analysis.reference_error import OBJECTIVE
 
     s = reference["settings"]
@@ -175,16 +181,24 @@ def markdown(reference: dict, entries: list[dict], notes: str = "") -> str:
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
               f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
+    stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
+             and e["source"].startswith("generator") and _generator(e) != current_generator]
+    current = [e for e in entries if "@" not in e["name"] and e not in stale]
     lines += ["", "## Reproduce", "",
               "```bash",
               "# reference: appends each finished design to the data file; the same command resumes after a stop",
               f"{reference.get('command', '')}",
-              "# this table: keeps designs already evaluated with the same settings and seeds (rows NAME@CHECKPOINT:",
-              "# the setting NAME measured with a former shipped generator, kept for comparison)",
+              "# this table: keeps designs already evaluated with the same settings and seeds",
               "OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates "
-              + " ".join(e["name"] for e in entries if "@" not in e["name"]) + " --seeds " + " ".join(
-                  str(x) for x in (entries[0]["seeds"] if entries else [0, 1])),
-              "```"]
+              + " ".join(e["name"] for e in current) + " --seeds " + " ".join(
+                  str(x) for x in (current[0]["seeds"] if current else [0, 1])),
+              "```", "",
+              "Rows `NAME@CHECKPOINT` are the setting `NAME` measured with a former shipped generator, kept for "
+              "comparison; their command is in the Settings list."]
+    if stale:
+        lines += ["", "Rows still measured with another generator than the shipped one (a rerun measures them with the "
+                  "shipped one and keeps these as `NAME@CHECKPOINT`): "
+                  + ", ".join(f"`{e['name']}` ({_generator(e)})" for e in stale) + "."]
     lines += ["", "## Not measured yet", "",
               "- the objective under the median of τ (only its τ error is measured; the characteriser offers the mean "
               "and the transport-averaged estimator);",
@@ -246,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.candidates:
         source, overrides, description = CANDIDATES[name]
         cfg = compose("campaign", overrides)
-        former = keep_former_generator_row(table, all_rows, name, evaluation_settings(cfg))
+        former = keep_former_generator_row(table, all_rows, name, source, evaluation_settings(cfg))
         if former:
             logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
@@ -264,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         table_path.write_text(json.dumps(table, indent=1) + "\n")
         rows_path.parent.mkdir(parents=True, exist_ok=True)
         rows_path.write_text(json.dumps(all_rows, indent=1) + "\n")
-        Path(args.markdown).write_text(markdown(reference, table["entries"], notes))
+        Path(args.markdown).write_text(markdown(reference, table["entries"], notes,
+                                                current_generator=evaluation_settings(compose("campaign"))["generator"]))
         logging.info("%s: %s", name, json.dumps({p: s["objective"] for p, s in entry["summary"].items()}))
     return 0
 

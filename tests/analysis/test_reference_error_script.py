@@ -21,25 +21,73 @@ def _entry(name, source, generator, mae=0.1):
 def test_a_new_generator_keeps_the_former_row_under_its_checkpoint(script):
     table = {"entries": [_entry("default", "generator", "old_model"), _entry("line-48", "line", "old_model")]}
     rows = {"default": [{"index": 0}], "line-48": [{"index": 1}]}
-    assert script.keep_former_generator_row(table, rows, "default", {"generator": "new_model"}) == "default@old_model"
+    keep = script.keep_former_generator_row
+    assert keep(table, rows, "default", "generator", {"generator": "new_model"}) == "default@old_model"
     assert [e["name"] for e in table["entries"]] == ["default@old_model", "line-48"]
     assert rows == {"default@old_model": [{"index": 0}], "line-48": [{"index": 1}]}
+    assert "former shipped generator old_model" in table["entries"][0]["description"]
+    # a line row does not depend on the generator: never renamed
+    assert keep(table, rows, "line-48", "line", {"generator": "new_model"}) is None
+    assert [e["name"] for e in table["entries"]] == ["default@old_model", "line-48"] and "line-48" in rows
     # the same generator again: nothing renamed (the row is re-measured or kept as before)
     table = {"entries": [_entry("default", "generator", "new_model")]}
-    assert script.keep_former_generator_row(table, {}, "default", {"generator": "new_model"}) is None
+    assert keep(table, {}, "default", "generator", {"generator": "new_model"}) is None
     assert table["entries"][0]["name"] == "default"
     # a second change of model replaces an older row of the same name and checkpoint, never duplicates it
     table = {"entries": [_entry("default@old_model", "generator", "old_model", 0.3), _entry("default", "generator", "old_model")]}
-    script.keep_former_generator_row(table, {}, "default", {"generator": "new_model"})
+    rows = {"default@old_model": [{"index": 9}], "default": [{"index": 0}]}
+    keep(table, rows, "default", "generator", {"generator": "new_model"})
     assert [e["name"] for e in table["entries"]] == ["default@old_model"]
     assert table["entries"][0]["summary"]["10"]["objective"]["mean_abs"] == pytest.approx(0.1)
+    assert rows == {"default@old_model": [{"index": 0}]}
 
 
 def test_the_page_names_each_rows_generator_and_reproduces_only_current_settings(script):
     reference = {"settings": {"n_designs": 0, "designs_seed": 0, "structures": "s", "n_cubes": 1, "size_voxels": 8,
                               "powers_W": [10.0]}, "designs": [], "command": "ref"}
     page = script.markdown(reference, [_entry("default@old_model", "generator", "old_model"),
-                                       _entry("default", "generator", "new_model"), _entry("line-48", "line", "x")])
+                                       _entry("default", "generator", "new_model"), _entry("line-48", "line", "x"),
+                                       _entry("gen-64x8", "generator", "old_model")], current_generator="new_model")
     assert "| default@old_model | generator | old_model | 10 |" in page
     assert "| default | generator | new_model | 10 |" in page and "| line-48 | line | – | 10 |" in page
+    # the reproduce command lists what a rerun measures as it is; a row of another generator is named apart
     assert "--candidates default line-48 --seeds 0" in page
+    assert "`gen-64x8` (old_model)" in page
+
+
+def _row(i, power, err):
+    return {"index": i, "seed": 0, "power_W": power, "status": "completed", "reason": None,
+            "objective_rel_error": err, "cpu_s": 1.0, "metrics_rel_error": {}, "objective_relative_ci": 0.01}
+
+
+def test_main_re_measures_with_the_shipped_generator_and_keeps_the_former_row(script, tmp_path, monkeypatch, repo_root):
+    """The script's own loop (compare stubbed): a stored `default` of another generator is re-measured and
+    kept as default@old_model; the stored line row is re-measured in place."""
+    import json
+
+    from microdesign.analysis import reference_error as RE
+    from microdesign.config import compose
+
+    now = RE.evaluation_settings(compose("campaign"))
+    table = {"entries": [{**_entry("default", "generator", "old_model", 0.3), "settings": {**now, "generator": "old_model"}},
+                         {**_entry("line-48", "line", "old_model", 0.05), "settings": {**now, "generator": "old_model"}}]}
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    (tmp_path / "r.json").write_text(json.dumps({"default": [_row(0, 10.0, 0.3)], "line-48": [_row(0, 10.0, 0.05)]}))
+    calls = []
+
+    def fake_compare(reference, cfg, seeds, source, indices):
+        calls.append(source)
+        return [_row(i, 10.0, 0.02) for i in indices]
+
+    monkeypatch.setattr(RE, "compare", fake_compare)
+    args = ["--candidates", "default", "line-48", "--seeds", "0", "--table", str(tmp_path / "t.json"),
+            "--rows", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "m.md"), "--notes", str(tmp_path / "none.md")]
+    assert script.main(args) == 0
+    out = {e["name"]: e for e in json.loads((tmp_path / "t.json").read_text())["entries"]}
+    assert set(out) == {"default@old_model", "default", "line-48"} and calls == ["generator", "line"]
+    assert out["default"]["settings"]["generator"] == now["generator"] != "old_model"
+    assert out["default@old_model"]["summary"]["10"]["objective"]["mean_abs"] == pytest.approx(0.3)
+    assert out["default"]["summary"]["10"]["objective"]["mean_abs"] == pytest.approx(0.02)
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert rows["default@old_model"] == [_row(0, 10.0, 0.3)] and set(rows) == {"default@old_model", "default", "line-48"}
+    assert "--candidates default line-48 --seeds 0" in (tmp_path / "m.md").read_text()
