@@ -60,7 +60,7 @@ def _row(i, power, err):
             "objective_rel_error": err, "cpu_s": 1.0, "metrics_rel_error": {}, "objective_relative_ci": 0.01}
 
 
-def test_main_re_measures_with_the_shipped_generator_and_keeps_the_former_row(script, tmp_path, monkeypatch, repo_root):
+def test_main_re_measures_with_the_shipped_generator_and_keeps_the_former_row(script, tmp_path, monkeypatch):
     """The script's own loop (compare stubbed): a stored `default` of another generator is re-measured and
     kept as default@old_model; the stored line row is re-measured in place."""
     import json
