@@ -257,29 +257,30 @@ def main(argv: list[str] | None = None) -> int:
     all_rows = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
     command = "OMP_NUM_THREADS=1 python scripts/reference_error.py " + shlex.join(argv or sys.argv[1:])
     machine = f"{platform.machine()}, {os.cpu_count()} logical CPUs"
+    shipped_generator = evaluation_settings(compose("campaign"))["generator"]
     for name in args.candidates:
         source, overrides, description = CANDIDATES[name]
         cfg = compose("campaign", overrides)
-        former = keep_former_generator_row(table, all_rows, name, source, evaluation_settings(cfg))
+        settings = evaluation_settings(cfg)
+        former = keep_former_generator_row(table, all_rows, name, source, settings)
         if former:
             logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
-        keep = old and same_settings(old[0]["settings"], evaluation_settings(cfg)) and old[0]["seeds"] == list(args.seeds)
+        keep = old and same_settings(old[0]["settings"], settings) and old[0]["seeds"] == list(args.seeds)
         rows = list(all_rows.get(name, [])) if keep else []
         have = {int(r["index"]) for r in rows}
         todo = [int(d["index"]) for d in reference["designs"] if int(d["index"]) not in have]
         rows += compare(reference, cfg, seeds=args.seeds, source=source, indices=todo) if todo else []
         entry = {"name": name, "source": source, "overrides": overrides, "description": description,
-                 "settings": evaluation_settings(cfg), "seeds": list(args.seeds), "command": command.strip(),
+                 "settings": settings, "seeds": list(args.seeds), "command": command.strip(),
                  "machine": machine, "date": now_utc(), "summary": summarise(rows)}
         table["entries"] = [e for e in table["entries"] if e["name"] != name] + [entry]
         all_rows[name] = rows
         table_path.write_text(json.dumps(table, indent=1) + "\n")
         rows_path.parent.mkdir(parents=True, exist_ok=True)
         rows_path.write_text(json.dumps(all_rows, indent=1) + "\n")
-        Path(args.markdown).write_text(markdown(reference, table["entries"], notes,
-                                                current_generator=evaluation_settings(compose("campaign"))["generator"]))
+        Path(args.markdown).write_text(markdown(reference, table["entries"], notes, current_generator=shipped_generator))
         logging.info("%s: %s", name, json.dumps({p: s["objective"] for p, s in entry["summary"].items()}))
     return 0
 
