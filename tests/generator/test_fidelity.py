@@ -117,3 +117,18 @@ def test_fidelity_command_reports_the_solid_conductivity(tmp_path):
     assert all(v > 0 for v in m["generated"] + m["reference"])  # failed solves are counted, not listed
     assert set(point["failures"]) == {"generated", "reference"}
     assert CONDUCTIVITY_SOLID in md_path.read_text()
+
+
+def test_the_standard_error_of_a_difference_is_welchs_and_shown_in_the_report():
+    g, r = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 2.0, 4.0, 4.0])
+    expected = np.sqrt((5 / 3) / 4 + (4 / 3) / 4)   # sample variances 5/3 and 4/3 over 4 seeds each: 0.866
+    absolute = fidelity.MetricComparison("m", g, r, "abs", 0.02)
+    relative = fidelity.MetricComparison("m", g, r, "rel", 0.1)
+    assert absolute.standard_error == pytest.approx(expected)
+    assert relative.standard_error == pytest.approx(expected / 3.0)          # relative to the reference mean 3
+    assert relative.difference == pytest.approx(-0.5 / 3.0)
+    # one value on a side: no spread to estimate, NaN, and the report leaves it out
+    single = fidelity.MetricComparison("m", g[:1], r, "rel", 0.1)
+    assert np.isnan(single.standard_error)
+    md = fidelity.report_markdown([fidelity.PointReport({"porosity": 0.3}, [relative, single])])
+    assert "| -16.7% ± 28.9% | ±10% | no |" in md and "| -66.7% | ±10% | no |" in md

@@ -117,7 +117,8 @@ def run(cfg) -> int:
         "solid_conductivity": solid_conductivity,
         "points": [{"params": r.params, "failures": r.failures,
                     "metrics": {c.metric: {"generated": c.generated.tolist(), "reference": c.reference.tolist(),
-                                           "difference": c.difference, "kind": c.kind, "tolerance": c.tolerance,
+                                           "difference": c.difference, "standard_error": c.standard_error,
+                                           "kind": c.kind, "tolerance": c.tolerance,
                                            "passed": c.passed} for c in r.comparisons}} for r in reports]},
         out / f"{gen.name}.json")  # standard JSON: a metric without a value is null
     log.info("fidelity report -> %s\n%s", out / f"{gen.name}.md", md)
