@@ -570,8 +570,9 @@ def test_volume_critic_needs_3d_training_data(tmp_path):
 def _one_hot(labels):
     import torch
 
-    t = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    return torch.nn.functional.one_hot(t, 3).movedim(-1, 0)[None].float()
+    from microdesign.generator.training import _one_hot_channels_first
+
+    return _one_hot_channels_first(torch.as_tensor(np.asarray(labels))[None])
 
 
 def test_interface_density_counts_the_faces_between_two_phases():

@@ -345,9 +345,7 @@ def interface_density_of_labels(labels: np.ndarray) -> np.ndarray:
 def straight_through_interface_density(prob):
     """:func:`interface_density` of the argmax labels of ``prob`` (``b x k x *spatial`` probabilities), with the
     gradient of the probabilities' density (straight-through estimator; Bengio et al., arXiv:1308.3432)."""
-    import torch
-
-    hard = torch.zeros_like(prob).scatter_(1, prob.argmax(1, keepdim=True), 1.0)
+    hard = _one_hot_channels_first(prob.argmax(1)).to(prob.dtype)
     return interface_density(hard + prob - prob.detach())
 
 
