@@ -39,8 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: name -> (structure source, campaign overrides, description)
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
-    "default": ("generator", [], "the default campaign evaluation: shipped generator, adaptive cubes of 48³ "
-                                 "(2 % CI target, at most 8 cubes), pore τ transport-averaged over the percolating cubes"),
+    "default": ("generator", [], "the default campaign evaluation: shipped generator (`auto`: each cube at the "
+                                 "design's phase volume fractions), adaptive cubes of 48³ (2 % CI target, at most 8 "
+                                 "cubes), pore τ transport-averaged over the percolating cubes"),
     "default-tau-mean": ("generator", ["characterise.tau_estimator=mean"],
                          "as default, the pore tortuosity factor as the mean of the per-cube τ"),
     "line-48": ("line", [], "as default, cubes from the synthetic line instead of the generator"),
@@ -50,6 +51,12 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
                                    "as default, every cube must percolate (the former rule)"),
     "gen-64x8": ("generator", ["campaign.cube_size_voxels=64", "campaign.adaptive=false", "campaign.n_cubes=8"],
                  "generator, 8 cubes of 64³"),
+    "default-argmax": ("generator", ["generator.phase_fractions=argmax"],
+                       "as default, each voxel of a generated cube its most probable phase (the cube's phase "
+                       "fractions are the network's, not the design's)"),
+    "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", "campaign.cube_size_voxels=64",
+                                      "campaign.adaptive=false", "campaign.n_cubes=8"],
+                        "as gen-64x8, each voxel of a generated cube its most probable phase"),
     "gen-96x4": ("generator", ["campaign.cube_size_voxels=96", "campaign.adaptive=false", "campaign.n_cubes=4"],
                  "generator, 4 cubes of 96³"),
     "gen-128x4": ("generator", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
@@ -180,7 +187,9 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
     lines += [f"- `{e['name']}` ({e['source']}{', ' + _generator(e) if e['source'].startswith('generator') else ''}): "
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
-              f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
+              + (f"phase fractions `{e['settings'].get('phase_fractions', 'argmax')}`; "
+                 if e['source'].startswith('generator') else "")
+              + f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
              and e["source"].startswith("generator") and _generator(e) != current_generator]
     current = [e for e in entries if "@" not in e["name"] and e not in stale]

@@ -39,7 +39,8 @@ def test_lookup_applies_only_to_the_measured_settings_and_power():
     assert e["mean_abs"] == pytest.approx(0.02) and e["bias"] == pytest.approx(0.01) and e["designs"] == 2
     assert "±2.0 %" in error_note(cfg, table) and "10 W" in error_note(cfg, table)
     # another power, cube size or structure source was not measured: said so, nothing extrapolated
-    for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"]):
+    for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"],
+                  ["generator.phase_fractions=argmax"]):
         assert estimated_error(compose("campaign", other), table) is None
         assert "not measured" in error_note(compose("campaign", other), table)
     line = [{**table[0], "source": "line"}]
@@ -49,6 +50,16 @@ def test_lookup_applies_only_to_the_measured_settings_and_power():
 
     assert evaluation_settings(OmegaConf.to_yaml(cfg, resolve=True)) == settings
     assert "not measured" in error_note("x: 1\n", table)
+
+
+def test_an_entry_measured_before_the_phase_fraction_key_was_the_argmax():
+    from microdesign.analysis.reference_error import same_settings
+
+    design = evaluation_settings(compose("campaign", ["generator.phase_fractions=design"]))
+    argmax = evaluation_settings(compose("campaign", ["generator.phase_fractions=argmax"]))
+    assert design["phase_fractions"] == "design" and argmax["phase_fractions"] == "argmax"
+    older = {k: v for k, v in argmax.items() if k != "phase_fractions"}
+    assert same_settings(older, argmax) and not same_settings(older, design)
 
 
 def test_tau_estimators_weight_transport_not_tortuosity():

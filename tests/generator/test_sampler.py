@@ -228,3 +228,68 @@ def test_memory_estimate_counts_the_layers_and_refuses_what_does_not_fit(gen, mo
         gen.sample(MID, n=3, size_voxels=64)
     Small.available = device + host
     assert gen.sample(MID, n=3, size_voxels=64).shape == (3, 64, 64, 64)
+
+
+@pytest.mark.parametrize("params", [MID, {"am_weight_fraction": 0.97, "porosity": 0.5, "cbd_adhesion": 0.0},
+                                    {"am_weight_fraction": 0.88, "porosity": 0.25, "cbd_adhesion": 1.0}])
+@pytest.mark.parametrize("size", [16, 33])
+def test_design_fractions_give_every_cube_the_formulation_fractions(params, size):
+    """phase_fractions="design": each cube's voxel-counted fractions are the formulation's volume
+    fractions (Thomitzek et al. 2022) within one voxel; the same seed gives the same cubes."""
+    from microdesign.synth.line import phase_volume_fractions
+
+    gen = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design")
+    vol = gen.sample(params, n=3, size_voxels=size, seed=2)
+    target = phase_volume_fractions(params["am_weight_fraction"], params["porosity"])
+    for cube in vol:
+        got = np.bincount(cube.ravel(), minlength=3) / cube.size
+        for label, name in enumerate(PHASE_NAMES):
+            assert abs(got[label] - target[name]) <= 1.0 / cube.size, (name, got, target)
+    np.testing.assert_array_equal(vol, gen.sample(params, n=3, size_voxels=size, seed=2))
+
+
+def test_label_with_counts_is_the_argmax_at_its_own_counts_and_grows_a_phase_at_its_margin():
+    import torch
+
+    from microdesign.generator.sampler import label_with_counts
+
+    rng = torch.Generator().manual_seed(1)
+    scores = torch.randn(2, 3, 10, 11, 12, generator=rng)
+    argmax = scores.argmax(dim=1)
+    for b in range(2):
+        counts = [int((argmax[b] == j).sum()) for j in range(3)]
+        assert torch.equal(label_with_counts(scores[b:b + 1], counts)[0], argmax[b].to(torch.uint8))
+    # five more pore voxels: the argmax's pore plus the five other voxels of largest pore margin
+    counts = [int((argmax[0] == j).sum()) for j in range(3)]
+    grown = label_with_counts(scores[:1], [counts[0] + 5, counts[1] - 5, counts[2]])[0]
+    margin = scores[0, 0] - scores[0, 1:].amax(dim=0)
+    added = (grown == 0) & (argmax[0] != 0)
+    assert int(added.sum()) == 5 and bool((grown[argmax[0] == 0] == 0).all())
+    rest = (grown != 0)
+    assert float(margin[added].min()) >= float(margin[rest].max())
+    ties = torch.randint(0, 2, (2, 3, 8, 8, 8), generator=rng).float()  # most margins tie: counts still exact
+    labels = label_with_counts(ties, [100, 200, 212])
+    assert [[int((labels[b] == j).sum()) for j in range(3)] for b in range(2)] == [[100, 200, 212]] * 2
+    with pytest.raises(ValueError, match="summing to"):
+        label_with_counts(scores[:1], [1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative"):
+        label_with_counts(scores[:1], [-1, 2, 10 * 11 * 12 - 1])
+
+
+def test_logits_are_the_scores_before_the_softmax(gen):
+    import torch
+
+    z = torch.randn(1, gen.network.latent_channels, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    cond = torch.full((1, 3), 0.5)
+    with torch.inference_mode():
+        assert torch.allclose(torch.softmax(gen.network(z, cond, logits=True), dim=1), gen.network(z, cond), atol=1e-6)
+
+
+def test_phase_fraction_mode_checked_before_sampling():
+    with pytest.raises(ConfigError, match="phase_fractions"):
+        Generator.untrained(NAMES, BOUNDS, phase_fractions="exact")
+    other = (("calendering_pressure_MPa",), {"calendering_pressure_MPa": (0, 10)})
+    with pytest.raises(ConfigError, match="porosity"):  # the design's fractions need am_weight_fraction and porosity
+        Generator.untrained(*other, phase_fractions="design")
+    assert Generator.untrained(*other, phase_fractions="auto").phase_fractions == "argmax"
+    assert Generator.untrained(NAMES, BOUNDS, phase_fractions="auto").phase_fractions == "design"

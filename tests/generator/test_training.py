@@ -210,6 +210,10 @@ def test_train_sample_fidelity_commands(tmp_path, two_class_data):
     gen = Generator.from_checkpoint(model)
     assert gen.metadata.dataset_hash == MicrostructureDataset(h5).content_hash()
     out = tmp_path / "s.h5"
+    # conditioned on porosity alone: no design phase fractions, refused before any work if asked for;
+    # the shipped config's "auto" takes the argmax labels
+    assert main(["sample", f"generator.checkpoint={model}", "generator.phase_fractions=design",
+                 "params={porosity: 0.5}", f"output={out}"]) == 2
     rc = main(["sample", f"generator.checkpoint={model}", "params={porosity: 0.5}", "n=2", "size_voxels=12",
                f"output={out}"])
     assert rc == 0

@@ -58,7 +58,8 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
     characteriser's solver, ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
     tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
-    of an older campaign file), the design-space bounds, the cell model
+    of an older campaign file), the generator's ``phase_fractions`` (``"argmax"``, the class default, for
+    a config without the key), the design-space bounds, the cell model
     (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
     is not constant power).
 
@@ -80,6 +81,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
            "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
            "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
+           "phase_fractions": str(gen.get("phase_fractions", "argmax")),
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
@@ -95,7 +97,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
 
 #: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those
 #: entries were measured under (an entry without the key was measured with it).
-SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean"}
+SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax"}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:

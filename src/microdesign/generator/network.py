@@ -47,7 +47,8 @@ class ConditionalGenerator3D(nn.Module):
 
     Shapes:
         ``forward(z: b x latent_channels x l_z x l_z x l_z, cond: b x d)`` -> ``b x n_phases x L x L x L``
-        (softmax probabilities), ``L = 2**(len(widths) + 1) * (l_z - 2)``.
+        (softmax probabilities; with ``logits=True`` the scores before the softmax),
+        ``L = 2**(len(widths) + 1) * (l_z - 2)``.
     """
 
     def __init__(self, n_params: int, latent_channels: int = 16, widths: tuple[int, ...] = (64, 32, 16, 8),
@@ -95,13 +96,14 @@ class ConditionalGenerator3D(nn.Module):
             side = out_side
         return int(batch) * peak * int(bytes_per_value)
 
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None, logits: bool = False) -> torch.Tensor:
         x = z
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             c = cond if (i == 0 or self.condition_every_layer) else None
             x = torch.relu(norm(conv(_append_condition(x, c))))
         c = cond if (self.n_layers == 1 or self.condition_every_layer) else None
-        return torch.softmax(self.final(_append_condition(x, c)), dim=1)
+        scores = self.final(_append_condition(x, c))
+        return scores if logits else torch.softmax(scores, dim=1)
 
 
 class _ConditionalCritic(nn.Module):

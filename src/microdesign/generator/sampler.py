@@ -18,6 +18,10 @@ from microdesign.phases import PHASE_NAMES
 logger = logging.getLogger(__name__)
 
 OUT_OF_BOUNDS_MODES = ("error", "warn")
+#: how :meth:`Generator.sample` turns the network's phase scores into labels
+PHASE_FRACTION_MODES = ("argmax", "design", "auto")
+#: conditioning parameters that fix the design's phase volume fractions (``phase_fractions="design"``)
+DESIGN_FRACTION_PARAMETERS = ("am_weight_fraction", "porosity")
 
 
 class OutOfTrainingBoundsWarning(UserWarning):
@@ -39,27 +43,51 @@ class Generator:
         metadata: the full :class:`CheckpointMetadata`.
         out_of_bounds: ``"error"`` (raise :class:`ConfigError`) or ``"warn"`` for requests outside
             the training bounds.
+        phase_fractions: ``"argmax"`` (each voxel takes its most probable phase), ``"design"`` (each
+            cube takes exactly the design's phase volume fractions, see :meth:`sample`) or ``"auto"``
+            (``"design"`` for a generator conditioned on :data:`DESIGN_FRACTION_PARAMETERS`, else
+            ``"argmax"``). The attribute holds the mode in use (``"argmax"`` or ``"design"``).
+        carbon_to_binder_weight_ratio: carbon-to-binder weight ratio of the CBD used for the design's
+            volume fractions (``"design"`` only); 1.0 as the synthetic line's default.
     """
 
     def __init__(self, network: Any, metadata: CheckpointMetadata, device: str = "cpu",
-                 out_of_bounds: str = "error", batch_size: int = 2):
+                 out_of_bounds: str = "error", batch_size: int = 2, phase_fractions: str = "argmax",
+                 carbon_to_binder_weight_ratio: float = 1.0):
         import torch
 
         if out_of_bounds not in OUT_OF_BOUNDS_MODES:
             raise ConfigError("out_of_bounds", out_of_bounds, f"one of {OUT_OF_BOUNDS_MODES}")
         if int(batch_size) < 1:
             raise ConfigError("batch_size", batch_size, "a positive integer")
+        if phase_fractions not in PHASE_FRACTION_MODES:
+            raise ConfigError("phase_fractions", phase_fractions, f"one of {PHASE_FRACTION_MODES}")
+        missing = [k for k in DESIGN_FRACTION_PARAMETERS if k not in metadata.parameter_names]
+        if phase_fractions == "auto":
+            phase_fractions = "argmax" if missing else "design"
+            logger.info("generator %s: phase_fractions auto -> %s", metadata.name, phase_fractions)
+        if phase_fractions == "design" and missing:
+            raise ConfigError("phase_fractions", phase_fractions,
+                              f"'argmax' (generator.phase_fractions=argmax on the command line) for a generator "
+                              f"not conditioned on {list(DESIGN_FRACTION_PARAMETERS)} "
+                              f"(generator {metadata.name} conditions on {list(metadata.parameter_names)}; "
+                              f"the design's phase fractions are unknown without {missing})")
+        if not (np.isfinite(carbon_to_binder_weight_ratio) and carbon_to_binder_weight_ratio > 0):
+            raise ConfigError("carbon_to_binder_weight_ratio", carbon_to_binder_weight_ratio, "a positive number")
         self.metadata = metadata
         self.device = torch.device(resolve_device(device))
         self.network = network.to(self.device).eval()
         self.out_of_bounds = out_of_bounds
         self.batch_size = int(batch_size)
+        self.phase_fractions = phase_fractions
+        self.carbon_to_binder_weight_ratio = float(carbon_to_binder_weight_ratio)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device: str = "cpu", out_of_bounds: str = "error",
                         batch_size: int = 2, expected_parameter_names: Sequence[str] | None = None,
-                        expected_voxel_size_m: float | None = None) -> Generator:
+                        expected_voxel_size_m: float | None = None, phase_fractions: str = "argmax",
+                        carbon_to_binder_weight_ratio: float = 1.0) -> Generator:
         """Load a validated checkpoint folder.
 
         Args:
@@ -70,9 +98,11 @@ class Generator:
             expected_parameter_names: if given, the checkpoint's parameter names must equal these
                 (order-insensitive), e.g. the design space's microstructure parameters.
             expected_voxel_size_m: if given, the checkpoint's voxel size must match (relative 1e-6).
+            phase_fractions, carbon_to_binder_weight_ratio: see the class.
 
         Raises:
             CheckpointError: missing, corrupted or mismatched checkpoint.
+            ConfigError: a bad ``out_of_bounds``, ``batch_size`` or ``phase_fractions``.
         """
         from microdesign.generator.network import ConditionalGenerator3D
 
@@ -100,13 +130,15 @@ class Generator:
                            meta.package_version, __version__)
         logger.info("loaded generator %s (%s) from %s", meta.name, ", ".join(meta.parameter_names) or "unconditioned",
                     directory)
-        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size)
+        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size,
+                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio)
 
     @classmethod
     def untrained(cls, parameter_names: Sequence[str], training_bounds: Mapping[str, Sequence[float]],
                   parameter_units: Sequence[str] | None = None, voxel_size_m: float = 1.0e-6,
                   latent_channels: int = 4, widths: Sequence[int] = (8, 8, 4, 4), seed: int = 0,
-                  device: str = "cpu", out_of_bounds: str = "error", batch_size: int = 2) -> Generator:
+                  device: str = "cpu", out_of_bounds: str = "error", batch_size: int = 2,
+                  phase_fractions: str = "argmax") -> Generator:
         """A randomly initialised generator (for tests and dry runs; its volumes are noise).
 
         Args:
@@ -116,6 +148,7 @@ class Generator:
             voxel_size_m: voxel edge [m].
             latent_channels, widths: network size.
             seed: initialisation seed.
+            device, out_of_bounds, batch_size, phase_fractions: see the class.
         """
         import torch
 
@@ -134,7 +167,8 @@ class Generator:
         meta = CheckpointMetadata.from_dict(data, "untrained")
         torch.manual_seed(seed)
         network = ConditionalGenerator3D(**{**arch, "widths": arch["widths"]})
-        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size)
+        return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size,
+                   phase_fractions=phase_fractions)
 
     # -- attributes -----------------------------------------------------------------------------------
     @property
@@ -216,6 +250,14 @@ class Generator:
 
         Returns:
             ``n x L x L x L`` uint8 labels, 0 pore, 1 active material, 2 CBD (:mod:`microdesign.phases`).
+            With ``phase_fractions="argmax"`` each voxel takes its most probable phase. With ``"design"``
+            each cube takes exactly the phase volume fractions of the design (to one voxel): the
+            formulation's X_i = (1 - eps)(w_i/rho_i)/sum_j(w_j/rho_j) from ``am_weight_fraction`` and
+            ``porosity`` (Thomitzek et al., Sustainability 14 (2022) 1530;
+            :func:`microdesign.synth.line.phase_volume_fractions`), which every volume of the
+            synthetic line, the shipped generator's training source, has by construction
+            (docs/synthetic_line.md). The labels are assigned by :func:`label_with_counts` from the
+            network's scores before the softmax.
 
         Raises:
             ConfigError: bad ``params`` (see :meth:`normalise`), ``n < 1`` or ``size_voxels < 1``, or
@@ -239,17 +281,30 @@ class Generator:
         out = np.empty((n, size, size, size), dtype=np.uint8)
         out_t = torch.from_numpy(out)  # shares memory: labels are written in place, no extra copy
         cond_t = torch.as_tensor(cond_np, dtype=torch.float32, device=self.device)
+        counts = self.design_voxel_counts(params, size**3) if self.phase_fractions == "design" else None
         with torch.inference_mode():
             for i in range(0, n, self.batch_size):
                 z = z_all[i:i + self.batch_size].to(self.device)
-                prob = net(z, cond_t.expand(z.shape[0], -1))[..., start:start + size, start:start + size,
-                                                              start:start + size]
+                prob = net(z, cond_t.expand(z.shape[0], -1), logits=counts is not None)[
+                    ..., start:start + size, start:start + size, start:start + size]
                 labels = out_t[i:i + z.shape[0]]
-                if self.device.type == "cpu":
+                if counts is not None:
+                    labels.copy_(label_with_counts(prob, counts).cpu())
+                elif self.device.type == "cpu":
                     argmax_uint8(prob, labels)
                 else:
                     labels.copy_(argmax_uint8(prob, torch.empty(labels.shape, dtype=torch.uint8, device=self.device)))
         return out
+
+    def design_voxel_counts(self, params: Mapping[str, float], n_voxels: int) -> tuple[int, ...]:
+        """Voxels per phase (pore, AM, CBD) of a cube of ``n_voxels`` at the design's phase volume
+        fractions (see :meth:`sample`); each rounded, the CBD takes the remainder."""
+        from microdesign.synth.line import phase_volume_fractions
+
+        fractions = phase_volume_fractions(float(params["am_weight_fraction"]), float(params["porosity"]),
+                                           self.carbon_to_binder_weight_ratio)
+        head = [int(round(fractions[name] * n_voxels)) for name in PHASE_NAMES[:-1]]
+        return (*head, int(n_voxels) - sum(head))
 
     def memory_bytes(self, n: int, size_voxels: int) -> tuple[int, int]:
         """Estimated memory of :meth:`sample` [bytes]: ``(on the device, on the host)``.
@@ -320,3 +375,45 @@ def argmax_uint8(prob, out):
         if j + 1 < prob.shape[1]:
             best = torch.maximum(best, pj)
     return out
+
+
+def label_with_counts(scores, counts):
+    """Labels with exactly ``counts[j]`` voxels of phase ``j`` in every volume.
+
+    Phases are assigned in label order: phase ``j`` takes the ``counts[j]`` still unassigned voxels
+    with the largest margin ``scores[j] - max(scores[j+1:])`` (the phase's generated region, grown
+    or shrunk where the network was least sure), the last phase the remainder. With counts equal to
+    those of the argmax the result is the argmax (for distinct scores).
+
+    Args:
+        scores: ``b x k x *spatial`` finite phase scores (logits or probabilities).
+        counts: ``k`` non-negative voxel counts summing to the voxels of one volume.
+
+    Returns:
+        ``b x *spatial`` uint8 labels on ``scores``' device.
+
+    Raises:
+        ValueError: counts of the wrong length, negative, or not summing to the voxels per volume.
+    """
+    import torch
+
+    b, k = scores.shape[:2]
+    spatial = scores.shape[2:]
+    n_voxels = int(np.prod(spatial))
+    if len(counts) != k or min(counts) < 0 or sum(counts) != n_voxels:
+        raise ValueError(f"counts {tuple(counts)}: expected {k} non-negative voxel counts summing to {n_voxels}")
+    flat = scores.reshape(b, k, n_voxels)
+    labels = torch.full((b, n_voxels), k - 1, dtype=torch.uint8, device=scores.device)
+    free = torch.ones((b, n_voxels), dtype=torch.bool, device=scores.device)
+    for j in range(k - 1):
+        if counts[j] == 0:
+            continue
+        margin = (flat[:, j] - flat[:, j + 1:].amax(dim=1)).masked_fill_(~free, -torch.inf)
+        # the counts[j]-th largest margin (a selection, not a sort), then as many of its ties as needed
+        threshold = torch.kthvalue(margin, n_voxels - int(counts[j]) + 1, dim=1).values[:, None]
+        chosen = margin > threshold
+        ties = margin == threshold
+        chosen |= ties & (ties.cumsum(dim=1) <= int(counts[j]) - chosen.sum(dim=1, keepdim=True))
+        labels.masked_fill_(chosen, j)
+        free &= ~chosen
+    return labels.reshape(b, *spatial)
