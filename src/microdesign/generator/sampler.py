@@ -303,8 +303,7 @@ class Generator:
 
         fractions = phase_volume_fractions(float(params["am_weight_fraction"]), float(params["porosity"]),
                                            self.carbon_to_binder_weight_ratio)
-        head = [int(round(fractions[name] * n_voxels)) for name in PHASE_NAMES[:-1]]
-        return (*head, int(n_voxels) - sum(head))
+        return voxel_counts([fractions[name] for name in PHASE_NAMES], n_voxels)
 
     def memory_bytes(self, n: int, size_voxels: int) -> tuple[int, int]:
         """Estimated memory of :meth:`sample` [bytes]: ``(on the device, on the host)``.
@@ -375,6 +374,13 @@ def argmax_uint8(prob, out):
         if j + 1 < prob.shape[1]:
             best = torch.maximum(best, pj)
     return out
+
+
+def voxel_counts(fractions: Sequence[float], n_voxels: int) -> tuple[int, ...]:
+    """Voxels per phase of a volume of ``n_voxels`` at volume ``fractions`` (one per phase, summing to 1):
+    each but the last rounded, the last the remainder."""
+    head = [int(round(float(f) * n_voxels)) for f in fractions[:-1]]
+    return (*head, int(n_voxels) - sum(head))
 
 
 def label_with_counts(scores, counts):

@@ -86,6 +86,11 @@ class TrainSettings:
             (default): off. Densities are 0.005-0.05 on the synthetic line (0.024 on average), so at a
             density of 0.024 a weight of 1000 weighs a 20 % surface-area error as ``phase_fraction_weight``
             100 weighs a 1.5-point fraction error.
+        interface_labels: the labels whose interface densities ``interface_weight`` compares:
+            ``"argmax"`` (default; what ``Generator(phase_fractions="argmax")`` samples) or ``"design"``:
+            the labels at the training sample's phase fractions
+            (:func:`microdesign.generator.sampler.label_with_counts` on the log-probabilities, what
+            ``phase_fractions="design"`` samples), so that the structure is trained as it is sampled.
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
         window_padding: how real training windows are placed in an image (or a plane of a volume).
             ``"none"``: uniformly inside it, so a pixel at distance ``d < L`` from an edge is covered
@@ -129,6 +134,7 @@ class TrainSettings:
     bn_calibration_batches: int = 16
     phase_fraction_weight: float = 0.0
     interface_weight: float = 0.0
+    interface_labels: str = "argmax"
     condition_every_layer: bool = False
     window_padding: str = "none"
     critic: str = "slices"
@@ -149,6 +155,9 @@ class TrainSettings:
         unit = 2 ** (len(self.widths) + 1)
         if self.train_size < unit or self.train_size % unit:
             raise ConfigError("train_size", self.train_size, f"a multiple of {unit} (2**(len(widths)+1))",
+                              context="train settings")
+        if self.interface_labels not in ("argmax", "design"):
+            raise ConfigError("interface_labels", self.interface_labels, "'argmax' or 'design'",
                               context="train settings")
         if self.window_padding not in ("none", "reflect"):
             raise ConfigError("window_padding", self.window_padding, "'none' or 'reflect'", context="train settings")
@@ -342,10 +351,25 @@ def interface_density_of_labels(labels: np.ndarray) -> np.ndarray:
                      for a, b in INTERFACE_PAIRS])
 
 
-def straight_through_interface_density(prob):
-    """:func:`interface_density` of the argmax labels of ``prob`` (``b x k x *spatial`` probabilities), with the
-    gradient of the probabilities' density (straight-through estimator; Bengio et al., arXiv:1308.3432)."""
-    hard = _one_hot_channels_first(prob.argmax(1)).to(prob.dtype)
+def straight_through_interface_density(prob, fractions=None):
+    """:func:`interface_density` of the labels of ``prob`` (``b x k x *spatial`` probabilities), with the
+    gradient of the probabilities' density (straight-through estimator; Bengio et al., arXiv:1308.3432).
+
+    The labels are the argmax, or with ``fractions`` (``b x k`` phase volume fractions, one row per
+    volume) those of :func:`microdesign.generator.sampler.label_with_counts` at these fractions, on the
+    log-probabilities (whose differences are those of the network's scores)."""
+    import torch
+
+    from microdesign.generator.sampler import label_with_counts, voxel_counts
+
+    if fractions is None:
+        labels = prob.argmax(1)
+    else:
+        n_voxels = int(np.prod(prob.shape[2:]))
+        scores = torch.log(prob.detach().clamp_min(torch.finfo(prob.dtype).tiny))
+        labels = torch.cat([label_with_counts(scores[i:i + 1], voxel_counts(fractions[i].tolist(), n_voxels))
+                            for i in range(prob.shape[0])]).long()
+    hard = _one_hot_channels_first(labels).to(prob.dtype)
     return interface_density(hard + prob - prob.detach())
 
 
@@ -625,7 +649,8 @@ class Trainer:
                 g_loss = g_loss + st.phase_fraction_weight * (
                     (frac_fake - self.frac_all[idx].to(self.device)) ** 2).sum(1).mean()
             if st.interface_weight > 0:
-                dens = straight_through_interface_density(fake_vol.float())  # argmax value, softmax gradient
+                fractions = self.frac_all[idx] if st.interface_labels == "design" else None
+                dens = straight_through_interface_density(fake_vol.float(), fractions)  # labels' value, softmax gradient
                 g_loss = g_loss + st.interface_weight * (
                     (dens - self.interface_all[idx].to(self.device)) ** 2).sum(1).mean()
         self.opt_g.zero_grad(set_to_none=True)
