@@ -1,7 +1,8 @@
 """Benchmark: generator volumes per second at 128^3 -> docs/benchmarks/generator.md.
 
 Times, in the same run and on the same machine:
-* ``Generator.sample`` (our wrapper: validation, seeded noise, network, argmax, crop) at 128^3;
+* ``Generator.sample`` (our wrapper: validation, seeded noise, network, labels, crop) at 128^3, with the
+  config's ``phase_fractions`` and, where that is not the argmax, with the argmax labels too;
 * the plain network forward pass (torch only, same latent size) - the library floor;
 * the forward pass + ``torch.argmax`` labels (the plain labelling, replaced by
   :func:`microdesign.generator.sampler.argmax_uint8`; identical labels);
@@ -56,12 +57,17 @@ def main() -> None:
     rows = []
     load0 = os.getloadavg()[0]
     gen.sample(params, 1, L, seed=0)  # warm-up
-    for n in (1, 4):
-        t = _time(lambda: gen.sample(params, n, L, seed=1), args.repeats)
-        rows.append((f"Generator.sample, n={n} (batch_size {gen.batch_size})", n, t))
-    wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4)
-    rows.append(("Generator.sample, n=4 (batch_size 4)", 4, _time(lambda: wide.sample(params, 4, L, seed=1),
-                                                                  args.repeats)))
+    argmax = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
+                       phase_fractions="argmax")
+    for g in ([gen] if gen.phase_fractions == "argmax" else [gen, argmax]):
+        for n in (1, 4):
+            t = _time(lambda: g.sample(params, n, L, seed=1), args.repeats)
+            rows.append((f"Generator.sample, phase_fractions={g.phase_fractions}, n={n} (batch_size {g.batch_size})",
+                         n, t))
+    wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4,
+                     phase_fractions=gen.phase_fractions)
+    rows.append((f"Generator.sample, phase_fractions={gen.phase_fractions}, n=4 (batch_size 4)", 4,
+                 _time(lambda: wide.sample(params, 4, L, seed=1), args.repeats)))
     net = gen.network
     lz = net.latent_size_for(L)
     cond = torch.as_tensor(gen.normalise(params), dtype=torch.float32)[None]

@@ -662,18 +662,21 @@ def test_interface_weight_trains_and_is_checked(two_class_data, tmp_path):
 
 def test_interface_density_at_design_fractions_is_that_of_the_labels_sampled_at_them():
     """interface_labels="design": the term's value is the density of the labels the sampler gives at the
-    training sample's fractions (label_with_counts on the log-probabilities), the gradient the softmax's;
-    at the argmax's own fractions it is the argmax's density."""
+    training sample's fractions (label_with_counts on the logits), the gradient the softmax's; at the
+    argmax's own fractions it is the argmax's density. Sharp logits (most float32 probabilities exactly
+    0 or 1) are ranked by the logits, not by tied log-probabilities."""
     import torch
 
     from microdesign.generator.sampler import label_with_counts
     from microdesign.generator.training import interface_density_of_labels, straight_through_interface_density
 
     torch.manual_seed(1)
-    logits = torch.randn(2, 3, 12, 12, 12, requires_grad=True)
+    logits = (200.0 * torch.randn(2, 3, 12, 12, 12)).requires_grad_(True)  # as sharp as a trained network's
     prob = torch.softmax(logits, 1)
     fractions = torch.tensor([[0.40, 0.45, 0.15], [0.30, 0.60, 0.10]])
-    dens = straight_through_interface_density(prob, fractions)
+    dens = straight_through_interface_density(prob, fractions, logits)
+    with pytest.raises(ValueError, match="logits"):
+        straight_through_interface_density(prob, fractions)
     for i in range(2):
         counts = [int(round(float(f) * 12**3)) for f in fractions[i, :2]]
         labels = label_with_counts(logits.detach()[i:i + 1], (*counts, 12**3 - sum(counts)))[0].numpy()
@@ -681,7 +684,7 @@ def test_interface_density_at_design_fractions_is_that_of_the_labels_sampled_at_
     dens.sum().backward()
     assert logits.grad is not None and float(logits.grad.abs().sum()) > 0
     own = torch.stack([torch.bincount(prob.detach()[i].argmax(0).reshape(-1), minlength=3) / 12**3 for i in range(2)])
-    np.testing.assert_allclose(straight_through_interface_density(prob, own).detach().numpy(),
+    np.testing.assert_allclose(straight_through_interface_density(prob, own, logits).detach().numpy(),
                                straight_through_interface_density(prob).detach().numpy(), rtol=1e-6)
 
 

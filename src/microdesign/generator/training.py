@@ -351,22 +351,29 @@ def interface_density_of_labels(labels: np.ndarray) -> np.ndarray:
                      for a, b in INTERFACE_PAIRS])
 
 
-def straight_through_interface_density(prob, fractions=None):
+def straight_through_interface_density(prob, fractions=None, logits=None):
     """:func:`interface_density` of the labels of ``prob`` (``b x k x *spatial`` probabilities), with the
     gradient of the probabilities' density (straight-through estimator; Bengio et al., arXiv:1308.3432).
 
     The labels are the argmax, or with ``fractions`` (``b x k`` phase volume fractions, one row per
-    volume) those of :func:`microdesign.generator.sampler.label_with_counts` at these fractions, on the
-    log-probabilities (whose differences are those of the network's scores)."""
+    volume) those of :func:`microdesign.generator.sampler.label_with_counts` at these fractions on
+    ``logits`` (the scores before the softmax, same shape as ``prob``; required with ``fractions``: a
+    trained network's float32 probabilities are exactly 0 or 1 in about half of the voxels, so their
+    logarithms would tie where the scores do not).
+
+    Raises:
+        ValueError: ``fractions`` without ``logits``."""
     import torch
 
     from microdesign.generator.sampler import label_with_counts, voxel_counts
 
     if fractions is None:
         labels = prob.argmax(1)
+    elif logits is None:
+        raise ValueError("straight_through_interface_density: fractions need the logits the labels are ranked by")
     else:
         n_voxels = int(np.prod(prob.shape[2:]))
-        scores = torch.log(prob.detach().clamp_min(torch.finfo(prob.dtype).tiny))
+        scores = logits.detach()
         labels = torch.cat([label_with_counts(scores[i:i + 1], voxel_counts(fractions[i].tolist(), n_voxels))
                             for i in range(prob.shape[0])]).long()
     hard = _one_hot_channels_first(labels).to(prob.dtype)
@@ -627,11 +634,14 @@ class Trainer:
         """One generator update on a fresh batch (critics frozen); returns the loss (a scalar tensor): minus the
         critic score(s) of the generated slices (or cubes, ``critic="volume"``), plus the phase-fraction and
         interface-density terms."""
+        import torch
+
         st, S = self.settings, self.settings.slices_per_axis
         idx = self.rng.integers(len(self.data.images), size=st.batch_size)
         cond, z = self._latents(idx)
         with self._autocast():
-            fake_vol = self.G(z, cond)
+            fake_logits = self.G(z, cond, logits=True)
+            fake_vol = torch.softmax(fake_logits, dim=1)
             g_loss = 0.0
             for a, D in enumerate(self.Ds):
                 for p in D.parameters():
@@ -650,7 +660,8 @@ class Trainer:
                     (frac_fake - self.frac_all[idx].to(self.device)) ** 2).sum(1).mean()
             if st.interface_weight > 0:
                 fractions = self.frac_all[idx] if st.interface_labels == "design" else None
-                dens = straight_through_interface_density(fake_vol.float(), fractions)  # labels' value, softmax gradient
+                dens = straight_through_interface_density(fake_vol.float(), fractions,  # labels' value, softmax gradient
+                                                          fake_logits.float())
                 g_loss = g_loss + st.interface_weight * (
                     (dens - self.interface_all[idx].to(self.device)) ** 2).sum(1).mean()
         self.opt_g.zero_grad(set_to_none=True)
