@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: name -> (structure source, campaign overrides, description)
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
-    "default": ("generator", [], "the default campaign evaluation: shipped generator (`auto`: each cube at the "
+    "default": ("generator", [], "the default campaign evaluation: shipped generator (each cube at the "
                                  "design's phase volume fractions), adaptive cubes of 48³ (2 % CI target, at most 8 "
                                  "cubes), pore τ transport-averaged over the percolating cubes"),
     "default-tau-mean": ("generator", ["characterise.tau_estimator=mean"],
@@ -111,7 +111,7 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
     """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables. The
     reproduce command lists the rows that a rerun measures as they are: line rows and generator rows of
     ``current_generator`` (the shipped one; None: every row without ``@``)."""
-    from microdesign.analysis.reference_error import OBJECTIVE
+    from microdesign.analysis.reference_error import OBJECTIVE, SETTINGS_ADDED
 
     s = reference["settings"]
     done = [d for d in reference["designs"]]
@@ -187,7 +187,7 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
     lines += [f"- `{e['name']}` ({e['source']}{', ' + _generator(e) if e['source'].startswith('generator') else ''}): "
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
-              + (f"phase fractions `{e['settings'].get('phase_fractions', 'argmax')}`; "
+              + (f"phase fractions `{e['settings'].get('phase_fractions', SETTINGS_ADDED['phase_fractions'])}`; "
                  if e['source'].startswith('generator') else "")
               + f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
@@ -276,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
-        keep = old and same_settings(old[0]["settings"], settings) and old[0]["seeds"] == list(args.seeds)
+        # the generator's labelling does not concern the line's structures
+        ignore = () if source.startswith("generator") else ("phase_fractions",)
+        keep = (old and same_settings(old[0]["settings"], settings, ignore=ignore)
+                and old[0]["seeds"] == list(args.seeds))
         rows = list(all_rows.get(name, [])) if keep else []
         have = {int(r["index"]) for r in rows}
         todo = [int(d["index"]) for d in reference["designs"] if int(d["index"]) not in have]

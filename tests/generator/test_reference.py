@@ -92,6 +92,11 @@ def test_fidelity_command_reads_the_tiny_dataset_provenance(tmp_path):
     assert main(base) == 0  # reference.dataset=auto: the path recorded in the checkpoint, hash-verified
     report = json.loads((out / "tiny_fid.json").read_text())
     assert report["size_voxels"] == 24
+    # the shipped config's auto labelling, for a model of the line's parameters: each generated cube at the
+    # design's fractions, as the line's volumes are (each within a voxel of the formulation's)
+    assert report["phase_fractions"] == "design"
+    porosity = report["points"][0]["metrics"]["Porosity"]
+    assert max(abs(g - r) for g, r in zip(porosity["generated"], porosity["reference"])) <= 2 / 24**3
     assert "'particle_flattening': 0.3" in report["reference"] and "2.5e-06" in report["reference"]
     assert f"provenance of {h5.resolve()}" in report["reference"]
     # explicit values that contradict the provenance: a clear error (exit code 2), before any work

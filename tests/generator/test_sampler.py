@@ -291,5 +291,44 @@ def test_phase_fraction_mode_checked_before_sampling():
     other = (("calendering_pressure_MPa",), {"calendering_pressure_MPa": (0, 10)})
     with pytest.raises(ConfigError, match="porosity"):  # the design's fractions need am_weight_fraction and porosity
         Generator.untrained(*other, phase_fractions="design")
+    percent = ("%", "1", "1")  # a porosity in percent is not a fraction
+    with pytest.raises(ConfigError, match="phase_fractions"):
+        Generator.untrained(("porosity", "am_weight_fraction", "cbd_adhesion"), BOUNDS, parameter_units=percent,
+                            phase_fractions="design")
     assert Generator.untrained(*other, phase_fractions="auto").phase_fractions == "argmax"
     assert Generator.untrained(NAMES, BOUNDS, phase_fractions="auto").phase_fractions == "design"
+
+
+def test_voxel_counts_round_each_phase_to_within_one_voxel():
+    from microdesign.generator.sampler import voxel_counts
+
+    assert voxel_counts([0.5, 0.5, 0.0], 27) in {(14, 13, 0), (13, 14, 0)}  # an AM-only solid: no negative CBD
+    assert voxel_counts([0.2, 0.3, 0.5], 1) == (0, 0, 1)
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 48**3):
+        f = rng.dirichlet([1, 1, 1])
+        c = voxel_counts(f, n)
+        assert sum(c) == n and min(c) >= 0 and max(abs(ci - fi * n) for ci, fi in zip(c, f)) < 1
+    for bad in ([0.5, 0.6, 0.0], [0.5, float("nan"), 0.5], [1.2, -0.2, 0.0]):
+        with pytest.raises(ValueError, match="fractions"):
+            voxel_counts(bad, 10)
+
+
+def test_design_labels_at_the_edge_of_the_formulation_and_on_tiny_cubes():
+    """am_weight_fraction = 1 (no CBD) and a one-voxel cube: exact counts, no error."""
+    gen = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
+                              out_of_bounds="warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfTrainingBoundsWarning)
+        vol = gen.sample({"am_weight_fraction": 1.0, "porosity": 0.5, "cbd_adhesion": 0.5}, n=1, size_voxels=3)
+    assert (vol == 2).sum() == 0 and abs(int((vol == 0).sum()) - 13.5) <= 0.5
+    one = gen.sample(MID, n=1, size_voxels=1)
+    assert one.shape == (1, 1, 1, 1)
+
+
+def test_last_layer_scores_are_float32_under_mixed_precision(gen):
+    import torch
+
+    z = torch.randn(1, gen.network.latent_channels, 3, 3, 3)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert gen.network(z, torch.full((1, 3), 0.5), logits=True).dtype == torch.float32

@@ -667,7 +667,7 @@ def test_interface_density_at_design_fractions_is_that_of_the_labels_sampled_at_
     0 or 1) are ranked by the logits, not by tied log-probabilities."""
     import torch
 
-    from microdesign.generator.sampler import label_with_counts
+    from microdesign.generator.sampler import label_with_counts, voxel_counts
     from microdesign.generator.training import interface_density_of_labels, straight_through_interface_density
 
     torch.manual_seed(1)
@@ -678,8 +678,7 @@ def test_interface_density_at_design_fractions_is_that_of_the_labels_sampled_at_
     with pytest.raises(ValueError, match="logits"):
         straight_through_interface_density(prob, fractions)
     for i in range(2):
-        counts = [int(round(float(f) * 12**3)) for f in fractions[i, :2]]
-        labels = label_with_counts(logits.detach()[i:i + 1], (*counts, 12**3 - sum(counts)))[0].numpy()
+        labels = label_with_counts(logits.detach()[i:i + 1], voxel_counts(fractions[i].tolist(), 12**3))[0].numpy()
         np.testing.assert_allclose(dens.detach()[i].numpy(), interface_density_of_labels(labels), rtol=1e-5)
     dens.sum().backward()
     assert logits.grad is not None and float(logits.grad.abs().sum()) > 0

@@ -58,8 +58,9 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
     characteriser's solver, ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
     tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
-    of an older campaign file), the generator's ``phase_fractions`` (``"argmax"``, the class default, for
-    a config without the key), the design-space bounds, the cell model
+    of an older campaign file), the generator's labelling in use (``phase_fractions``, ``"auto"``
+    resolved for the checkpoint by :func:`microdesign.generator.sampler.resolve_phase_fractions`;
+    ``"argmax"``, the class default, for a config without the key), the design-space bounds, the cell model
     (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
     is not constant power).
 
@@ -81,7 +82,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
            "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
            "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
-           "phase_fractions": str(gen.get("phase_fractions", "argmax")),
+           "phase_fractions": _phase_fractions_in_use(gen),
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
@@ -93,6 +94,27 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     else:
         out["n_cubes"] = int(camp.get("n_cubes", 0))
     return out
+
+
+def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
+    """The labelling a generator config gives (``"argmax"`` or ``"design"``); ``"auto"`` is resolved with the
+    checkpoint's parameters (or the config's, for an untrained network), and stays ``"auto"`` where
+    neither can be read."""
+    from microdesign.generator.checkpoint import CheckpointError, load_metadata
+    from microdesign.generator.sampler import resolve_phase_fractions
+
+    mode = str(gen.get("phase_fractions", "argmax"))
+    if mode != "auto":
+        return mode
+    try:
+        if gen.get("checkpoint") is not None:
+            meta = load_metadata(str(gen["checkpoint"]))
+            names, units = meta.parameter_names, meta.parameter_units
+        else:
+            names, units = list(gen.get("parameter_names", [])), gen.get("parameter_units")
+        return resolve_phase_fractions(mode, names, units)
+    except (CheckpointError, ConfigError):
+        return mode
 
 
 #: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those

@@ -106,15 +106,19 @@ def run(cfg) -> int:
     reports = fidelity.evaluate(gen, reference, characteriser, points, n_seeds, L, seed=int(cfg.seed),
                                 solid_conductivity=solid_conductivity)
     wall = time.perf_counter() - t0
+    labels = gen.phase_fractions
     title = (f"Fidelity of generator `{gen.name}` vs {ref_cfg.kind} reference: {len(points)} points x {n_seeds} "
-             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m")
+             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m, phase_fractions={labels}")
     md = fidelity.report_markdown(reports, title)
+    if labels == "design":
+        md += ("\n\nThe generated cubes take the design's phase volume fractions (phase_fractions=design): the "
+               "phase-fraction rows agree by construction; generator.phase_fractions=argmax scores the network's own.")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gen.name}.md").write_text(md + f"\n\nReference: {ref_desc}. Wall time {wall:.0f} s.\n")
     write_json({
         "generator": gen.name, "reference": ref_desc, "size_voxels": L, "n_seeds": n_seeds, "wall_s": wall,
-        "solid_conductivity": solid_conductivity,
+        "solid_conductivity": solid_conductivity, "phase_fractions": labels,
         "points": [{"params": r.params, "failures": r.failures,
                     "metrics": {c.metric: {"generated": c.generated.tolist(), "reference": c.reference.tolist(),
                                            "difference": c.difference, "standard_error": c.standard_error,

@@ -102,7 +102,9 @@ class ConditionalGenerator3D(nn.Module):
             c = cond if (i == 0 or self.condition_every_layer) else None
             x = torch.relu(norm(conv(_append_condition(x, c))))
         c = cond if (self.n_layers == 1 or self.condition_every_layer) else None
-        scores = self.final(_append_condition(x, c))
+        # the last layer in float32 also under mixed precision: the scores rank voxels (phase_fractions="design")
+        with torch.autocast(x.device.type, enabled=False):
+            scores = self.final(_append_condition(x.float(), c))
         return scores if logits else torch.softmax(scores, dim=1)
 
 

@@ -44,9 +44,9 @@ class Generator:
         out_of_bounds: ``"error"`` (raise :class:`ConfigError`) or ``"warn"`` for requests outside
             the training bounds.
         phase_fractions: ``"argmax"`` (each voxel takes its most probable phase), ``"design"`` (each
-            cube takes exactly the design's phase volume fractions, see :meth:`sample`) or ``"auto"``
-            (``"design"`` for a generator conditioned on :data:`DESIGN_FRACTION_PARAMETERS`, else
-            ``"argmax"``). The attribute holds the mode in use (``"argmax"`` or ``"design"``).
+            cube takes the design's phase volume fractions, see :meth:`sample`) or ``"auto"``
+            (:func:`resolve_phase_fractions`: ``"design"`` for a generator conditioned on
+            :data:`DESIGN_FRACTION_PARAMETERS`, else ``"argmax"``). The attribute holds the mode in use.
         carbon_to_binder_weight_ratio: carbon-to-binder weight ratio of the CBD used for the design's
             volume fractions (``"design"`` only); 1.0 as the synthetic line's default.
     """
@@ -60,18 +60,11 @@ class Generator:
             raise ConfigError("out_of_bounds", out_of_bounds, f"one of {OUT_OF_BOUNDS_MODES}")
         if int(batch_size) < 1:
             raise ConfigError("batch_size", batch_size, "a positive integer")
-        if phase_fractions not in PHASE_FRACTION_MODES:
-            raise ConfigError("phase_fractions", phase_fractions, f"one of {PHASE_FRACTION_MODES}")
-        missing = [k for k in DESIGN_FRACTION_PARAMETERS if k not in metadata.parameter_names]
-        if phase_fractions == "auto":
-            phase_fractions = "argmax" if missing else "design"
-            logger.info("generator %s: phase_fractions auto -> %s", metadata.name, phase_fractions)
-        if phase_fractions == "design" and missing:
-            raise ConfigError("phase_fractions", phase_fractions,
-                              f"'argmax' (generator.phase_fractions=argmax on the command line) for a generator "
-                              f"not conditioned on {list(DESIGN_FRACTION_PARAMETERS)} "
-                              f"(generator {metadata.name} conditions on {list(metadata.parameter_names)}; "
-                              f"the design's phase fractions are unknown without {missing})")
+        requested = phase_fractions
+        phase_fractions = resolve_phase_fractions(phase_fractions, metadata.parameter_names,
+                                                  metadata.parameter_units, metadata.name)
+        if requested != phase_fractions:
+            logger.info("generator %s: phase_fractions %s -> %s", metadata.name, requested, phase_fractions)
         if not (np.isfinite(carbon_to_binder_weight_ratio) and carbon_to_binder_weight_ratio > 0):
             raise ConfigError("carbon_to_binder_weight_ratio", carbon_to_binder_weight_ratio, "a positive number")
         self.metadata = metadata
@@ -138,7 +131,7 @@ class Generator:
                   parameter_units: Sequence[str] | None = None, voxel_size_m: float = 1.0e-6,
                   latent_channels: int = 4, widths: Sequence[int] = (8, 8, 4, 4), seed: int = 0,
                   device: str = "cpu", out_of_bounds: str = "error", batch_size: int = 2,
-                  phase_fractions: str = "argmax") -> Generator:
+                  phase_fractions: str = "argmax", carbon_to_binder_weight_ratio: float = 1.0) -> Generator:
         """A randomly initialised generator (for tests and dry runs; its volumes are noise).
 
         Args:
@@ -148,7 +141,7 @@ class Generator:
             voxel_size_m: voxel edge [m].
             latent_channels, widths: network size.
             seed: initialisation seed.
-            device, out_of_bounds, batch_size, phase_fractions: see the class.
+            device, out_of_bounds, batch_size, phase_fractions, carbon_to_binder_weight_ratio: see the class.
         """
         import torch
 
@@ -168,7 +161,7 @@ class Generator:
         torch.manual_seed(seed)
         network = ConditionalGenerator3D(**{**arch, "widths": arch["widths"]})
         return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size,
-                   phase_fractions=phase_fractions)
+                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio)
 
     # -- attributes -----------------------------------------------------------------------------------
     @property
@@ -251,7 +244,7 @@ class Generator:
         Returns:
             ``n x L x L x L`` uint8 labels, 0 pore, 1 active material, 2 CBD (:mod:`microdesign.phases`).
             With ``phase_fractions="argmax"`` each voxel takes its most probable phase. With ``"design"``
-            each cube takes exactly the phase volume fractions of the design (to one voxel): the
+            each cube takes the phase volume fractions of the design, each within one voxel: the
             formulation's X_i = (1 - eps)(w_i/rho_i)/sum_j(w_j/rho_j) from ``am_weight_fraction`` and
             ``porosity`` (Thomitzek et al., Sustainability 14 (2022) 1530;
             :func:`microdesign.synth.line.phase_volume_fractions`), which every volume of the
@@ -298,7 +291,16 @@ class Generator:
 
     def design_voxel_counts(self, params: Mapping[str, float], n_voxels: int) -> tuple[int, ...]:
         """Voxels per phase (pore, AM, CBD) of a cube of ``n_voxels`` at the design's phase volume
-        fractions (see :meth:`sample`); each rounded, the CBD takes the remainder."""
+        fractions (see :meth:`sample`), each within one voxel (:func:`voxel_counts`).
+
+        Args:
+            params: checked parameters (:meth:`normalise`) with ``am_weight_fraction`` and ``porosity``.
+            n_voxels: voxels of the cube.
+
+        Raises:
+            ConfigError: a formulation without phase volume fractions (from
+                :class:`microdesign.process.formulation.Formulation`).
+        """
         from microdesign.synth.line import phase_volume_fractions
 
         fractions = phase_volume_fractions(float(params["am_weight_fraction"]), float(params["porosity"]),
@@ -376,11 +378,60 @@ def argmax_uint8(prob, out):
     return out
 
 
+def resolve_phase_fractions(mode: str, parameter_names: Sequence[str], parameter_units: Sequence[str] | None = None,
+                            name: str = "generator") -> str:
+    """The labelling a generator uses for a ``phase_fractions`` setting (see :class:`Generator`).
+
+    Args:
+        mode: ``"argmax"``, ``"design"`` or ``"auto"``.
+        parameter_names, parameter_units: what the generator conditions on (units default to ``"1"``).
+        name: the generator's name, for messages.
+
+    Returns:
+        ``"argmax"`` or ``"design"`` (``"auto"``: ``"design"`` for a generator conditioned on
+        :data:`DESIGN_FRACTION_PARAMETERS` as fractions, unit ``"1"``, else ``"argmax"``).
+
+    Raises:
+        ConfigError: an unknown mode, or ``"design"`` for a generator without those parameters.
+    """
+    if mode not in PHASE_FRACTION_MODES:
+        raise ConfigError("phase_fractions", mode, f"one of {PHASE_FRACTION_MODES}")
+    units = dict(zip(parameter_names, parameter_units or ["1"] * len(parameter_names)))
+    missing = [k for k in DESIGN_FRACTION_PARAMETERS if units.get(k) != "1"]
+    if mode == "auto":
+        return "argmax" if missing else "design"
+    if mode == "design" and missing:
+        raise ConfigError("phase_fractions", mode,
+                          f"'argmax' (generator.phase_fractions=argmax on the command line) for a generator "
+                          f"not conditioned on {list(DESIGN_FRACTION_PARAMETERS)} as fractions (unit '1'): "
+                          f"{name} conditions on {units}")
+    return mode
+
+
 def voxel_counts(fractions: Sequence[float], n_voxels: int) -> tuple[int, ...]:
-    """Voxels per phase of a volume of ``n_voxels`` at volume ``fractions`` (one per phase, summing to 1):
-    each but the last rounded, the last the remainder."""
-    head = [int(round(float(f) * n_voxels)) for f in fractions[:-1]]
-    return (*head, int(n_voxels) - sum(head))
+    """Voxels per phase of a volume of ``n_voxels`` at volume ``fractions``, each within one voxel.
+
+    Largest-remainder rounding: every phase gets the floor of ``fraction x n_voxels``, and the voxels
+    left over go one each to the phases with the largest fractional parts.
+
+    Args:
+        fractions: one volume fraction per phase, each in [0, 1], summing to 1 (within 1e-6).
+        n_voxels: voxels of the volume (>= 0).
+
+    Returns:
+        Non-negative voxel counts summing to ``n_voxels``.
+
+    Raises:
+        ValueError: fractions that are not finite, negative, or do not sum to 1.
+    """
+    f = np.asarray(fractions, dtype=float)
+    if not (np.all(np.isfinite(f)) and np.all(f >= 0) and abs(f.sum() - 1.0) <= 1e-6):
+        raise ValueError(f"fractions {f.tolist()}: expected finite volume fractions >= 0 summing to 1")
+    exact = f / f.sum() * int(n_voxels)
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[:int(n_voxels) - int(counts.sum())]] += 1
+    return tuple(int(c) for c in counts)
 
 
 def label_with_counts(scores, counts):
@@ -399,15 +450,19 @@ def label_with_counts(scores, counts):
         ``b x *spatial`` uint8 labels on ``scores``' device.
 
     Raises:
-        ValueError: counts of the wrong length, negative, or not summing to the voxels per volume.
+        ValueError: counts of the wrong length, negative, not integers or not summing to the voxels per
+            volume; scores that are not finite.
     """
     import torch
 
     b, k = scores.shape[:2]
     spatial = scores.shape[2:]
     n_voxels = int(np.prod(spatial))
-    if len(counts) != k or min(counts) < 0 or sum(counts) != n_voxels:
-        raise ValueError(f"counts {tuple(counts)}: expected {k} non-negative voxel counts summing to {n_voxels}")
+    if (len(counts) != k or any(int(c) != c for c in counts) or min(counts) < 0 or sum(counts) != n_voxels):
+        raise ValueError(f"counts {tuple(counts)}: expected {k} non-negative integer voxel counts summing to "
+                         f"{n_voxels}")
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError("scores: expected finite phase scores (NaN or infinite values found)")
     flat = scores.reshape(b, k, n_voxels)
     labels = torch.full((b, n_voxels), k - 1, dtype=torch.uint8, device=scores.device)
     free = torch.ones((b, n_voxels), dtype=torch.bool, device=scores.device)

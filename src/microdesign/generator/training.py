@@ -81,7 +81,7 @@ class TrainSettings:
             sample whose labels it was conditioned on, summed over the phase pairs AM-pore, AM-CBD and
             CBD-pore (:func:`interface_density`: the share of voxel faces that separate the two phases, per axis,
             the quantity face counting turns into a specific surface area). The generated cube's
-            densities are those of its argmax labels (what is characterised), with straight-through
+            densities are those of its labels (``interface_labels``: what is characterised), with straight-through
             gradients through the softmax probabilities (Bengio et al., arXiv:1308.3432, 2013). 0
             (default): off. Densities are 0.005-0.05 on the synthetic line (0.024 on average), so at a
             density of 0.024 a weight of 1000 weighs a 20 % surface-area error as ``phase_fraction_weight``
@@ -89,7 +89,7 @@ class TrainSettings:
         interface_labels: the labels whose interface densities ``interface_weight`` compares:
             ``"argmax"`` (default; what ``Generator(phase_fractions="argmax")`` samples) or ``"design"``:
             the labels at the training sample's phase fractions
-            (:func:`microdesign.generator.sampler.label_with_counts` on the log-probabilities, what
+            (:func:`microdesign.generator.sampler.label_with_counts` on the logits, what
             ``phase_fractions="design"`` samples), so that the structure is trained as it is sampled.
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
         window_padding: how real training windows are placed in an image (or a plane of a volume).
