@@ -40,7 +40,7 @@ def test_lookup_applies_only_to_the_measured_settings_and_power():
     assert "±2.0 %" in error_note(cfg, table) and "10 W" in error_note(cfg, table)
     # another power, cube size or structure source was not measured: said so, nothing extrapolated
     for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"],
-                  ["generator.phase_fractions=argmax"]):
+                  ["generator.phase_fractions=argmax"], ["generator.carbon_to_binder_weight_ratio=2.0"]):
         assert estimated_error(compose("campaign", other), table) is None
         assert "not measured" in error_note(compose("campaign", other), table)
     line = [{**table[0], "source": "line"}]

@@ -60,7 +60,8 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
     of an older campaign file), the generator's labelling in use (``phase_fractions``, ``"auto"``
     resolved for the checkpoint by :func:`microdesign.generator.sampler.resolve_phase_fractions`;
-    ``"argmax"``, the class default, for a config without the key), the design-space bounds, the cell model
+    ``"argmax"``, the class default, for a config without the key) and the carbon-to-binder weight ratio
+    its design fractions use (1.0 without the key), the design-space bounds, the cell model
     (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
     is not constant power).
 
@@ -83,6 +84,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
            "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
            "phase_fractions": _phase_fractions_in_use(gen),
+           "carbon_to_binder_weight_ratio": float(gen.get("carbon_to_binder_weight_ratio", 1.0)),
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
@@ -119,7 +121,8 @@ def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
 
 #: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those
 #: entries were measured under (an entry without the key was measured with it).
-SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax"}
+SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax",
+                                  "carbon_to_binder_weight_ratio": 1.0}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
