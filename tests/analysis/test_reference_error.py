@@ -129,3 +129,28 @@ def test_volume_sources_pick_the_line_the_generator_and_their_coarse_versions():
         volume_source("line-voxel3", gen, line)
     with pytest.raises(ConfigError, match="line"):
         volume_source("line-voxel2", gen)
+
+
+def test_attribution_moves_one_metric_at_a_time_by_its_mean_error():
+    """A linear objective in the surface area and inverse in τ: moving each metric by its mean error over
+    the seeds gives the objective changes of those errors alone, and together their combined change."""
+    from microdesign.analysis.reference_error import objective_attribution
+
+    ssa, tau, por = "Specific surface area active material-pore [m-1]", "Pore tortuosity factor through-plane", "Porosity"
+    designs = [{"index": 0, "inputs": {"x": 1.0},
+                "metrics": {"estimates": {ssa: {"mean": 2.0e5}, tau: {"mean": 2.0}, por: {"mean": 0.4}}}}]
+
+    def objective_of(inputs, means):
+        return means[ssa] / 1e5 / means[tau] * inputs["x"]
+
+    rows = [{"index": 0, "power_W": 200.0, "objective_rel_error": e, "metrics_rel_error": {ssa: s, tau: t, por: 0.001}}
+            for e, s, t in ((0.1, 0.20, 0.05), (0.2, 0.40, 0.15))]
+    rows.append({"index": 0, "power_W": 10.0, "objective_rel_error": 9.0, "metrics_rel_error": {ssa: 9.0, tau: 9.0}})
+    (a,) = objective_attribution(designs, rows, 200.0, objective_of)
+    assert a["index"] == 0 and a["measured"] == pytest.approx(0.15)
+    assert a["by_metric"][ssa]["metric_error"] == pytest.approx(0.30)
+    assert a["by_metric"][ssa]["objective_change"] == pytest.approx(0.30)  # linear in the surface area
+    assert a["by_metric"][tau]["objective_change"] == pytest.approx(1 / 1.10 - 1)  # τ +10 %
+    assert por not in a["by_metric"]  # below min_abs_error
+    assert a["all_metrics"] == pytest.approx(1.30 / 1.10 * 1 / 1.0 - 1, rel=1e-3)
+    assert objective_attribution(designs, rows, 50.0, objective_of) == []  # no rows at that power

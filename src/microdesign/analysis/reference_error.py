@@ -348,6 +348,48 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def objective_attribution(designs: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], power_W: float,
+                          objective_of: Any, min_abs_error: float = 0.02) -> list[dict[str, Any]]:
+    """First-order attribution of a setting's objective error to its metric errors, design by design.
+
+    For each reference design the objective is computed from the reference metrics (their means), then
+    with one metric moved by the setting's mean relative error over its evaluations of that design at
+    ``power_W`` (the other metrics at the reference), and with all metrics moved together. Comparing the
+    changes with the measured objective error shows which metric's error sets it.
+
+    Args:
+        designs: completed reference designs (``index``, ``inputs``, ``metrics.estimates``).
+        rows: the setting's rows (:func:`compare`).
+        power_W: the power whose rows are read [W].
+        objective_of: ``(inputs, means) -> objective`` for the reference's cell and objective at
+            ``power_W``, ``means`` a ``metric key -> mean`` dict.
+        min_abs_error: metrics whose mean relative error is below this are not moved alone.
+
+    Returns:
+        One dict per design with rows: ``index``, ``measured`` (mean objective error of the rows),
+        ``all_metrics`` (relative change with every metric moved) and ``by_metric``
+        (``key -> {"metric_error", "objective_change"}``, relative).
+    """
+    out = []
+    for d in designs:
+        i = int(d["index"])
+        rs = [r for r in rows if int(r["index"]) == i and float(r["power_W"]) == float(power_W)
+              and r.get("metrics_rel_error") and r.get("objective_rel_error") is not None]
+        if not rs:
+            continue
+        means = {k: float(v["mean"]) for k, v in d["metrics"]["estimates"].items()}
+        err = {k: float(np.mean([r["metrics_rel_error"][k] for r in rs])) for k in rs[0]["metrics_rel_error"]
+               if k in means and all(k in r["metrics_rel_error"] for r in rs)}
+        base = float(objective_of(d["inputs"], means))
+        by_metric = {k: {"metric_error": e, "objective_change": _rel(
+            float(objective_of(d["inputs"], {**means, k: means[k] * (1 + e)})), base)}
+                     for k, e in err.items() if abs(e) >= min_abs_error}
+        moved = {k: v * (1 + err.get(k, 0.0)) for k, v in means.items()}
+        out.append({"index": i, "measured": float(np.mean([r["objective_rel_error"] for r in rs])),
+                    "all_metrics": _rel(float(objective_of(d["inputs"], moved)), base), "by_metric": by_metric})
+    return out
+
+
 def load_table(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Entries of the measured error table: ``[{name, settings, source, summary}]`` (empty when absent)."""
     p = Path(path) if path is not None else ERROR_TABLE_PATH

@@ -1,0 +1,89 @@
+"""Which metric error sets a setting's objective error: first-order attribution against the reference.
+
+For each reference design the campaign's cell model and objective are run at one power on the reference
+metrics, then with each metric moved by the setting's mean relative error over its evaluations of that
+design (one at a time, and all together): :func:`microdesign.analysis.reference_error.objective_attribution`.
+Reads ``docs/reference/reference_evaluation.json`` and the setting's rows in
+``docs/reference/reference_error_rows.json`` (made by ``scripts/reference_error.py``); writes a markdown table.
+
+Usage: OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py --setting default --power 200
+Never run in CI (about 15 s on a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHORT = {"Porosity": "porosity", "Active material volume fraction": "AM fraction",
+         "Carbon-binder domain volume fraction": "CBD fraction",
+         "Specific surface area active material-pore [m-1]": "SSA AM–pore",
+         "Specific surface area active material-CBD [m-1]": "SSA AM–CBD",
+         "Pore tortuosity factor through-plane": "pore τ",
+         "Effective electronic conductivity of the solid [S.m-1]": "solid conductivity"}
+
+
+def markdown(setting: str, power_W: float, result: list[dict], command: str) -> str:
+    lines = [f"# Attribution of the objective error of `{setting}` at {power_W:g} W", "",
+             "Relative change of the objective when the reference design's metrics are moved by the setting's "
+             "mean relative metric error (over its seeds), one metric at a time (metrics off by less than 2 % "
+             "are not moved alone) and all together, against the measured objective error "
+             "([reference_error.md](../reference_error.md)). Made by "
+             f"`{command}`.", "",
+             "| design | measured [%] | all metrics moved [%] | metric: its error → objective change [%] |",
+             "|---|---|---|---|"]
+    for a in result:
+        parts = "; ".join(f"{SHORT.get(k, k)} {100 * v['metric_error']:+.0f} → {100 * v['objective_change']:+.1f}"
+                          for k, v in sorted(a["by_metric"].items(), key=lambda kv: -abs(kv[1]["objective_change"])))
+        lines.append(f"| {a['index']} | {100 * a['measured']:+.1f} | {100 * a['all_metrics']:+.1f} | {parts} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--setting", default="default")
+    ap.add_argument("--power", type=float, default=200.0)
+    ap.add_argument("--reference", default=str(REPO / "docs" / "reference" / "reference_evaluation.json"))
+    ap.add_argument("--rows", default=str(REPO / "docs" / "reference" / "reference_error_rows.json"))
+    ap.add_argument("--output", default=None, help="markdown file (default docs/reference/attribution_SETTING_POWERW.md)")
+    args = ap.parse_args(argv)
+
+    from omegaconf import OmegaConf
+
+    from microdesign.analysis.reference import load_reference
+    from microdesign.analysis.reference_error import objective_attribution
+    from microdesign.campaign.build import build_evaluator, instantiate
+    from microdesign.characterise.metrics import MicrostructureMetrics
+    from microdesign.config import compose
+
+    reference = load_reference(args.reference)
+    rows = json.loads(Path(args.rows).read_text()).get(args.setting)
+    if not rows:
+        ap.error(f"--setting {args.setting!r}: no rows in {args.rows}")
+    cfg = compose("campaign", [])
+    evaluator = build_evaluator(cfg)
+    node = OmegaConf.create(OmegaConf.to_container(cfg.cell, resolve=True))
+    node.protocol.kind, node.protocol.power_W = "constant_power", args.power
+    evaluator.cell = instantiate(node, "cell")
+    voxel = float(reference["designs"][0]["metrics"]["voxel_size_m"])
+
+    def objective_of(inputs, means):
+        metrics = MicrostructureMetrics.from_means(means, voxel_size_m=voxel)
+        cell = evaluator.cell.simulate(metrics, evaluator.thickness_m(inputs, metrics))
+        return evaluator.objective.evaluate(cell, metrics, None).raw_value
+
+    designs = [d for d in reference["designs"] if f"{args.power:g}" in d["powers"]]
+    result = objective_attribution(designs, rows, args.power, objective_of)
+    command = "OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py " + " ".join(argv or sys.argv[1:])
+    text = markdown(args.setting, args.power, result, command.strip())
+    out = Path(args.output or REPO / "docs" / "reference" / f"attribution_{args.setting}_{args.power:g}W.md")
+    out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
