@@ -201,6 +201,8 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
               "OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates "
               + " ".join(e["name"] for e in current) + " --seeds " + " ".join(
                   str(x) for x in (current[0]["seeds"] if current else [0, 1])),
+              "# which metric error sets a setting's objective error (tables in docs/reference/attribution_*)",
+              "OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py --setting default --power 200",
               "```", "",
               "Rows `NAME@CHECKPOINT` are the setting `NAME` measured with a former shipped generator, kept for "
               "comparison; their command is in the Settings list."]
@@ -284,9 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         have = {int(r["index"]) for r in rows}
         todo = [int(d["index"]) for d in reference["designs"] if int(d["index"]) not in have]
         rows += compare(reference, cfg, seeds=args.seeds, source=source, indices=todo) if todo else []
+        # nothing re-measured: the entry keeps the command, machine and date of its measurement
+        measured = old[0] if (keep and not todo) else {"command": command.strip(), "machine": machine, "date": now_utc()}
         entry = {"name": name, "source": source, "overrides": overrides, "description": description,
-                 "settings": settings, "seeds": list(args.seeds), "command": command.strip(),
-                 "machine": machine, "date": now_utc(), "summary": summarise(rows)}
+                 "settings": settings, "seeds": list(args.seeds), "command": measured["command"],
+                 "machine": measured["machine"], "date": measured["date"], "summary": summarise(rows)}
         table["entries"] = [e for e in table["entries"] if e["name"] != name] + [entry]
         all_rows[name] = rows
         table_path.write_text(json.dumps(table, indent=1) + "\n")

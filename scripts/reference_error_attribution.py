@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ SHORT = {"Porosity": "porosity", "Active material volume fraction": "AM fraction
          "Effective electronic conductivity of the solid [S.m-1]": "solid conductivity"}
 
 
-def markdown(setting: str, power_W: float, result: list[dict], command: str) -> str:
+def markdown(setting: str, power_W: float, result: list[dict], command: str, missing: list[int]) -> str:
     lines = [f"# Attribution of the objective error of `{setting}` at {power_W:g} W", "",
              "Relative change of the objective when the reference design's metrics are moved by the setting's "
              "mean relative metric error (over its seeds), one metric at a time (metrics off by less than 2 % "
@@ -35,6 +36,8 @@ def markdown(setting: str, power_W: float, result: list[dict], command: str) -> 
              f"`{command}`.", "",
              "| design | measured [%] | all metrics moved [%] | metric: its error → objective change [%] |",
              "|---|---|---|---|"]
+    if missing:
+        lines[2:2] = [f"Designs without completed rows at {power_W:g} W (not attributed): {missing}.", ""]
     for a in result:
         parts = "; ".join(f"{SHORT.get(k, k)} {100 * v['metric_error']:+.0f} → {100 * v['objective_change']:+.1f}"
                           for k, v in sorted(a["by_metric"].items(), key=lambda kv: -abs(kv[1]["objective_change"])))
@@ -48,8 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--power", type=float, default=200.0)
     ap.add_argument("--reference", default=str(REPO / "docs" / "reference" / "reference_evaluation.json"))
     ap.add_argument("--rows", default=str(REPO / "docs" / "reference" / "reference_error_rows.json"))
-    ap.add_argument("--output", default=None, help="markdown file (default docs/reference/attribution_SETTING_POWERW.md)")
+    ap.add_argument("--output", default=None, help="markdown file (default docs/reference/attribution_SETTING_POWERW.md; "
+                                                  "required with --rows other than the shipped rows)")
     args = ap.parse_args(argv)
+    shipped_rows = REPO / "docs" / "reference" / "reference_error_rows.json"
+    if args.output is None and Path(args.rows).resolve() != shipped_rows:
+        ap.error("--rows other than the shipped rows: give --output outside docs/reference (a scratch file)")
+    if not Path(args.reference).is_file() or not Path(args.rows).is_file():
+        ap.error(f"--reference {args.reference} and --rows {args.rows}: expected existing files")
 
     from omegaconf import OmegaConf
 
@@ -68,17 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     node = OmegaConf.create(OmegaConf.to_container(cfg.cell, resolve=True))
     node.protocol.kind, node.protocol.power_W = "constant_power", args.power
     evaluator.cell = instantiate(node, "cell")
-    voxel = float(reference["designs"][0]["metrics"]["voxel_size_m"])
+    voxel = float(reference["settings"].get("voxel_size_m") or reference["designs"][0]["metrics"]["voxel_size_m"])
 
     def objective_of(inputs, means):
         metrics = MicrostructureMetrics.from_means(means, voxel_size_m=voxel)
         cell = evaluator.cell.simulate(metrics, evaluator.thickness_m(inputs, metrics))
         return evaluator.objective.evaluate(cell, metrics, None).raw_value
 
-    designs = [d for d in reference["designs"] if f"{args.power:g}" in d["powers"]]
+    key = f"{args.power:g}"
+    designs = [d for d in reference["designs"] if "objective" in d["powers"].get(key, {})]
+    if not designs:
+        ap.error(f"--power {args.power:g}: the reference has no objective at that power")
     result = objective_attribution(designs, rows, args.power, objective_of)
-    command = "OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py " + " ".join(argv or sys.argv[1:])
-    text = markdown(args.setting, args.power, result, command.strip())
+    if not result:
+        ap.error(f"--setting {args.setting!r}: no completed rows at {args.power:g} W")
+    for a in result:  # the cell model and objective must still be the reference's
+        ref = next(d for d in designs if int(d["index"]) == a["index"])["powers"][key]["objective"]["raw_value"]
+        if abs(a["base"] - ref) > 1e-6 * abs(ref):
+            ap.error(f"design {a['index']}: the campaign's cell model gives {a['base']:.6g} on the reference "
+                     f"metrics, the reference {ref:.6g}: the cell or objective config changed since the reference")
+    missing = sorted({int(d["index"]) for d in designs} - {a["index"] for a in result})
+    command = "OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py " + shlex.join(argv or sys.argv[1:])
+    text = markdown(args.setting, args.power, result, command.strip(), missing)
     out = Path(args.output or REPO / "docs" / "reference" / f"attribution_{args.setting}_{args.power:g}W.md")
     out.write_text(text)
     print(text)

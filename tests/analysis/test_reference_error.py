@@ -141,16 +141,20 @@ def test_attribution_moves_one_metric_at_a_time_by_its_mean_error():
                 "metrics": {"estimates": {ssa: {"mean": 2.0e5}, tau: {"mean": 2.0}, por: {"mean": 0.4}}}}]
 
     def objective_of(inputs, means):
-        return means[ssa] / 1e5 / means[tau] * inputs["x"]
+        return means[ssa] / 1e5 / means[tau] * means[por] / 0.4 * inputs["x"]
 
-    rows = [{"index": 0, "power_W": 200.0, "objective_rel_error": e, "metrics_rel_error": {ssa: s, tau: t, por: 0.001}}
+    rows = [{"index": 0, "power_W": 200.0, "objective_rel_error": e, "metrics_rel_error": {ssa: s, tau: t, por: 0.01}}
             for e, s, t in ((0.1, 0.20, 0.05), (0.2, 0.40, 0.15))]
+    rows.append({"index": 0, "power_W": 200.0, "objective_rel_error": 0.3, "metrics_rel_error": {ssa: 0.60}})  # no τ
+    rows.append({"index": 0, "power_W": 200.0, "status": "failed", "objective_rel_error": None,
+                 "metrics_rel_error": {ssa: 5.0, tau: 5.0}})  # failed: left out
     rows.append({"index": 0, "power_W": 10.0, "objective_rel_error": 9.0, "metrics_rel_error": {ssa: 9.0, tau: 9.0}})
     (a,) = objective_attribution(designs, rows, 200.0, objective_of)
-    assert a["index"] == 0 and a["measured"] == pytest.approx(0.15)
-    assert a["by_metric"][ssa]["metric_error"] == pytest.approx(0.30)
-    assert a["by_metric"][ssa]["objective_change"] == pytest.approx(0.30)  # linear in the surface area
+    assert a["index"] == 0 and a["measured"] == pytest.approx(0.2) and a["base"] == pytest.approx(1.0)
+    assert a["by_metric"][ssa]["metric_error"] == pytest.approx(0.40) and a["by_metric"][ssa]["n"] == 3
+    assert a["by_metric"][ssa]["objective_change"] == pytest.approx(0.40)  # linear in the surface area
+    assert a["by_metric"][tau]["n"] == 2  # the mean over the rows that have it
     assert a["by_metric"][tau]["objective_change"] == pytest.approx(1 / 1.10 - 1)  # τ +10 %
-    assert por not in a["by_metric"]  # below min_abs_error
-    assert a["all_metrics"] == pytest.approx(1.30 / 1.10 * 1 / 1.0 - 1, rel=1e-3)
+    assert por not in a["by_metric"]  # below min_abs_error alone, but moved with all the others
+    assert a["all_metrics"] == pytest.approx(1.40 / 1.10 * 1.01 - 1, rel=1e-6)
     assert objective_attribution(designs, rows, 50.0, objective_of) == []  # no rows at that power

@@ -363,12 +363,16 @@ def objective_attribution(designs: Sequence[Mapping[str, Any]], rows: Sequence[M
         power_W: the power whose rows are read [W].
         objective_of: ``(inputs, means) -> objective`` for the reference's cell and objective at
             ``power_W``, ``means`` a ``metric key -> mean`` dict.
-        min_abs_error: metrics whose mean relative error is below this are not moved alone.
+        min_abs_error: metrics whose mean relative error is below this are not moved alone (they are
+            moved in ``all_metrics``).
 
     Returns:
-        One dict per design with rows: ``index``, ``measured`` (mean objective error of the rows),
-        ``all_metrics`` (relative change with every metric moved) and ``by_metric``
-        (``key -> {"metric_error", "objective_change"}``, relative).
+        One dict per design that has completed rows at ``power_W`` (failed rows are left out):
+        ``index``, ``measured`` (mean objective error of the rows), ``base`` (the objective on the
+        reference metrics), ``all_metrics`` (relative change with every metric moved) and
+        ``by_metric`` (``key -> {"metric_error", "objective_change", "n"}``, relative; a metric's error
+        is the mean over the rows with a finite value of it, ``n`` of them; a metric without any stays
+        at the reference).
     """
     out = []
     for d in designs:
@@ -378,14 +382,15 @@ def objective_attribution(designs: Sequence[Mapping[str, Any]], rows: Sequence[M
         if not rs:
             continue
         means = {k: float(v["mean"]) for k, v in d["metrics"]["estimates"].items()}
-        err = {k: float(np.mean([r["metrics_rel_error"][k] for r in rs])) for k in rs[0]["metrics_rel_error"]
-               if k in means and all(k in r["metrics_rel_error"] for r in rs)}
+        values = {k: [float(r["metrics_rel_error"][k]) for r in rs if r["metrics_rel_error"].get(k) is not None
+                      and math.isfinite(float(r["metrics_rel_error"][k]))] for k in means}
+        err = {k: float(np.mean(v)) for k, v in values.items() if v}
         base = float(objective_of(d["inputs"], means))
-        by_metric = {k: {"metric_error": e, "objective_change": _rel(
+        by_metric = {k: {"metric_error": e, "n": len(values[k]), "objective_change": _rel(
             float(objective_of(d["inputs"], {**means, k: means[k] * (1 + e)})), base)}
                      for k, e in err.items() if abs(e) >= min_abs_error}
         moved = {k: v * (1 + err.get(k, 0.0)) for k, v in means.items()}
-        out.append({"index": i, "measured": float(np.mean([r["objective_rel_error"] for r in rs])),
+        out.append({"index": i, "measured": float(np.mean([r["objective_rel_error"] for r in rs])), "base": base,
                     "all_metrics": _rel(float(objective_of(d["inputs"], moved)), base), "by_metric": by_metric})
     return out
 
