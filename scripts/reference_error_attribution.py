@@ -19,12 +19,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHORT = {"Porosity": "porosity", "Active material volume fraction": "AM fraction",
-         "Carbon-binder domain volume fraction": "CBD fraction",
-         "Specific surface area active material-pore [m-1]": "SSA AM–pore",
-         "Specific surface area active material-CBD [m-1]": "SSA AM–CBD",
-         "Pore tortuosity factor through-plane": "pore τ",
-         "Effective electronic conductivity of the solid [S.m-1]": "solid conductivity"}
+
+
+def _short_names() -> dict[str, str]:
+    """Table labels of the characterisation's metric keys."""
+    from microdesign.characterise import metrics as m
+
+    return {m.POROSITY: "porosity", m.AM_VOLUME_FRACTION: "AM fraction", m.CBD_VOLUME_FRACTION: "CBD fraction",
+            m.SSA_AM_PORE: "SSA AM–pore", m.SSA_AM_CBD: "SSA AM–CBD", m.TORTUOSITY_THROUGH_PLANE: "pore τ",
+            m.CONDUCTIVITY_SOLID: "solid conductivity"}
 
 
 def markdown(setting: str, power_W: float, result: list[dict], command: str, missing: list[int]) -> str:
@@ -38,8 +41,9 @@ def markdown(setting: str, power_W: float, result: list[dict], command: str, mis
              "|---|---|---|---|"]
     if missing:
         lines[2:2] = [f"Designs without completed rows at {power_W:g} W (not attributed): {missing}.", ""]
+    short = _short_names()
     for a in result:
-        parts = "; ".join(f"{SHORT.get(k, k)} {100 * v['metric_error']:+.0f} → {100 * v['objective_change']:+.1f}"
+        parts = "; ".join(f"{short.get(k, k)} {100 * v['metric_error']:+.0f} → {100 * v['objective_change']:+.1f}"
                           for k, v in sorted(a["by_metric"].items(), key=lambda kv: -abs(kv[1]["objective_change"])))
         lines.append(f"| {a['index']} | {100 * a['measured']:+.1f} | {100 * a['all_metrics']:+.1f} | {parts} |")
     return "\n".join(lines) + "\n"

@@ -136,7 +136,9 @@ def test_attribution_moves_one_metric_at_a_time_by_its_mean_error():
     the seeds gives the objective changes of those errors alone, and together their combined change."""
     from microdesign.analysis.reference_error import objective_attribution
 
-    ssa, tau, por = "Specific surface area active material-pore [m-1]", "Pore tortuosity factor through-plane", "Porosity"
+    from microdesign.characterise.metrics import POROSITY as por
+    from microdesign.characterise.metrics import SSA_AM_PORE as ssa
+    from microdesign.characterise.metrics import TORTUOSITY_THROUGH_PLANE as tau
     designs = [{"index": 0, "inputs": {"x": 1.0},
                 "metrics": {"estimates": {ssa: {"mean": 2.0e5}, tau: {"mean": 2.0}, por: {"mean": 0.4}}}}]
 
