@@ -33,6 +33,12 @@ def _time(fn, repeats: int) -> list[float]:
     return out
 
 
+def _labelling(gen) -> str:
+    """``phase_fractions=...`` and, where it acts, the pore-neighbour penalty of a generator."""
+    penalty = gen.labelling["pore_neighbour_penalty"]
+    return f"phase_fractions={gen.phase_fractions}" + (f", pore_neighbour_penalty={penalty:g}" if penalty else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="shipped")
@@ -62,11 +68,12 @@ def main() -> None:
     for g in ([gen] if gen.phase_fractions == "argmax" else [gen, argmax]):
         for n in (1, 4):
             t = _time(lambda: g.sample(params, n, L, seed=1), args.repeats)
-            rows.append((f"Generator.sample, phase_fractions={g.phase_fractions}, n={n} (batch_size {g.batch_size})",
+            rows.append((f"Generator.sample, {_labelling(g)}, n={n} (batch_size {g.batch_size})",
                          n, t))
     wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4,
-                     phase_fractions=gen.phase_fractions)
-    rows.append((f"Generator.sample, phase_fractions={gen.phase_fractions}, n=4 (batch_size 4)", 4,
+                     phase_fractions=gen.phase_fractions, carbon_to_binder_weight_ratio=gen.carbon_to_binder_weight_ratio,
+                     pore_neighbour_penalty=gen.pore_neighbour_penalty)
+    rows.append((f"Generator.sample, {_labelling(gen)}, n=4 (batch_size 4)", 4,
                  _time(lambda: wide.sample(params, 4, L, seed=1), args.repeats)))
     net = gen.network
     lz = net.latent_size_for(L)

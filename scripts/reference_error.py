@@ -57,6 +57,12 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", "campaign.cube_size_voxels=64",
                                       "campaign.adaptive=false", "campaign.n_cubes=8"],
                         "as gen-64x8, each voxel of a generated cube its most probable phase"),
+    "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0"],
+                         "as default, the AM of a generated cube placed by the network's margins alone (no "
+                         "pore-neighbour penalty)"),
+    "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", "campaign.cube_size_voxels=64",
+                                        "campaign.adaptive=false", "campaign.n_cubes=8"],
+                          "as gen-64x8, no pore-neighbour penalty"),
     "gen-96x4": ("generator", ["campaign.cube_size_voxels=96", "campaign.adaptive=false", "campaign.n_cubes=4"],
                  "generator, 4 cubes of 96³"),
     "gen-128x4": ("generator", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
@@ -187,7 +193,9 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
     lines += [f"- `{e['name']}` ({e['source']}{', ' + _generator(e) if e['source'].startswith('generator') else ''}): "
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
-              + (f"phase fractions `{e['settings'].get('phase_fractions', SETTINGS_ADDED['phase_fractions'])}`; "
+              + (f"phase fractions `{e['settings'].get('phase_fractions', SETTINGS_ADDED['phase_fractions'])}`"
+                 + (f" (pore-neighbour penalty {e['settings']['pore_neighbour_penalty']:g})"
+                    if e['settings'].get('pore_neighbour_penalty') else "") + "; "
                  if e['source'].startswith('generator') else "")
               + f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
         # the generator's labelling does not concern the line's structures
-        ignore = () if source.startswith("generator") else ("phase_fractions",)
+        ignore = () if source.startswith("generator") else ("phase_fractions", "pore_neighbour_penalty")
         keep = (old and same_settings(old[0]["settings"], settings, ignore=ignore)
                 and old[0]["seeds"] == list(args.seeds))
         rows = list(all_rows.get(name, [])) if keep else []

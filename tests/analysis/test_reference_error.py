@@ -40,7 +40,8 @@ def test_lookup_applies_only_to_the_measured_settings_and_power():
     assert "±2.0 %" in error_note(cfg, table) and "10 W" in error_note(cfg, table)
     # another power, cube size or structure source was not measured: said so, nothing extrapolated
     for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"],
-                  ["generator.phase_fractions=argmax"], ["generator.carbon_to_binder_weight_ratio=2.0"]):
+                  ["generator.phase_fractions=argmax"], ["generator.carbon_to_binder_weight_ratio=2.0"],
+                  ["generator.pore_neighbour_penalty=2.5"]):
         assert estimated_error(compose("campaign", other), table) is None
         assert "not measured" in error_note(compose("campaign", other), table)
     line = [{**table[0], "source": "line"}]
@@ -58,8 +59,14 @@ def test_an_entry_measured_before_the_phase_fraction_key_was_the_argmax():
     design = evaluation_settings(compose("campaign", ["generator.phase_fractions=design"]))
     argmax = evaluation_settings(compose("campaign", ["generator.phase_fractions=argmax"]))
     assert design["phase_fractions"] == "design" and argmax["phase_fractions"] == "argmax"
-    older = {k: v for k, v in argmax.items() if k != "phase_fractions"}
+    older = {k: v for k, v in argmax.items() if k not in ("phase_fractions", "pore_neighbour_penalty")}
     assert same_settings(older, argmax) and not same_settings(older, design)
+    # the argmax does not use the penalty: its key does not depend on it
+    assert evaluation_settings(compose("campaign", ["generator.phase_fractions=argmax",
+                                                    "generator.pore_neighbour_penalty=3"])) == argmax
+    plain = evaluation_settings(compose("campaign", ["generator.pore_neighbour_penalty=0"]))
+    assert plain["pore_neighbour_penalty"] == 0.0 and same_settings({**plain}, {k: v for k, v in plain.items()
+                                                                              if k != "pore_neighbour_penalty"})
 
 
 def test_tau_estimators_weight_transport_not_tortuosity():

@@ -276,6 +276,61 @@ def test_label_with_counts_is_the_argmax_at_its_own_counts_and_grows_a_phase_at_
         label_with_counts(scores[:1], [-1, 2, 10 * 11 * 12 - 1])
 
 
+def test_pore_neighbour_penalty_keeps_the_cbd_on_the_pore_facing_surface():
+    """A solid slab against a pore slab, the network unsure between AM and CBD everywhere (AM ahead by
+    0.1 logit deep inside the slab, 0.2 at its surface): without the penalty the CBD the counts ask for
+    goes where the AM margin is smallest, inside the slab, and the AM faces the pore over the whole
+    interface; with a penalty above the margin difference the CBD is the film on the pore-facing
+    surface and no AM face touches the pore. Counts are exact either way."""
+    import torch
+
+    from microdesign.characterise.surface import interface_face_counts_per_axis
+    from microdesign.generator.sampler import label_with_counts
+
+    n = 8
+    scores = torch.zeros(1, 3, n, n, n)
+    scores[0, 0, :4] = 5.0                         # pore: the first half along x
+    scores[0, 1, 4:] = 0.1                         # AM just ahead of CBD in the solid ...
+    scores[0, 1, 4] = 0.2                          # ... a little more at the pore-facing layer
+    counts = [4 * n * n, 3 * n * n, n * n]         # CBD: one layer's worth
+    plain = label_with_counts(scores, counts)[0].numpy()
+    film = label_with_counts(scores, counts, pore_neighbour_penalty=0.5)[0].numpy()
+    for labels in (plain, film):
+        assert np.bincount(labels.ravel(), minlength=3).tolist() == counts
+    am_pore = [sum(interface_face_counts_per_axis(v, 0, 1)) for v in (plain, film)]
+    assert am_pore == [n * n, 0]
+    assert (film[4] == 2).all() and (plain[4] == 1).all()
+    with pytest.raises(ValueError, match="pore_neighbour_penalty"):
+        label_with_counts(scores, counts, pore_neighbour_penalty=-1.0)
+
+
+def test_face_neighbour_counts_count_inside_neighbours_only():
+    import torch
+
+    from microdesign.generator.sampler import face_neighbour_counts
+
+    mask = torch.zeros(1, 3, 3, 3, dtype=torch.bool)
+    mask[0, 1, 1, 1] = True
+    got = face_neighbour_counts(mask)[0]
+    assert float(got.sum()) == 6 and float(got[1, 1, 1]) == 0 and float(got[0, 1, 1]) == 1
+    full = face_neighbour_counts(torch.ones(1, 3, 3, 3, dtype=torch.bool))[0]
+    assert float(full[1, 1, 1]) == 6 and float(full[0, 0, 0]) == 3  # a corner has 3 neighbours inside
+
+
+def test_pore_neighbour_penalty_checked_and_zero_is_the_plain_ranking():
+    for bad in (-0.5, float("nan"), "1"):
+        with pytest.raises(ConfigError, match="pore_neighbour_penalty"):
+            Generator.untrained(NAMES, BOUNDS, phase_fractions="design", pore_neighbour_penalty=bad)
+    plain = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design")
+    zero = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
+                               pore_neighbour_penalty=0.0)
+    np.testing.assert_array_equal(plain.sample(MID, n=2, size_voxels=16, seed=1), zero.sample(MID, n=2, size_voxels=16, seed=1))
+    pen = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
+                              pore_neighbour_penalty=2.0).sample(MID, n=2, size_voxels=16, seed=1)
+    got = np.bincount(pen[0].ravel(), minlength=3)
+    np.testing.assert_array_equal(got, np.bincount(plain.sample(MID, n=1, size_voxels=16, seed=1)[0].ravel(), minlength=3))
+
+
 def test_logits_are_the_scores_before_the_softmax(gen):
     import torch
 

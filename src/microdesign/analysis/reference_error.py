@@ -61,7 +61,8 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     of an older campaign file), the generator's labelling in use (``phase_fractions``, ``"auto"``
     resolved for the checkpoint by :func:`microdesign.generator.sampler.resolve_phase_fractions`;
     ``"argmax"``, the class default, for a config without the key) and the carbon-to-binder weight ratio
-    its design fractions use (1.0 without the key), the design-space bounds, the cell model
+    its design fractions use (1.0 without the key) and, for ``"design"``, the ``pore_neighbour_penalty`` of the
+    labelling (0.0 without the key and under the argmax, where it is unused), the design-space bounds, the cell model
     (protocol aside), the objective quantity and the discharge power [W] (``None`` for a protocol that
     is not constant power).
 
@@ -79,12 +80,14 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     except (ConfigError, TypeError, ValueError):
         power = None
     adaptive = bool(camp.get("adaptive", True))
+    labelling = _phase_fractions_in_use(gen)
     out = {"generator": str(gen.get("checkpoint", gen.get("_target_", ""))),
            "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
            "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
-           "phase_fractions": _phase_fractions_in_use(gen),
+           "phase_fractions": labelling,
            "carbon_to_binder_weight_ratio": float(gen.get("carbon_to_binder_weight_ratio", 1.0)),
+           "pore_neighbour_penalty": float(gen.get("pore_neighbour_penalty", 0.0)) if labelling == "design" else 0.0,
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
@@ -122,7 +125,7 @@ def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
 #: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those
 #: entries were measured under (an entry without the key was measured with it).
 SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax",
-                                  "carbon_to_binder_weight_ratio": 1.0}
+                                  "carbon_to_binder_weight_ratio": 1.0, "pore_neighbour_penalty": 0.0}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:

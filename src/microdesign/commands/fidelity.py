@@ -107,8 +107,10 @@ def run(cfg) -> int:
                                 solid_conductivity=solid_conductivity)
     wall = time.perf_counter() - t0
     labels = gen.phase_fractions
+    penalty = (f", pore_neighbour_penalty={gen.pore_neighbour_penalty:g}"
+               if labels == "design" and gen.pore_neighbour_penalty else "")
     title = (f"Fidelity of generator `{gen.name}` vs {ref_cfg.kind} reference: {len(points)} points x {n_seeds} "
-             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m, phase_fractions={labels}")
+             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m, phase_fractions={labels}{penalty}")
     md = fidelity.report_markdown(reports, title)
     if labels == "design":
         md += ("\n\nThe generated cubes take the design's phase volume fractions (phase_fractions=design): the "
@@ -118,7 +120,7 @@ def run(cfg) -> int:
     (out / f"{gen.name}.md").write_text(md + f"\n\nReference: {ref_desc}. Wall time {wall:.0f} s.\n")
     write_json({
         "generator": gen.name, "reference": ref_desc, "size_voxels": L, "n_seeds": n_seeds, "wall_s": wall,
-        "solid_conductivity": solid_conductivity, "phase_fractions": labels,
+        "solid_conductivity": solid_conductivity, **gen.labelling,
         "points": [{"params": r.params, "failures": r.failures,
                     "metrics": {c.metric: {"generated": c.generated.tolist(), "reference": c.reference.tolist(),
                                            "difference": c.difference, "standard_error": c.standard_error,

@@ -60,7 +60,7 @@ def run(cfg) -> int:
         write_dataset(out, vols, [params] * len(vols), {k: u for k, u in zip(gen.parameter_names, gen.parameter_units)},
                       gen.voxel_size_m, provenance={"command": "microdesign sample", "generator": gen.name,
                                                     "seed": int(cfg.seed), "params": params,
-                                                    "phase_fractions": gen.phase_fractions},
+                                                    **gen.labelling},
                       parameter_names=gen.parameter_names, seeds=[int(cfg.seed)] * len(vols),
                       sources=[f"{gen.name} seed {cfg.seed} #{i}" for i in range(len(vols))], overwrite=True)
         written = [out]

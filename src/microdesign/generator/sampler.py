@@ -49,11 +49,16 @@ class Generator:
             :data:`DESIGN_FRACTION_PARAMETERS`, else ``"argmax"``). The attribute holds the mode in use.
         carbon_to_binder_weight_ratio: carbon-to-binder weight ratio of the CBD used for the design's
             volume fractions (``"design"`` only); 1.0 as the synthetic line's default.
+        pore_neighbour_penalty: ``"design"`` only: logits per pore face neighbour by which a solid
+            voxel's AM margin is lowered (:func:`label_with_counts`), so that CBD stays on the
+            pore-facing surface; 0 ranks by the network's margins alone. The shipped config's value
+            was chosen on calibration points disjoint from the fidelity sets and reference designs
+            (docs/generator.md, "Phase fractions").
     """
 
     def __init__(self, network: Any, metadata: CheckpointMetadata, device: str = "cpu",
                  out_of_bounds: str = "error", batch_size: int = 2, phase_fractions: str = "argmax",
-                 carbon_to_binder_weight_ratio: float = 1.0):
+                 carbon_to_binder_weight_ratio: float = 1.0, pore_neighbour_penalty: float = 0.0):
         import torch
 
         if out_of_bounds not in OUT_OF_BOUNDS_MODES:
@@ -67,6 +72,9 @@ class Generator:
             logger.info("generator %s: phase_fractions %s -> %s", metadata.name, requested, phase_fractions)
         if not (np.isfinite(carbon_to_binder_weight_ratio) and carbon_to_binder_weight_ratio > 0):
             raise ConfigError("carbon_to_binder_weight_ratio", carbon_to_binder_weight_ratio, "a positive number")
+        if not (isinstance(pore_neighbour_penalty, (int, float)) and np.isfinite(pore_neighbour_penalty)
+                and pore_neighbour_penalty >= 0):
+            raise ConfigError("pore_neighbour_penalty", pore_neighbour_penalty, "a finite number >= 0 [logits]")
         self.metadata = metadata
         self.device = torch.device(resolve_device(device))
         self.network = network.to(self.device).eval()
@@ -74,13 +82,14 @@ class Generator:
         self.batch_size = int(batch_size)
         self.phase_fractions = phase_fractions
         self.carbon_to_binder_weight_ratio = float(carbon_to_binder_weight_ratio)
+        self.pore_neighbour_penalty = float(pore_neighbour_penalty)
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device: str = "cpu", out_of_bounds: str = "error",
                         batch_size: int = 2, expected_parameter_names: Sequence[str] | None = None,
                         expected_voxel_size_m: float | None = None, phase_fractions: str = "argmax",
-                        carbon_to_binder_weight_ratio: float = 1.0) -> Generator:
+                        carbon_to_binder_weight_ratio: float = 1.0, pore_neighbour_penalty: float = 0.0) -> Generator:
         """Load a validated checkpoint folder.
 
         Args:
@@ -91,11 +100,11 @@ class Generator:
             expected_parameter_names: if given, the checkpoint's parameter names must equal these
                 (order-insensitive), e.g. the design space's microstructure parameters.
             expected_voxel_size_m: if given, the checkpoint's voxel size must match (relative 1e-6).
-            phase_fractions, carbon_to_binder_weight_ratio: see the class.
+            phase_fractions, carbon_to_binder_weight_ratio, pore_neighbour_penalty: see the class.
 
         Raises:
             CheckpointError: missing, corrupted or mismatched checkpoint.
-            ConfigError: a bad ``out_of_bounds``, ``batch_size`` or ``phase_fractions``.
+            ConfigError: a bad ``out_of_bounds``, ``batch_size``, ``phase_fractions`` or ``pore_neighbour_penalty``.
         """
         from microdesign.generator.network import ConditionalGenerator3D
 
@@ -124,14 +133,16 @@ class Generator:
         logger.info("loaded generator %s (%s) from %s", meta.name, ", ".join(meta.parameter_names) or "unconditioned",
                     directory)
         return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size,
-                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio)
+                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio,
+                   pore_neighbour_penalty=pore_neighbour_penalty)
 
     @classmethod
     def untrained(cls, parameter_names: Sequence[str], training_bounds: Mapping[str, Sequence[float]],
                   parameter_units: Sequence[str] | None = None, voxel_size_m: float = 1.0e-6,
                   latent_channels: int = 4, widths: Sequence[int] = (8, 8, 4, 4), seed: int = 0,
                   device: str = "cpu", out_of_bounds: str = "error", batch_size: int = 2,
-                  phase_fractions: str = "argmax", carbon_to_binder_weight_ratio: float = 1.0) -> Generator:
+                  phase_fractions: str = "argmax", carbon_to_binder_weight_ratio: float = 1.0,
+                  pore_neighbour_penalty: float = 0.0) -> Generator:
         """A randomly initialised generator (for tests and dry runs; its volumes are noise).
 
         Args:
@@ -141,7 +152,8 @@ class Generator:
             voxel_size_m: voxel edge [m].
             latent_channels, widths: network size.
             seed: initialisation seed.
-            device, out_of_bounds, batch_size, phase_fractions, carbon_to_binder_weight_ratio: see the class.
+            device, out_of_bounds, batch_size, phase_fractions, carbon_to_binder_weight_ratio,
+                pore_neighbour_penalty: see the class.
         """
         import torch
 
@@ -161,7 +173,8 @@ class Generator:
         torch.manual_seed(seed)
         network = ConditionalGenerator3D(**{**arch, "widths": arch["widths"]})
         return cls(network, meta, device=device, out_of_bounds=out_of_bounds, batch_size=batch_size,
-                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio)
+                   phase_fractions=phase_fractions, carbon_to_binder_weight_ratio=carbon_to_binder_weight_ratio,
+                   pore_neighbour_penalty=pore_neighbour_penalty)
 
     # -- attributes -----------------------------------------------------------------------------------
     @property
@@ -282,12 +295,19 @@ class Generator:
                     ..., start:start + size, start:start + size, start:start + size]
                 labels = out_t[i:i + z.shape[0]]
                 if counts is not None:
-                    labels.copy_(label_with_counts(prob, counts).cpu())
+                    labels.copy_(label_with_counts(prob, counts, self.pore_neighbour_penalty).cpu())
                 elif self.device.type == "cpu":
                     argmax_uint8(prob, labels)
                 else:
                     labels.copy_(argmax_uint8(prob, torch.empty(labels.shape, dtype=torch.uint8, device=self.device)))
         return out
+
+    @property
+    def labelling(self) -> dict[str, Any]:
+        """How :meth:`sample` labels voxels, for reports and provenance: ``{"phase_fractions": mode,
+        "pore_neighbour_penalty": logits}`` (the penalty is 0.0 under ``"argmax"``, where it is unused)."""
+        return {"phase_fractions": self.phase_fractions,
+                "pore_neighbour_penalty": self.pore_neighbour_penalty if self.phase_fractions == "design" else 0.0}
 
     def design_voxel_counts(self, params: Mapping[str, float], n_voxels: int) -> tuple[int, ...]:
         """Voxels per phase (pore, AM, CBD) of a cube of ``n_voxels`` at the design's phase volume
@@ -434,24 +454,32 @@ def voxel_counts(fractions: Sequence[float], n_voxels: int) -> tuple[int, ...]:
     return tuple(int(c) for c in counts)
 
 
-def label_with_counts(scores, counts):
+def label_with_counts(scores, counts, pore_neighbour_penalty: float = 0.0):
     """Labels with exactly ``counts[j]`` voxels of phase ``j`` in every volume.
 
     Phases are assigned in label order: phase ``j`` takes the ``counts[j]`` still unassigned voxels
     with the largest margin ``scores[j] - max(scores[j+1:])`` (the phase's generated region, grown
     or shrunk where the network was least sure), the last phase the remainder. With counts equal to
-    those of the argmax the result is the argmax (for distinct scores).
+    those of the argmax and no penalty the result is the argmax (for distinct scores).
+
+    With ``pore_neighbour_penalty`` > 0 the margin of every phase after the first (pore) is lowered by
+    that many score units per face neighbour already labelled as the first phase: of the solid voxels
+    where the network was unsure between AM and CBD, those facing the pore go to CBD first, so the CBD
+    the counts remove is taken away from inside the solid before the films on the pore-facing surface
+    (docs/generator.md, "Phase fractions"). Voxels outside the volume count as not pore.
 
     Args:
         scores: ``b x k x *spatial`` finite phase scores (logits or probabilities).
         counts: ``k`` non-negative voxel counts summing to the voxels of one volume.
+        pore_neighbour_penalty: score units (logits for the generator) per face neighbour of the first
+            phase; 0 ranks by the margin alone.
 
     Returns:
         ``b x *spatial`` uint8 labels on ``scores``' device.
 
     Raises:
         ValueError: counts of the wrong length, negative, not integers or not summing to the voxels per
-            volume; scores that are not finite.
+            volume; scores that are not finite; a negative or non-finite ``pore_neighbour_penalty``.
     """
     import torch
 
@@ -463,13 +491,18 @@ def label_with_counts(scores, counts):
                          f"{n_voxels}")
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("scores: expected finite phase scores (NaN or infinite values found)")
+    if not (np.isfinite(pore_neighbour_penalty) and pore_neighbour_penalty >= 0):
+        raise ValueError(f"pore_neighbour_penalty {pore_neighbour_penalty!r}: expected a finite number >= 0")
     flat = scores.reshape(b, k, n_voxels)
     labels = torch.full((b, n_voxels), k - 1, dtype=torch.uint8, device=scores.device)
     free = torch.ones((b, n_voxels), dtype=torch.bool, device=scores.device)
+    penalty = None
     for j in range(k - 1):
         if counts[j] == 0:
             continue
         margin = (flat[:, j] - flat[:, j + 1:].amax(dim=1)).masked_fill_(~free, -torch.inf)
+        if penalty is not None:
+            margin -= penalty
         # the counts[j]-th largest margin (a selection, not a sort), then as many of its ties as needed
         threshold = torch.kthvalue(margin, n_voxels - int(counts[j]) + 1, dim=1).values[:, None]
         chosen = margin > threshold
@@ -477,4 +510,26 @@ def label_with_counts(scores, counts):
         chosen |= ties & (ties.cumsum(dim=1) <= int(counts[j]) - chosen.sum(dim=1, keepdim=True))
         labels.masked_fill_(chosen, j)
         free &= ~chosen
+        if j == 0 and pore_neighbour_penalty > 0:
+            penalty = pore_neighbour_penalty * face_neighbour_counts(chosen.reshape(b, *spatial)).reshape(b, n_voxels)
     return labels.reshape(b, *spatial)
+
+
+def face_neighbour_counts(mask):
+    """Number of face neighbours (2 per axis) inside ``mask`` of every voxel, for ``b x *spatial`` boolean
+    masks; voxels outside the volume count as outside the mask.
+
+    Returns:
+        ``b x *spatial`` float32 counts on ``mask``'s device (0 to 2 × the number of spatial axes).
+    """
+    import torch
+
+    m = mask.to(torch.float32)
+    out = torch.zeros_like(m)
+    for axis in range(1, m.dim()):
+        n = m.shape[axis]
+        if n < 2:
+            continue
+        out.narrow(axis, 1, n - 1).add_(m.narrow(axis, 0, n - 1))
+        out.narrow(axis, 0, n - 1).add_(m.narrow(axis, 1, n - 1))
+    return out
