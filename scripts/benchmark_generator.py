@@ -2,7 +2,8 @@
 
 Times, in the same run and on the same machine:
 * ``Generator.sample`` (our wrapper: validation, seeded noise, network, labels, crop) at 128^3, with the
-  config's ``phase_fractions`` and, where that is not the argmax, with the argmax labels too;
+  config's labelling and, where that is not the argmax, with the argmax labels too (and, where the config
+  sets a ``pore_neighbour_penalty``, with the design labels without it);
 * the plain network forward pass (torch only, same latent size) - the library floor;
 * the forward pass + ``torch.argmax`` labels (the plain labelling, replaced by
   :func:`microdesign.generator.sampler.argmax_uint8`; identical labels);
@@ -33,12 +34,6 @@ def _time(fn, repeats: int) -> list[float]:
     return out
 
 
-def _labelling(gen) -> str:
-    """``phase_fractions=...`` and, where it acts, the pore-neighbour penalty of a generator."""
-    penalty = gen.labelling["pore_neighbour_penalty"]
-    return f"phase_fractions={gen.phase_fractions}" + (f", pore_neighbour_penalty={penalty:g}" if penalty else "")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="shipped")
@@ -53,6 +48,7 @@ def main() -> None:
     from hydra.utils import instantiate
 
     from microdesign.config import compose
+    from microdesign.generator.sampler import describe_labelling
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -63,17 +59,23 @@ def main() -> None:
     rows = []
     load0 = os.getloadavg()[0]
     gen.sample(params, 1, L, seed=0)  # warm-up
-    argmax = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
-                       phase_fractions="argmax")
-    for g in ([gen] if gen.phase_fractions == "argmax" else [gen, argmax]):
+    variants = [gen]
+    if gen.labelling["pore_neighbour_penalty"]:  # the same design labels without the penalty
+        variants.append(type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
+                                  phase_fractions=gen.phase_fractions,
+                                  carbon_to_binder_weight_ratio=gen.carbon_to_binder_weight_ratio))
+    if gen.phase_fractions != "argmax":
+        variants.append(type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
+                                  phase_fractions="argmax"))
+    for g in variants:
         for n in (1, 4):
             t = _time(lambda: g.sample(params, n, L, seed=1), args.repeats)
-            rows.append((f"Generator.sample, {_labelling(g)}, n={n} (batch_size {g.batch_size})",
+            rows.append((f"Generator.sample, {describe_labelling(g.labelling)}, n={n} (batch_size {g.batch_size})",
                          n, t))
     wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4,
                      phase_fractions=gen.phase_fractions, carbon_to_binder_weight_ratio=gen.carbon_to_binder_weight_ratio,
                      pore_neighbour_penalty=gen.pore_neighbour_penalty)
-    rows.append((f"Generator.sample, {_labelling(gen)}, n=4 (batch_size 4)", 4,
+    rows.append((f"Generator.sample, {describe_labelling(gen.labelling)}, n=4 (batch_size 4)", 4,
                  _time(lambda: wide.sample(params, 4, L, seed=1), args.repeats)))
     net = gen.network
     lz = net.latent_size_for(L)

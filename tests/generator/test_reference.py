@@ -94,7 +94,7 @@ def test_fidelity_command_reads_the_tiny_dataset_provenance(tmp_path):
     assert report["size_voxels"] == 24
     # the shipped config's auto labelling, for a model of the line's parameters: each generated cube at the
     # design's fractions, as the line's volumes are (each within a voxel of the formulation's)
-    assert report["phase_fractions"] == "design"
+    assert report["phase_fractions"] == "design" and report["pore_neighbour_penalty"] == 2.0
     porosity = report["points"][0]["metrics"]["Porosity"]
     assert max(abs(g - r) for g, r in zip(porosity["generated"], porosity["reference"])) <= 2 / 24**3
     assert "'particle_flattening': 0.3" in report["reference"] and "2.5e-06" in report["reference"]

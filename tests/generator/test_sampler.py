@@ -317,18 +317,31 @@ def test_face_neighbour_counts_count_inside_neighbours_only():
     assert float(full[1, 1, 1]) == 6 and float(full[0, 0, 0]) == 3  # a corner has 3 neighbours inside
 
 
-def test_pore_neighbour_penalty_checked_and_zero_is_the_plain_ranking():
-    for bad in (-0.5, float("nan"), "1"):
+def test_generator_applies_the_pore_neighbour_penalty_to_the_solid_only():
+    """Through Generator.sample: the penalty keeps every pore voxel and the phase counts, moves AM and
+    CBD, and lowers the AM-pore interface; 0 is the plain ranking; bad values are refused by name."""
+    from microdesign.characterise.surface import interface_face_counts_per_axis
+
+    for bad in (-0.5, float("nan"), "1", True):
         with pytest.raises(ConfigError, match="pore_neighbour_penalty"):
             Generator.untrained(NAMES, BOUNDS, phase_fractions="design", pore_neighbour_penalty=bad)
-    plain = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design")
-    zero = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
-                               pore_neighbour_penalty=0.0)
-    np.testing.assert_array_equal(plain.sample(MID, n=2, size_voxels=16, seed=1), zero.sample(MID, n=2, size_voxels=16, seed=1))
-    pen = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
-                              pore_neighbour_penalty=2.0).sample(MID, n=2, size_voxels=16, seed=1)
-    got = np.bincount(pen[0].ravel(), minlength=3)
-    np.testing.assert_array_equal(got, np.bincount(plain.sample(MID, n=1, size_voxels=16, seed=1)[0].ravel(), minlength=3))
+    assert Generator.untrained(NAMES, BOUNDS, pore_neighbour_penalty=np.float32(1.5)).pore_neighbour_penalty == 1.5
+
+    def cubes(penalty):
+        gen = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, phase_fractions="design",
+                                  pore_neighbour_penalty=penalty)
+        return gen.sample(MID, n=2, size_voxels=16, seed=1)
+
+    plain, zero, pen = cubes(0.0), cubes(0), cubes(2.0)
+    np.testing.assert_array_equal(plain, zero)
+    np.testing.assert_array_equal(pen == 0, plain == 0)          # the pore is untouched
+    for a, b in zip(pen, plain):
+        np.testing.assert_array_equal(np.bincount(a.ravel(), minlength=3), np.bincount(b.ravel(), minlength=3))
+    assert (pen != plain).mean() > 0.01
+    am_pore = [sum(sum(interface_face_counts_per_axis(c, 0, 1)) for c in v) for v in (plain, pen)]
+    assert am_pore[1] < 0.9 * am_pore[0], am_pore
+    argmax = Generator.untrained(NAMES, BOUNDS, voxel_size_m=4e-7, seed=3, pore_neighbour_penalty=2.0)
+    assert argmax.labelling == {"phase_fractions": "argmax", "pore_neighbour_penalty": 0.0}
 
 
 def test_logits_are_the_scores_before_the_softmax(gen):

@@ -240,6 +240,7 @@ def test_generator_configs_compose_and_instantiate(option):
     assert gen.phases == ("pore", "active_material", "cbd")
     if option == "shipped":
         assert set(gen.parameter_names) == {"am_weight_fraction", "porosity", "cbd_adhesion"}
+        assert gen.labelling == {"phase_fractions": "design", "pore_neighbour_penalty": 2.0}
 
 
 @pytest.mark.parametrize("root, group", [("train_generator", "generator_training=small"),

@@ -50,6 +50,7 @@ def run(cfg) -> int:
     from microdesign.data.files import require_writable, write_json
     from microdesign.errors import ConfigError
     from microdesign.generator import fidelity
+    from microdesign.generator.sampler import describe_labelling
 
     log = logging.getLogger(__name__)
     t0 = time.perf_counter()
@@ -107,10 +108,8 @@ def run(cfg) -> int:
                                 solid_conductivity=solid_conductivity)
     wall = time.perf_counter() - t0
     labels = gen.phase_fractions
-    penalty = (f", pore_neighbour_penalty={gen.pore_neighbour_penalty:g}"
-               if labels == "design" and gen.pore_neighbour_penalty else "")
     title = (f"Fidelity of generator `{gen.name}` vs {ref_cfg.kind} reference: {len(points)} points x {n_seeds} "
-             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m, phase_fractions={labels}{penalty}")
+             f"seeds, {L}^3 cubes, voxel {gen.voxel_size_m:.3g} m, {describe_labelling(gen.labelling)}")
     md = fidelity.report_markdown(reports, title)
     if labels == "design":
         md += ("\n\nThe generated cubes take the design's phase volume fractions (phase_fractions=design): the "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,9 +52,9 @@ class Generator:
             volume fractions (``"design"`` only); 1.0 as the synthetic line's default.
         pore_neighbour_penalty: ``"design"`` only: logits per pore face neighbour by which a solid
             voxel's AM margin is lowered (:func:`label_with_counts`), so that CBD stays on the
-            pore-facing surface; 0 ranks by the network's margins alone. The shipped config's value
-            was chosen on calibration points disjoint from the fidelity sets and reference designs
-            (docs/generator.md, "Phase fractions").
+            pore-facing surface; 0 (the default of this class) ranks by the network's margins alone.
+            ``conf/generator/shipped.yaml`` sets 2, chosen for the shipped model on calibration points
+            disjoint from the fidelity sets and reference designs (docs/generator.md, "Phase fractions").
     """
 
     def __init__(self, network: Any, metadata: CheckpointMetadata, device: str = "cpu",
@@ -72,8 +73,7 @@ class Generator:
             logger.info("generator %s: phase_fractions %s -> %s", metadata.name, requested, phase_fractions)
         if not (np.isfinite(carbon_to_binder_weight_ratio) and carbon_to_binder_weight_ratio > 0):
             raise ConfigError("carbon_to_binder_weight_ratio", carbon_to_binder_weight_ratio, "a positive number")
-        if not (isinstance(pore_neighbour_penalty, (int, float)) and np.isfinite(pore_neighbour_penalty)
-                and pore_neighbour_penalty >= 0):
+        if not _is_penalty(pore_neighbour_penalty):
             raise ConfigError("pore_neighbour_penalty", pore_neighbour_penalty, "a finite number >= 0 [logits]")
         self.metadata = metadata
         self.device = torch.device(resolve_device(device))
@@ -491,7 +491,7 @@ def label_with_counts(scores, counts, pore_neighbour_penalty: float = 0.0):
                          f"{n_voxels}")
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("scores: expected finite phase scores (NaN or infinite values found)")
-    if not (np.isfinite(pore_neighbour_penalty) and pore_neighbour_penalty >= 0):
+    if not _is_penalty(pore_neighbour_penalty):
         raise ValueError(f"pore_neighbour_penalty {pore_neighbour_penalty!r}: expected a finite number >= 0")
     flat = scores.reshape(b, k, n_voxels)
     labels = torch.full((b, n_voxels), k - 1, dtype=torch.uint8, device=scores.device)
@@ -510,9 +510,22 @@ def label_with_counts(scores, counts, pore_neighbour_penalty: float = 0.0):
         chosen |= ties & (ties.cumsum(dim=1) <= int(counts[j]) - chosen.sum(dim=1, keepdim=True))
         labels.masked_fill_(chosen, j)
         free &= ~chosen
-        if j == 0 and pore_neighbour_penalty > 0:
+        if j == 0 and k > 2 and pore_neighbour_penalty > 0:
             penalty = pore_neighbour_penalty * face_neighbour_counts(chosen.reshape(b, *spatial)).reshape(b, n_voxels)
     return labels.reshape(b, *spatial)
+
+
+def _is_penalty(value: Any) -> bool:
+    """A finite real number >= 0 (not a bool)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
+            and value >= 0)
+
+
+def describe_labelling(labelling: Mapping[str, Any]) -> str:
+    """``"phase_fractions=design, pore_neighbour_penalty=2"`` for :attr:`Generator.labelling` (the penalty
+    only where it acts), for report titles and benchmark rows."""
+    penalty = float(labelling.get("pore_neighbour_penalty", 0.0))
+    return f"phase_fractions={labelling['phase_fractions']}" + (f", pore_neighbour_penalty={penalty:g}" if penalty else "")
 
 
 def face_neighbour_counts(mask):

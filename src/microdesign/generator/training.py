@@ -91,7 +91,8 @@ class TrainSettings:
             the labels at the training sample's phase fractions
             (:func:`microdesign.generator.sampler.label_with_counts` on the logits, what
             ``phase_fractions="design"`` samples with ``pore_neighbour_penalty=0``), so that the structure
-            is trained as it is sampled.
+            is trained as it is sampled without the penalty (the shipped config samples with one; this
+            term does not apply it).
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
         window_padding: how real training windows are placed in an image (or a plane of a volume).
             ``"none"``: uniformly inside it, so a pixel at distance ``d < L`` from an edge is covered
