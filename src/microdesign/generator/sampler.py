@@ -479,7 +479,8 @@ def label_with_counts(scores, counts, pore_neighbour_penalty: float = 0.0):
 
     Raises:
         ValueError: counts of the wrong length, negative, not integers or not summing to the voxels per
-            volume; scores that are not finite; a negative or non-finite ``pore_neighbour_penalty``.
+            volume; scores that are not finite; a ``pore_neighbour_penalty`` that is not a finite real
+            number >= 0.
     """
     import torch
 
