@@ -109,6 +109,14 @@ def keep_former_generator_row(table: dict, all_rows: dict, name: str, source: st
     return former
 
 
+def _by_seeds(entries: list[dict]) -> dict[str, list[str]]:
+    """Entry names grouped by their seed list (``"0 1" -> [names]``), in table order."""
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        groups.setdefault(" ".join(str(x) for x in e["seeds"]), []).append(e["name"])
+    return groups
+
+
 def _generator(entry: dict) -> str:
     return entry["settings"].get("generator", "") if entry["source"].startswith("generator") else "–"
 
@@ -205,10 +213,9 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
               "```bash",
               "# reference: appends each finished design to the data file; the same command resumes after a stop",
               f"{reference.get('command', '')}",
-              "# this table: keeps designs already evaluated with the same settings and seeds",
-              "OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates "
-              + " ".join(e["name"] for e in current) + " --seeds " + " ".join(
-                  str(x) for x in (current[0]["seeds"] if current else [0, 1])),
+              "# this table (one command per seed list): keeps designs already evaluated with the same settings and seeds",
+              *(f"OMP_NUM_THREADS=1 python scripts/reference_error.py --candidates {' '.join(names)} --seeds {seeds}"
+                for seeds, names in _by_seeds(current).items()),
               "# which metric error sets a setting's objective error (tables in docs/reference/attribution_*)",
               "OMP_NUM_THREADS=1 python scripts/reference_error_attribution.py --setting default --power 200",
               "```", "",

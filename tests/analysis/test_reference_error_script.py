@@ -53,6 +53,11 @@ def test_the_page_names_each_rows_generator_and_reproduces_only_current_settings
     # the reproduce command lists what a rerun measures as it is; a row of another generator is named apart
     assert "--candidates default line-48 --seeds 0" in page
     assert "`gen-64x8` (old_model)" in page
+    # rows measured over different seed lists get one command each, so a rerun keeps every row's seeds
+    more = {**_entry("line-64x8", "line", "x"), "seeds": [0, 1, 2]}
+    page = script.markdown(reference, [_entry("default", "generator", "new_model"), more, _entry("line-48", "line", "x")],
+                           current_generator="new_model")
+    assert "--candidates default line-48 --seeds 0\n" in page and "--candidates line-64x8 --seeds 0 1 2\n" in page
 
 
 def _row(i, power, err):
