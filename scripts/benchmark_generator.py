@@ -59,22 +59,23 @@ def main() -> None:
     rows = []
     load0 = os.getloadavg()[0]
     gen.sample(params, 1, L, seed=0)  # warm-up
+    def like(**changes):  # the same network and settings, with ``changes``
+        kw = {"batch_size": gen.batch_size, "phase_fractions": gen.phase_fractions,
+              "carbon_to_binder_weight_ratio": gen.carbon_to_binder_weight_ratio,
+              "pore_neighbour_penalty": gen.pore_neighbour_penalty}
+        return type(gen)(gen.network, gen.metadata, device=str(gen.device), **{**kw, **changes})
+
     variants = [gen]
     if gen.labelling["pore_neighbour_penalty"]:  # the same design labels without the penalty
-        variants.append(type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
-                                  phase_fractions=gen.phase_fractions,
-                                  carbon_to_binder_weight_ratio=gen.carbon_to_binder_weight_ratio))
+        variants.append(like(pore_neighbour_penalty=0.0))
     if gen.phase_fractions != "argmax":
-        variants.append(type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=gen.batch_size,
-                                  phase_fractions="argmax"))
+        variants.append(like(phase_fractions="argmax"))
     for g in variants:
         for n in (1, 4):
             t = _time(lambda: g.sample(params, n, L, seed=1), args.repeats)
             rows.append((f"Generator.sample, {describe_labelling(g.labelling)}, n={n} (batch_size {g.batch_size})",
                          n, t))
-    wide = type(gen)(gen.network, gen.metadata, device=str(gen.device), batch_size=4,
-                     phase_fractions=gen.phase_fractions, carbon_to_binder_weight_ratio=gen.carbon_to_binder_weight_ratio,
-                     pore_neighbour_penalty=gen.pore_neighbour_penalty)
+    wide = like(batch_size=4)
     rows.append((f"Generator.sample, {describe_labelling(gen.labelling)}, n=4 (batch_size 4)", 4,
                  _time(lambda: wide.sample(params, 4, L, seed=1), args.repeats)))
     net = gen.network

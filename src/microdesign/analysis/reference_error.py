@@ -80,14 +80,16 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     except (ConfigError, TypeError, ValueError):
         power = None
     adaptive = bool(camp.get("adaptive", True))
-    labelling = _phase_fractions_in_use(gen)
+    from microdesign.generator.sampler import labelling_record
+
+    labelling = labelling_record(_phase_fractions_in_use(gen), gen.get("pore_neighbour_penalty", 0.0))
     out = {"generator": str(gen.get("checkpoint", gen.get("_target_", ""))),
            "cube_size_voxels": int(camp.get("cube_size_voxels", 0)), "adaptive": adaptive,
            "min_percolating_fraction": float((c.get("characterise", {}) or {}).get("min_percolating_fraction", 1.0)),
            "tau_estimator": str((c.get("characterise", {}) or {}).get("tau_estimator", "mean")),
-           "phase_fractions": labelling,
+           "phase_fractions": labelling["phase_fractions"],
            "carbon_to_binder_weight_ratio": float(gen.get("carbon_to_binder_weight_ratio", 1.0)),
-           "pore_neighbour_penalty": float(gen.get("pore_neighbour_penalty", 0.0)) if labelling == "design" else 0.0,
+           "pore_neighbour_penalty": labelling["pore_neighbour_penalty"],
            "objective": str((c.get("objective", {}) or {}).get("quantity", "")), "power_W": power}
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}

@@ -306,8 +306,7 @@ class Generator:
     def labelling(self) -> dict[str, Any]:
         """How :meth:`sample` labels voxels, for reports and provenance: ``{"phase_fractions": mode,
         "pore_neighbour_penalty": logits}`` (the penalty is 0.0 under ``"argmax"``, where it is unused)."""
-        return {"phase_fractions": self.phase_fractions,
-                "pore_neighbour_penalty": self.pore_neighbour_penalty if self.phase_fractions == "design" else 0.0}
+        return labelling_record(self.phase_fractions, self.pore_neighbour_penalty)
 
     def design_voxel_counts(self, params: Mapping[str, float], n_voxels: int) -> tuple[int, ...]:
         """Voxels per phase (pore, AM, CBD) of a cube of ``n_voxels`` at the design's phase volume
@@ -520,6 +519,14 @@ def _is_penalty(value: Any) -> bool:
     """A finite real number >= 0 (not a bool)."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
             and value >= 0)
+
+
+def labelling_record(phase_fractions: str, pore_neighbour_penalty: float) -> dict[str, Any]:
+    """``{"phase_fractions", "pore_neighbour_penalty"}`` as :meth:`Generator.sample` applies them: the
+    penalty acts only under ``"design"`` and is recorded as 0.0 otherwise (:attr:`Generator.labelling`,
+    the error table's key)."""
+    return {"phase_fractions": phase_fractions,
+            "pore_neighbour_penalty": float(pore_neighbour_penalty) if phase_fractions == "design" else 0.0}
 
 
 def describe_labelling(labelling: Mapping[str, Any]) -> str:
