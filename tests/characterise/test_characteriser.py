@@ -94,7 +94,7 @@ def test_non_percolating_solid_fails():
     v[5] = PORE  # a pore layer cuts the solid
     m = _char().characterise(v, DX)
     assert m.status == "failed"
-    assert "solid (AM + CBD) network does not percolate" in m.reason
+    assert "solid (AM + CBD) network does not percolate through-plane (axis 0) in any of 1 cubes" in m.reason
 
 
 def test_bad_input_raises_config_error_before_work():
@@ -279,6 +279,7 @@ def test_the_default_config_reproduces_the_values_recorded_before_the_solver_bec
         M.TORTUOSITY_THROUGH_PLANE: [2.2745127108103387, 2.070440952089834],
         M.CONDUCTIVITY_SOLID: [0.32721778943940927, 0.2258607224419292],
         M.PORE_PERCOLATING_FRACTION: [1.0, 1.0],  # added since: both cubes percolate
+        M.SOLID_PERCOLATING_FRACTION: [1.0, 1.0],  # added since: both cubes' solids span
     }
     assert set(values) == set(recorded)
     for k, v in recorded.items():
@@ -326,6 +327,47 @@ def test_a_material_whose_pores_do_not_percolate_fails_with_the_reason():
         _char(min_percolating_fraction=0.0)
     with pytest.raises(ConfigError):
         _char(min_percolating_fraction=1.5)
+
+
+def test_pores_that_percolate_through_plane_only_fail_an_in_plane_characterisation():
+    v = straight_channels(L=16)  # isolated pore columns along axis 0: no in-plane pore path
+    assert _char().characterise(v, DX).ok
+    m = _char(in_plane=True).characterise(v, DX)
+    assert m.status == "failed"
+    assert "pore network does not percolate in-plane (axes 1 and 2) in any of 1 cubes" in m.reason
+
+
+def _solid_cut(seed: int, L: int = 24) -> np.ndarray:
+    v = random_three_phase(L, porosity=0.4, cbd_fraction=0.1, seed=seed)
+    v[L // 2] = PORE  # a pore layer: the solid cannot cross axis 0; the pore network still does
+    return v
+
+
+def test_a_cube_whose_solid_does_not_span_conducts_nothing_and_the_set_completes():
+    cubes = np.stack([_open(1), _solid_cut(2), _open(3), _open(4)])
+    m = _char(min_percolating_fraction=0.5).characterise(cubes, DX)
+    assert m.ok, m.reason
+    assert m[M.SOLID_PERCOLATING_FRACTION].mean == pytest.approx(0.75)
+    assert m[M.PORE_PERCOLATING_FRACTION].mean == 1.0 and m[M.TORTUOSITY_THROUGH_PLANE].n == 4
+    # the cut cube's through-plane conductivity is 0 S/m; the others are what they are alone
+    spanning = _char().characterise(cubes[[0, 2, 3]], DX)[M.CONDUCTIVITY_SOLID].values
+    np.testing.assert_allclose(m[M.CONDUCTIVITY_SOLID].values, [spanning[0], 0.0, spanning[1], spanning[2]])
+    assert m[M.CONDUCTIVITY_SOLID].mean == pytest.approx(sum(spanning) / 4)
+    # every cube must percolate (the class default): the same set fails, naming the cut share
+    strict = _char().characterise(cubes, DX)
+    assert strict.status == "failed"
+    assert "solid (AM + CBD) network does not percolate through-plane (axis 0) in 1 of 4 cubes" in strict.reason
+
+
+def test_a_material_whose_solid_does_not_percolate_fails_with_the_reason():
+    m = _char(min_percolating_fraction=0.5).characterise(np.stack([_solid_cut(s) for s in range(4)]), DX)
+    assert m.status == "failed" and m.estimates == {}
+    assert "solid (AM + CBD) network does not percolate through-plane (axis 0) in any of 4 cubes" in m.reason
+    half = np.stack([_open(1), _solid_cut(2), _solid_cut(3), _open(4)])
+    m = _char(min_percolating_fraction=0.75).characterise(half, DX)
+    assert m.status == "failed"
+    assert "solid (AM + CBD) network does not percolate" in m.reason
+    assert "percolating fraction 0.5 < min_percolating_fraction 0.75" in m.reason
 
 
 def test_adaptive_sampling_judges_percolation_on_all_cubes_and_ignores_the_fraction_for_its_ci():

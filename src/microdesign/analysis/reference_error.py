@@ -173,7 +173,7 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
 
     from microdesign.analysis.reference import LineVolumes, SharedStructure
     from microdesign.campaign.build import build_evaluator, instantiate
-    from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION
+    from microdesign.characterise.metrics import PERCOLATING_FRACTIONS, PORE_PERCOLATING_FRACTION
     from microdesign.config import conf_dir
     from microdesign.generator.reference import training_line_reference
 
@@ -217,7 +217,7 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                 m = shared.metrics
                 if m is not None and m.ok:
                     row["metrics_rel_error"] = {k: _rel(e.mean, ref_metrics[k]["mean"]) for k, e in m.estimates.items()
-                                                if k in ref_metrics and k != PORE_PERCOLATING_FRACTION}
+                                                if k in ref_metrics and k not in PERCOLATING_FRACTIONS}
                     if PORE_PERCOLATING_FRACTION in m.estimates:
                         row["percolating_fraction"] = m[PORE_PERCOLATING_FRACTION].mean
                     ref_tau = ref_metrics.get(TORTUOSITY_THROUGH_PLANE, {}).get("mean")

@@ -12,17 +12,19 @@ as the mean of the per-cube τ or transport-averaged, ``mean(ε) / mean(ε/τ)``
 meets the target or the cap is reached (:class:`AdaptiveSampling`; Kench et al., Matter 7 (2024): 39
 cubes of 128^3 give the mean within 1% at 95% confidence).
 
-Percolation is judged on the sample, not cube by cube: the metric
+Percolation is judged on the sample, not cube by cube: the metrics
 ``"Pore percolating fraction through-plane"`` (:data:`~microdesign.characterise.metrics.PORE_PERCOLATING_FRACTION`)
-is the share of cubes whose pore network spans axis 0, and the pore tortuosity factors are estimated
-over the percolating cubes. A small cube of a percolating material can be blocked by one particle
-(docs/characterisation.md, "Failures"); only a share below ``min_percolating_fraction`` says the
-material itself does not percolate.
+and ``"Solid percolating fraction through-plane"`` (:data:`~microdesign.characterise.metrics.SOLID_PERCOLATING_FRACTION`)
+are the shares of cubes whose pore network and whose solid (AM + CBD) network span axis 0. The pore
+tortuosity factors are estimated over the cubes whose pores percolate; a cube whose solid does not span
+enters the solid conductivity with 0 S/m. A small cube of a percolating material can be blocked by one
+particle or one pore (docs/characterisation.md, "Percolation is judged on the sample"); only a share
+below ``min_percolating_fraction`` says the material itself does not percolate.
 
-Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network
-percolates in a share of the cubes below ``min_percolating_fraction`` (or in none), the solid network
-of some cube does not span axis 0, a solve returned a non-finite or non-positive value, or (with
-``require_convergence``) a solver hit its iteration limit.
+Failures (a result with ``status="failed"``, never an exception, never inf/NaN): the pore network or the
+solid network percolates in a share of the cubes below ``min_percolating_fraction`` (or in none), a
+solve returned a non-finite or non-positive value, or (with ``require_convergence``) a solver hit its
+iteration limit.
 
 Voxel work (volume fractions, face counting, percolation check, solve set-up) runs with numpy /
 scipy on the host, or with torch on the solver's device (``voxel_ops``; by default on the device when
@@ -50,6 +52,7 @@ from microdesign.characterise.metrics import (
     PORE_PERCOLATING_FRACTION,
     POROSITY,
     REQUIRED_METRICS,
+    SOLID_PERCOLATING_FRACTION,
     SSA_AM_CBD,
     SSA_AM_PORE,
     TORTUOSITY_IN_PLANE,
@@ -198,9 +201,10 @@ class Characteriser:
         require_convergence: treat a solve that hit its iteration limit as a failure.
         adaptive: :class:`AdaptiveSampling` or its keys (``target_relative_ci``, ``max_cubes``,
             ``min_cubes``, ``batch_cubes``, ``ci_metrics``); None: its defaults.
-        min_percolating_fraction: smallest share of cubes whose pore network must span axis 0 (in
-            (0, 1]); below it the material is judged not to percolate and the characterisation fails.
-            1 (the class default): every cube must percolate. ``conf/characterise/_base.yaml`` sets 0.5.
+        min_percolating_fraction: smallest share of cubes whose pore network, and smallest share whose
+            solid (AM + CBD) network, must span axis 0 (in (0, 1]); below it the material is judged not to
+            percolate and the characterisation fails. 1 (the class default): every cube must percolate.
+            ``conf/characterise/_base.yaml`` sets 0.5.
         tau_estimator: estimator of the pore tortuosity factors (through-plane, and in-plane when measured)
             over the percolating cubes (:data:`TAU_ESTIMATORS`): ``"mean"`` (the class default: the mean of
             the per-cube τ, Student-t CI) or ``"transport_averaged"`` (``mean(ε) / mean(ε/τ)``, the τ whose
@@ -313,7 +317,9 @@ class Characteriser:
             ``(values, reason)``: metric key -> per-cube values (shape ``n``), and ``None`` or the
             reason the set failed (then ``values`` is incomplete). A cube whose pore network does not
             span axis 0 is no failure here: it has ``0`` under ``PORE_PERCOLATING_FRACTION`` and NaN
-            pore tortuosity factors (the share is judged over the sample: :meth:`characterise`).
+            pore tortuosity factors. A cube whose solid network does not span axis 0 has ``0`` under
+            ``SOLID_PERCOLATING_FRACTION`` and a solid conductivity of 0 S/m. The shares are judged over
+            the sample (:meth:`percolation_reason`).
 
         Raises:
             ConfigError: bad shape, dtype, labels or voxel size.
@@ -359,10 +365,13 @@ class Characteriser:
             values[TORTUOSITY_IN_PLANE] = 0.5 * (taus[0] + taus[1])
         with clock("conductivity"):
             rc = self.solver.conductivity(vol, self._conductivities())
-        reason = self._check(rc, n, "solid (AM + CBD) network", "through-plane (axis 0)")
+        reason = self._check(rc, n, "solid (AM + CBD) network", "through-plane (axis 0)", blocked_allowed=True)
         if reason:
             return values, reason
-        values[CONDUCTIVITY_SOLID] = rc.d_eff
+        spans = np.asarray(rc.percolating, dtype=bool)
+        values[SOLID_PERCOLATING_FRACTION] = spans.astype(np.float64)
+        # a solid that does not span conducts nothing through-plane
+        values[CONDUCTIVITY_SOLID] = np.where(spans, rc.d_eff, 0.0)
         return values, None
 
     def _to_device(self, cubes: np.ndarray):
@@ -389,8 +398,8 @@ class Characteriser:
     def _check(self, r: transport.TransportResult, n: int, what: str, direction: str,
                blocked_allowed: bool = False) -> str | None:
         """Why a solve result fails the set, or None. ``blocked_allowed``: non-percolating cubes are no
-        failure here (the pore network: its percolating share is judged by :meth:`percolation_reason`);
-        convergence and finiteness are then checked on the percolating cubes."""
+        failure here (their percolating share is judged by :meth:`percolation_reason`); convergence and
+        finiteness are then checked on the percolating cubes."""
         ok = np.asarray(r.percolating, dtype=bool)
         if not blocked_allowed and not ok.all():
             k = int((~ok).sum())
@@ -405,23 +414,27 @@ class Characteriser:
         return None
 
     def percolation_reason(self, values: Mapping[str, np.ndarray]) -> str | None:
-        """Why the sample's pore network is judged not to percolate, or None.
+        """Why the sample's pore or solid network is judged not to percolate, or None.
 
-        Fails when the share of cubes whose pore network spans axis 0 is below
-        ``min_percolating_fraction``, when no cube percolates, or (``in_plane``) when no cube percolates
-        along both in-plane axes.
+        Fails when the share of cubes whose pore network, or whose solid (AM + CBD) network, spans axis 0
+        is below ``min_percolating_fraction``, when no cube percolates, or (``in_plane``) when no cube's
+        pores percolate along both in-plane axes.
         """
-        perc = np.asarray(values.get(PORE_PERCOLATING_FRACTION, np.ones(0)), dtype=np.float64)
-        n, k = perc.size, int(round(float(perc.sum())))
-        if n == 0:
-            return None
-        share = k / n
-        if k == 0 or share < self.min_percolating_fraction:
-            return (f"pore network does not percolate through-plane (axis 0) in {n - k} of {n} cubes (percolating "
-                    f"fraction {share:.3g} < min_percolating_fraction {self.min_percolating_fraction:g})"
-                    if k else f"pore network does not percolate through-plane (axis 0) in any of {n} cubes")
-        if self.in_plane and not np.isfinite(values[TORTUOSITY_IN_PLANE]).any():
-            return f"pore network does not percolate in-plane (axes 1 and 2) in any of {n} cubes"
+        for key, network in ((PORE_PERCOLATING_FRACTION, "pore network"),
+                             (SOLID_PERCOLATING_FRACTION, "solid (AM + CBD) network")):
+            perc = np.asarray(values.get(key, np.ones(0)), dtype=np.float64)
+            n, k = perc.size, int(round(float(perc.sum())))
+            if n == 0:
+                continue
+            share = k / n
+            if k == 0:
+                return f"{network} does not percolate through-plane (axis 0) in any of {n} cubes"
+            if share < self.min_percolating_fraction:
+                return (f"{network} does not percolate through-plane (axis 0) in {n - k} of {n} cubes (percolating "
+                        f"fraction {share:.3g} < min_percolating_fraction {self.min_percolating_fraction:g})")
+        in_plane = np.asarray(values.get(TORTUOSITY_IN_PLANE, [1.0]) if self.in_plane else [1.0], dtype=np.float64)
+        if not np.isfinite(in_plane).any():
+            return f"pore network does not percolate in-plane (axes 1 and 2) in any of {in_plane.size} cubes"
         return None
 
     @staticmethod

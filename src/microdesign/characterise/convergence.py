@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microdesign.characterise.characteriser import Characteriser
-from microdesign.characterise.metrics import PORE_PERCOLATING_FRACTION
+from microdesign.characterise.metrics import PERCOLATING_FRACTIONS
 from microdesign.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ def convergence_analysis(characteriser: Characteriser, source_for_size: Callable
             raise ConfigError("cube source", cubes.shape, f"{ns[-1]} x {L} x {L} x {L}")
         values, reason = characteriser.measure(cubes, voxel_size_m)
         reason = reason or characteriser.percolation_reason(values)
-        # the pore percolating fraction is a feasibility share, not a metric with a CI target
-        values = {k: v for k, v in values.items() if k != PORE_PERCOLATING_FRACTION}
+        # the percolating fractions are feasibility shares, not metrics with a CI target
+        values = {k: v for k, v in values.items() if k not in PERCOLATING_FRACTIONS}
         if reason:
             log.warning("cube size %d: %s", L, reason)
             failures[L] = reason

@@ -25,6 +25,12 @@ CONDUCTIVITY_SOLID: Final = "Effective electronic conductivity of the solid [S.m
 #: Share of the characterised cubes whose pore network spans axis 0 (per-cube values 1 or 0; the mean is
 #: the share). The pore tortuosity factors are estimated over the percolating cubes only.
 PORE_PERCOLATING_FRACTION: Final = "Pore percolating fraction through-plane"
+#: Share of the characterised cubes whose solid (AM + CBD) network spans axis 0 (per-cube values 1 or 0). A
+#: cube whose solid does not span conducts nothing through-plane: its solid conductivity is 0 S/m.
+SOLID_PERCOLATING_FRACTION: Final = "Solid percolating fraction through-plane"
+#: The percolating fractions: feasibility shares judged against ``min_percolating_fraction``, not
+#: cell-model inputs and not metrics with a CI target.
+PERCOLATING_FRACTIONS: Final = (PORE_PERCOLATING_FRACTION, SOLID_PERCOLATING_FRACTION)
 
 #: Estimators of a metric from its per-cube values (:class:`MetricEstimate`).
 ESTIMATORS: Final = ("mean", "transport_averaged")
