@@ -432,9 +432,9 @@ class Characteriser:
             if share < self.min_percolating_fraction:
                 return (f"{network} does not percolate through-plane (axis 0) in {n - k} of {n} cubes (percolating "
                         f"fraction {share:.3g} < min_percolating_fraction {self.min_percolating_fraction:g})")
-        in_plane = np.asarray(values.get(TORTUOSITY_IN_PLANE, [1.0]) if self.in_plane else [1.0], dtype=np.float64)
-        if not np.isfinite(in_plane).any():
-            return f"pore network does not percolate in-plane (axes 1 and 2) in any of {in_plane.size} cubes"
+        in_plane = values.get(TORTUOSITY_IN_PLANE) if self.in_plane else None
+        if in_plane is not None and not np.isfinite(in_plane).any():
+            return f"pore network does not percolate in-plane (axes 1 and 2) in any of {len(in_plane)} cubes"
         return None
 
     @staticmethod
