@@ -68,6 +68,20 @@ def test_cached_characteriser_equals_uncached_and_hits(tmp_path):
     assert other.misses == 1
 
 
+def test_memo_entries_of_another_format_are_recomputed(tmp_path, monkeypatch):
+    from microdesign.case_studies import stages
+    from microdesign.characterise import metrics as M
+
+    cubes = SyntheticLineGenerator(voxel_size_m=8e-7).sample(
+        {"am_weight_fraction": 0.9, "porosity": 0.45, "cbd_adhesion": 0.5}, n=1, size_voxels=16, seed=1)
+    values, _ = CachedCharacteriser(cache_dir=tmp_path).measure(cubes, 8e-7)
+    assert set(M.PERCOLATING_FRACTIONS) <= set(values)  # what the current format stores
+    monkeypatch.setattr(stages, "MEMO_FORMAT", stages.MEMO_FORMAT - 1)
+    older = CachedCharacteriser(cache_dir=tmp_path)
+    older.measure(cubes, 8e-7)
+    assert older.hits == 0 and older.misses == 1
+
+
 def test_multi_power_cell_matches_single_power_runs():
     from microdesign.cell import CellModel
 

@@ -359,6 +359,51 @@ def test_a_cube_whose_solid_does_not_span_conducts_nothing_and_the_set_completes
     assert "solid (AM + CBD) network does not percolate through-plane (axis 0) in 1 of 4 cubes" in strict.reason
 
 
+def test_a_line_cube_whose_solid_is_cut_at_the_am_rich_reference_design_no_longer_fails_it():
+    """Design 1 of the reference set (docs/reference_error.md: porosity 0.47, AM weight fraction 0.97): the
+    synthetic line's 48³ cube of seed 202008 has no solid path through-plane, the cubes beside it do."""
+    import json
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from microdesign.config import conf_dir
+    from microdesign.synth import SyntheticLine
+
+    reference = json.loads((Path(__file__).parents[2] / "docs" / "reference" / "reference_evaluation.json").read_text())
+    design = next(d["inputs"] for d in reference["designs"] if d["index"] == 1)
+    line_settings = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
+    line_settings.pop("_target_")
+    line = SyntheticLine(**line_settings)
+    params = {k: design[k] for k in ("am_weight_fraction", "porosity", "cbd_adhesion")}
+    cubes = np.stack([line.generate(params, 48, voxel_size_m=3.98e-7, seed=s) for s in (202001, 202002, 202008)])
+    m = _char(min_percolating_fraction=0.5).characterise(cubes, 3.98e-7)
+    assert m.ok, m.reason
+    np.testing.assert_array_equal(m[M.SOLID_PERCOLATING_FRACTION].values, [1.0, 1.0, 0.0])
+    assert m[M.CONDUCTIVITY_SOLID].values[2] == 0.0 and min(m[M.CONDUCTIVITY_SOLID].values[:2]) > 0
+    assert "solid (AM + CBD) network does not percolate" in _char().characterise(cubes, 3.98e-7).reason
+
+
+class _SecondConductivitySolveFails(MgcgSolver):
+    """MG-CG whose conductivity solve returns NaN for cube 1, reported through the transport driver."""
+
+    def conductivity(self, labels, conductivity):
+        good = super().conductivity(labels, conductivity)
+
+        def solve(g, span):
+            return good.tau[g], np.where(g == 1, np.nan, good.d_eff[g]), good.converged[g], good.iterations[g]
+
+        return T._drive(np.isin(labels, list(conductivity)), solve, batch=False)
+
+
+def test_a_failed_solve_on_a_spanning_solid_fails_the_set_and_is_not_taken_for_a_blocked_cube():
+    cubes = np.stack([_open(s) for s in range(1, 5)])
+    m = Characteriser(_SecondConductivitySolveFails(threads=1), min_percolating_fraction=0.5).characterise(cubes, DX)
+    assert m.status == "failed"
+    assert "solid (AM + CBD) network transport solve (mgcg) returned a non-finite or non-positive value" in m.reason
+    assert "in 1 of 4 cubes" in m.reason
+
+
 def test_a_material_whose_solid_does_not_percolate_fails_with_the_reason():
     m = _char(min_percolating_fraction=0.5).characterise(np.stack([_solid_cut(s) for s in range(4)]), DX)
     assert m.status == "failed" and m.estimates == {}

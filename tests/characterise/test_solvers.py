@@ -11,6 +11,7 @@ from microdesign.characterise import metrics as M
 from microdesign.characterise.testing import random_three_phase, straight_channels
 from microdesign.characterise.transport import TransportResult
 from microdesign.errors import ConfigError
+from microdesign.phases import PORE
 
 DX = 0.4e-6
 
@@ -99,3 +100,14 @@ def test_the_solvers_agree_on_a_three_phase_cube():
     assert mg.conductivity(cubes, cond).d_eff[0] == pytest.approx(tf.conductivity(cubes, cond).d_eff[0], rel=5e-3)
     assert mg.settings()["solver"] == "mgcg" and tf.settings() == {"solver": "taufactor", "conv_crit": 1e-3,
                                                                   "iter_limit": 20000}
+
+
+@pytest.mark.parametrize("make", [MgcgSolver, TauFactorSolver])
+def test_the_solvers_report_whether_the_phase_spans_apart_from_the_solve(make):
+    open_cube = random_three_phase(16, porosity=0.4, cbd_fraction=0.1, seed=1)
+    cut = open_cube.copy()
+    cut[8] = PORE  # a pore layer: the solid cannot cross axis 0
+    r = make(threads=1).conductivity(np.stack([open_cube, cut]), {1: 0.18, 2: 760.0})
+    np.testing.assert_array_equal(r.spans, [True, False])
+    np.testing.assert_array_equal(r.percolating, [True, False])
+    assert r.d_eff[0] > 0 and r.d_eff[1] == 0.0

@@ -9,7 +9,9 @@ import pytest
 
 from microdesign.cell.result import CellResult
 from microdesign.characterise.metrics import (
+    PORE_PERCOLATING_FRACTION,
     POROSITY,
+    SOLID_PERCOLATING_FRACTION,
     TORTUOSITY_THROUGH_PLANE,
     MetricEstimate,
     MicrostructureMetrics,
@@ -44,6 +46,18 @@ def test_propagate_is_exact_for_linear_response_with_correlation():
     # ignoring the correlation would be wrong here (porosity and tortuosity move together)
     diag = (A * m[POROSITY].std) ** 2 / 12 + (B * m[TORTUOSITY_THROUGH_PLANE].std) ** 2 / 12
     assert abs(diag - exact) / exact > 0.1
+
+
+def test_the_percolating_fractions_are_not_propagated_as_noise():
+    m = _metrics()
+    shares = np.array([1.0, 0.0] + [1.0] * 10)  # one blocked cube of 12: a share with a finite, positive CI
+    m = MicrostructureMetrics({**m.estimates, **{k: MetricEstimate.from_values(k, shares)
+                                                 for k in (PORE_PERCOLATING_FRACTION, SOLID_PERCOLATING_FRACTION)}},
+                              voxel_size_m=4e-7, cube_size_voxels=32, n_cubes=12)
+    calls = []
+    v = CellQuantity(noise="central").evaluate(_cell(m), m, lambda x: calls.append(x) or _cell(x))
+    assert set(v.sensitivities) == {POROSITY, TORTUOSITY_THROUGH_PLANE}
+    assert len(calls) == 4  # two re-simulations per noisy metric, none for the shares
 
 
 def test_central_and_none_and_minimize():

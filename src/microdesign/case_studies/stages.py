@@ -78,12 +78,19 @@ class SyntheticLineGenerator:
 
 
 # -------------------------------------------------------------------------------------- characterisation
+#: Format of the per-cube values a :class:`CachedCharacteriser` stores, part of the memo key: raised whenever
+#: the characteriser's per-cube values change (2: the solid percolating fraction, and 0 S/m for a cube whose
+#: solid does not span), so that entries of an older format are recomputed, never mixed with new ones.
+MEMO_FORMAT = 2
+
+
 class CachedCharacteriser(Characteriser):
     """:class:`~microdesign.characterise.Characteriser` that memoises per-cube measurements on disk.
 
     A cube's values depend only on its labels, the voxel size and the measurement settings
     (:meth:`Characteriser.settings`: solver and its tolerances, conductivities, surface-area method), so
-    they are stored under ``sha256(settings, voxel size, cube bytes)``; failed sets are never stored. Several
+    they are stored under ``sha256(settings, memo format, voxel size, cube bytes)`` (:data:`MEMO_FORMAT`); failed
+    sets are never stored. Several
     processes may share one ``cache_dir`` (atomic writes).
 
     Args:
@@ -96,7 +103,7 @@ class CachedCharacteriser(Characteriser):
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._settings = json.dumps(self.settings(), sort_keys=True, default=str)
+        self._settings = json.dumps({**self.settings(), "memo_format": MEMO_FORMAT}, sort_keys=True, default=str)
         self.hits = 0
         self.misses = 0
 

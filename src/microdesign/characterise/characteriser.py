@@ -118,8 +118,8 @@ def _swap_contiguous(a, i: int, j: int):
 
 VOXEL_OPS = ("auto", "host", "device")
 
-#: Metric keys a Characteriser measures (the adaptive CI target may watch any subset). The pore percolating
-#: fraction is measured too but is a feasibility measure, not a model input: no CI target applies to it.
+#: Metric keys a Characteriser measures (the adaptive CI target may watch any subset). The pore and solid
+#: percolating fractions are measured too but are feasibility shares, not model inputs: no CI target applies.
 MEASURED_METRICS = (*REQUIRED_METRICS, TORTUOSITY_IN_PLANE)
 #: Metrics estimated over the cubes whose pore network percolates (NaN per-cube values elsewhere).
 PORE_TRANSPORT_METRICS = (TORTUOSITY_THROUGH_PLANE, TORTUOSITY_IN_PLANE)
@@ -397,13 +397,19 @@ class Characteriser:
 
     def _check(self, r: transport.TransportResult, n: int, what: str, direction: str,
                blocked_allowed: bool = False) -> str | None:
-        """Why a solve result fails the set, or None. ``blocked_allowed``: non-percolating cubes are no
-        failure here (their percolating share is judged by :meth:`percolation_reason`); convergence and
-        finiteness are then checked on the percolating cubes."""
+        """Why a solve result fails the set, or None. ``blocked_allowed``: cubes whose phase does not span
+        are no failure here (their share is judged by :meth:`percolation_reason`). A cube whose phase spans
+        but whose solve gave no finite positive value fails the set either way; convergence and finiteness
+        are then checked on the percolating cubes."""
         ok = np.asarray(r.percolating, dtype=bool)
-        if not blocked_allowed and not ok.all():
-            k = int((~ok).sum())
+        spans = ok if r.spans is None else np.asarray(r.spans, dtype=bool)
+        if not blocked_allowed and not spans.all():
+            k = int((~spans).sum())
             return f"{what} does not percolate {direction} in {k} of {n} cubes"
+        if (spans & ~ok).any():
+            k = int((spans & ~ok).sum())
+            return (f"{what} transport solve ({self.solver.name}) returned a non-finite or non-positive value "
+                    f"{direction} in {k} of {n} cubes")
         if self.require_convergence and not np.asarray(r.converged)[ok].all():
             k = int((~np.asarray(r.converged)[ok]).sum())
             return (f"{what} transport solve ({self.solver.name}) did not converge {direction} in {k} of {n} cubes "

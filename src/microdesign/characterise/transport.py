@@ -69,9 +69,13 @@ class TransportResult:
             ``D_mean / D_eff``); NaN where the phase does not percolate.
         d_eff: effective transport coefficient per cube, shape ``n``, in the units of the
             conductivities given (binary: relative diffusivity ``D_eff / D_0``).
-        percolating: whether the conducting phase spans axis 0, shape ``n``.
+        percolating: whether the conducting phase spans axis 0 and the solve gave a finite positive
+            ``tau`` and ``d_eff``, shape ``n``.
         converged: whether the solver met its criterion within its iteration limit, shape ``n``.
         iterations: iterations used per cube, shape ``n``.
+        spans: whether the conducting phase spans axis 0, whatever the solve gave, shape ``n``; None
+            (a solver that does not report it): taken as ``percolating``. A cube that spans but is not
+            ``percolating`` is a failed solve, not a blocked cube.
     """
 
     tau: np.ndarray
@@ -79,6 +83,7 @@ class TransportResult:
     percolating: np.ndarray
     converged: np.ndarray
     iterations: np.ndarray
+    spans: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -161,6 +166,7 @@ def _drive(conducting, solve_group: GroupSolve, batch: bool) -> TransportResult:
     d_eff = np.zeros(n)
     conv = np.zeros(n, dtype=bool)
     iters = np.zeros(n, dtype=np.int64)
+    spans = perc.copy()
     idx = np.flatnonzero(perc)
     groups = [idx] if batch and idx.size else [[i] for i in idx]
     for g in groups:
@@ -171,7 +177,7 @@ def _drive(conducting, solve_group: GroupSolve, batch: bool) -> TransportResult:
         d_eff[g] = np.where(ok, d, 0.0)
         perc[g] &= ok
         conv[g], iters[g] = ok_conv, it
-    return TransportResult(tau, d_eff, perc, conv, iters)
+    return TransportResult(tau, d_eff, perc, conv, iters, spans)
 
 
 def _ratio(num: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -34,9 +34,12 @@ def perturbed(metrics: Any, key: str, new_mean: float) -> Any:
 
 
 def noisy_keys(metrics: Any, selected: Sequence[str] | None) -> list[str]:
-    """Metric keys (of ``selected``, None: all) with a finite, positive CI from more than one cube."""
+    """Metric keys (of ``selected``, None: all but the percolating fractions, which are feasibility shares
+    and not cell-model inputs) with a finite, positive CI from more than one cube."""
+    from microdesign.characterise.metrics import PERCOLATING_FRACTIONS
+
     out = []
-    for k in (selected if selected is not None else list(metrics.estimates)):
+    for k in (selected if selected is not None else [k for k in metrics.estimates if k not in PERCOLATING_FRACTIONS]):
         e = metrics.estimates.get(k)
         if e is not None and e.n > 1 and math.isfinite(e.ci95_half_width) and e.ci95_half_width > 0:
             out.append(k)
