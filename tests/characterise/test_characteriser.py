@@ -367,14 +367,12 @@ def test_a_line_cube_whose_solid_is_cut_at_the_am_rich_reference_design_no_longe
 
     from omegaconf import OmegaConf
 
+    from microdesign.campaign.build import instantiate
     from microdesign.config import conf_dir
-    from microdesign.synth import SyntheticLine
 
     reference = json.loads((Path(__file__).parents[2] / "docs" / "reference" / "reference_evaluation.json").read_text())
     design = next(d["inputs"] for d in reference["designs"] if d["index"] == 1)
-    line_settings = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
-    line_settings.pop("_target_")
-    line = SyntheticLine(**line_settings)
+    line = instantiate(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), "synth")
     params = {k: design[k] for k in ("am_weight_fraction", "porosity", "cbd_adhesion")}
     cubes = np.stack([line.generate(params, 48, voxel_size_m=3.98e-7, seed=s) for s in (202001, 202002, 202008)])
     m = _char(min_percolating_fraction=0.5).characterise(cubes, 3.98e-7)
