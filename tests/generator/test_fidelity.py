@@ -73,16 +73,29 @@ def test_identical_cubes_differ_by_zero_and_different_ones_by_their_ratio(charac
     assert c.metric == CONDUCTIVITY_SOLID and c.difference == pytest.approx(ratio - 1, rel=5e-3) and not c.passed
 
 
-def test_a_solid_that_does_not_span_the_cube_is_a_counted_failure(characteriser):
+def test_a_solid_that_does_not_span_conducts_nothing_and_a_blocked_pore_is_a_counted_failure(characteriser):
+    """As the campaign's characteriser counts them: a cube whose solid does not span axis 0 has 0 S/m
+    through-plane (no failure; the same value Characteriser.measure gives it), a cube whose pore does not
+    span has no tortuosity factor (a counted failure, left out of the comparison)."""
     cut = _slabs()
     cut[L // 2] = PORE  # a pore layer across the solid: the pore still spans axis 0, the solid does not
     values, failed = fidelity.measure_cubes(characteriser, cut[None], DX, solid_conductivity=True)
-    assert failed == 1 and np.isnan(values[CONDUCTIVITY_SOLID][0])
+    assert failed == 0 and values[CONDUCTIVITY_SOLID][0] == 0.0
     assert np.isfinite(values[TORTUOSITY_THROUGH_PLANE][0])
+    campaign, _ = characteriser.measure(np.stack([cut, _slabs()]), DX)
+    assert campaign[CONDUCTIVITY_SOLID][0] == 0.0
     report = fidelity.compare_point(characteriser, cut[None], _slabs()[None], DX, {}, solid_conductivity=True)
+    assert report.failures == {"generated": 0, "reference": 0}
+    assert report.comparisons[-1].difference == pytest.approx(-1.0) and not report.comparisons[-1].passed
+
+    blocked = _slabs()
+    blocked[L // 2] = ACTIVE_MATERIAL  # a solid layer across the pore: the pore does not span
+    values, failed = fidelity.measure_cubes(characteriser, blocked[None], DX, solid_conductivity=True)
+    assert failed == 1 and np.isnan(values[TORTUOSITY_THROUGH_PLANE][0]) and values[CONDUCTIVITY_SOLID][0] > 0
+    report = fidelity.compare_point(characteriser, blocked[None], _slabs()[None], DX, {})
     assert report.failures == {"generated": 1, "reference": 0}
-    c = report.comparisons[-1]
-    assert c.generated.size == 0 and np.isnan(c.difference) and not c.passed
+    tau = next(c for c in report.comparisons if c.metric == TORTUOSITY_THROUGH_PLANE)
+    assert tau.generated.size == 0 and np.isnan(tau.difference) and not tau.passed
     assert "| failed solves | 1 | 0 |" in fidelity.report_markdown([report])
 
 

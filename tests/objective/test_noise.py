@@ -9,6 +9,7 @@ import pytest
 
 from microdesign.cell.result import CellResult
 from microdesign.characterise.metrics import (
+    CONDUCTIVITY_SOLID,
     PORE_PERCOLATING_FRACTION,
     POROSITY,
     SOLID_PERCOLATING_FRACTION,
@@ -69,6 +70,30 @@ def test_central_and_none_and_minimize():
     assert math.isclose(c.variance, expect, rel_tol=1e-6)
     n = CellQuantity(noise="none", fixed_variance=2.5, direction="minimize").evaluate(_cell(m), m, _cell)
     assert n.variance == 2.5 and n.value == -n.raw_value
+
+
+def test_central_is_one_sided_where_the_lower_ci_bound_is_not_physical():
+    """A solid conductivity with a cube whose solid does not span (0 S/m) can have a CI wider than its mean:
+    central noise then steps up only (the cell model refuses a conductivity <= 0), and for a linear
+    response still recovers (C SE)^2 for that metric."""
+    C = 2000.0  # W.h.L-1 per S/m
+    m = _metrics(n=4)
+    sigma = MetricEstimate.from_values(CONDUCTIVITY_SOLID, np.array([0.0, 0.02, 0.03, 0.01]))
+    assert sigma.mean - sigma.ci95_half_width <= 0 < sigma.mean
+    m = MicrostructureMetrics({**m.estimates, CONDUCTIVITY_SOLID: sigma}, voxel_size_m=4e-7, cube_size_voxels=32,
+                              n_cubes=4)
+
+    def cell(mm):
+        if mm[CONDUCTIVITY_SOLID].mean <= 0:
+            raise ValueError("conductivity must be positive")
+        return CellResult(status="ok", volumetric_energy_density_Wh_L=_cell(mm).volumetric_energy_density_Wh_L
+                          + C * mm[CONDUCTIVITY_SOLID].mean)
+
+    v = CellQuantity(noise="central").evaluate(cell(m), m, cell)
+    assert v.noise_left_out == {} and v.sensitivities[CONDUCTIVITY_SOLID] == pytest.approx(C, rel=1e-9)
+    expect = sum((k * m[key].std / math.sqrt(m[key].n)) ** 2 for k, key in
+                 ((A, POROSITY), (B, TORTUOSITY_THROUGH_PLANE), (C, CONDUCTIVITY_SOLID)))
+    assert v.variance == pytest.approx(expect, rel=1e-6)
 
 
 def test_failed_cell_and_failed_resimulation():

@@ -163,8 +163,10 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
         solid_conductivity: also measure :data:`~microdesign.characterise.metrics.CONDUCTIVITY_SOLID` [S.m-1].
 
     Returns:
-        ``(values, n_failed)``: metric -> values, shape ``n`` (NaN where a solve failed: a phase that does
-        not span axis 0, a solve that hit its iteration limit, or a non-finite or non-positive value), and
+        ``(values, n_failed)``: metric -> values, shape ``n`` (NaN where a solve failed: a pore that does
+        not span axis 0, a solve that hit its iteration limit, or a non-finite or non-positive value; a
+        solid that does not span has 0 S/m, as in :meth:`Characteriser.measure
+        <microdesign.characterise.Characteriser.measure>`, and is no failure), and
         the number of failed solves (tortuosity and conductivity together; each is logged).
 
     Raises:
@@ -185,6 +187,8 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
 
     def solved(r, what: str) -> float:
         nonlocal failed
+        if what == "conductivity" and r.spans is not None and not bool(r.spans[0]):
+            return 0.0  # a solid that does not span conducts nothing through-plane, as the characteriser counts it
         value = float(r.d_eff[0] if what == "conductivity" else r.tau[0])
         ok = bool(r.percolating[0] and r.converged[0] and np.isfinite(value) and value > 0)
         if not ok:

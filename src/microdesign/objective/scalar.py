@@ -12,7 +12,10 @@ characterised cubes leaves in the metrics (docs/characterisation.md), carried th
   not paired). Source: JCGM 100:2008 (GUM) §5.1.2, law of propagation of uncertainty with correlated
   inputs (§5.2).
 * ``"central"``: re-simulate at ``mean ± CI95`` per metric, ``Var f ≈ Σ_k ((f(m_k+) - f(m_k-)) / (2·1.96))²``
-  (two simulations per metric, uncorrelated inputs, no linearisation at the mean).
+  (two simulations per metric, uncorrelated inputs, no linearisation at the mean). Where ``mean - CI95``
+  of a positive metric is not positive (a solid conductivity with a cube whose solid does not span,
+  counted as 0 S/m, can have a CI wider than its mean) the difference is one-sided,
+  ``(f(m_k+) - f(m_k)) / 1.96``: the cell model is not asked for a non-physical value.
 * ``"none"``: a fixed variance (``fixed_variance``, default 0).
 
 Failures: a failed cell result or a failed re-simulation never raises; the objective is then
@@ -223,16 +226,22 @@ class CellQuantity:
         var, sens, left_out = 0.0, {}, {}
         for k in keys:
             e = metrics.estimates[k]
-            hi, why_hi = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean + e.ci95_half_width))
-            lo, why_lo = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean - e.ci95_half_width))
+            hw = e.ci95_half_width
+            one_sided = e.mean > 0 >= e.mean - hw  # a positive quantity: no re-simulation at a value <= 0
+            hi, why_hi = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean + hw))
+            if one_sided:
+                lo, why_lo, width = f0, None, hw
+            else:
+                lo, why_lo = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean - hw))
+                width = 2 * hw
             if hi is None or lo is None:
                 left_out[k] = "; ".join(f"{side} CI95: {why}" for side, why in (("+", why_hi), ("-", why_lo)) if why)
                 log.warning("objective noise: %r left out (%s)", k, left_out[k])
                 continue
-            sens[k] = (hi - lo) / (2 * e.ci95_half_width)
+            sens[k] = (hi - lo) / width
             # the half-width is Student t (n - 1 dof) x standard error: divide by the same quantile
             # (noisy_keys keeps metrics from more than one cube only)
-            var += ((hi - lo) / (2 * float(stats.t.ppf(0.975, e.n - 1)))) ** 2
+            var += ((hi - lo) / (width / hw * float(stats.t.ppf(0.975, e.n - 1)))) ** 2
         return var, sens, left_out
 
 
