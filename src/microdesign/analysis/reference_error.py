@@ -164,7 +164,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
 
     Returns:
         Rows ``{index, seed, power_W, status, reason, objective_rel_error, metrics_rel_error: {key: e},
-        cpu_s, percolating_fraction}``; ``objective_rel_error`` is ``(candidate - reference) / reference``.
+        cpu_s, percolating_fraction, solid_percolating_fraction}`` (the shares of cubes whose pore and
+        whose solid span axis 0); ``objective_rel_error`` is ``(candidate - reference) / reference``.
 
     Raises:
         ConfigError: an unknown ``source``.
@@ -173,7 +174,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
 
     from microdesign.analysis.reference import LineVolumes, SharedStructure
     from microdesign.campaign.build import build_evaluator, instantiate
-    from microdesign.characterise.metrics import PERCOLATING_FRACTIONS, PORE_PERCOLATING_FRACTION
+    from microdesign.characterise.metrics import (PERCOLATING_FRACTIONS, PORE_PERCOLATING_FRACTION,
+                                                  SOLID_PERCOLATING_FRACTION)
     from microdesign.config import conf_dir
     from microdesign.generator.reference import training_line_reference
 
@@ -220,6 +222,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                                                 if k in ref_metrics and k not in PERCOLATING_FRACTIONS}
                     if PORE_PERCOLATING_FRACTION in m.estimates:
                         row["percolating_fraction"] = m[PORE_PERCOLATING_FRACTION].mean
+                    if SOLID_PERCOLATING_FRACTION in m.estimates:
+                        row["solid_percolating_fraction"] = m[SOLID_PERCOLATING_FRACTION].mean
                     ref_tau = ref_metrics.get(TORTUOSITY_THROUGH_PLANE, {}).get("mean")
                     if ref_tau:
                         row["tau_estimators_rel_error"] = {k: _rel(v, ref_tau) for k, v in tau_estimators(m).items()}

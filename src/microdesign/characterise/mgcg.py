@@ -139,24 +139,53 @@ def _layer_flux(level: _Level, x, v_top: float, v_bot: float):
     return (level.gx * (xp[:, 1:] - xp[:, :-1])).sum((2, 3))
 
 
-def _energy(level: _Level, x, v_top: float, v_bot: float):
-    """Joule power ``sum_faces g (dphi)^2`` of the potential ``x`` with the Dirichlet faces, float64 sums: ``B``."""
+def joule_power(gx, gy, gz, x, v_top: float = V_TOP, v_bot: float = V_BOT):
+    """Joule power ``sum_faces g (dphi)^2`` of the potential ``x`` with the Dirichlet faces: ``B`` (float64 sums).
+
+    ``gx, gy, gz`` as :func:`face_conductances`; ``x``: ``B x X x Y x Z``. At the solution of the potential
+    problem this is the current for the potential difference ``v_bot - v_top`` times that difference, and
+    its derivative with respect to each face conductance is that face's ``(dphi)^2`` (Dirichlet principle:
+    the solution minimises the power, so the potential's own change does not enter to first order). With
+    ``x`` detached and the conductances carrying gradients it is therefore a differentiable effective
+    conductance (used by the generator's transport term, :mod:`microdesign.generator.transport_term`).
+    """
     import torch
 
     B, X, Y, Z = x.shape
     top = torch.full((B, 1, Y, Z), v_top, dtype=x.dtype, device=x.device)
     bot = torch.full((B, 1, Y, Z), v_bot, dtype=x.dtype, device=x.device)
     xp = torch.cat([top, x, bot], dim=1)
-    e = (level.gx * (xp[:, 1:] - xp[:, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
-    e += (level.gy * (x[:, :, 1:] - x[:, :, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
-    e += (level.gz * (x[:, :, :, 1:] - x[:, :, :, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
+    e = (gx * (xp[:, 1:] - xp[:, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
+    e = e + (gy * (x[:, :, 1:] - x[:, :, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
+    e = e + (gz * (x[:, :, :, 1:] - x[:, :, :, :-1]).square()).sum((1, 2, 3), dtype=torch.float64)
     return e
+
+
+def face_conductances(c, boundary_factor: float, harmonic: bool = True):
+    """Face conductances of voxel conductivities ``c`` (``B x X x Y x Z`` torch tensor), TauFactor's discretisation.
+
+    Returns ``(gx, gy, gz)``: ``gx`` is ``B x (X+1) x Y x Z`` with the two Dirichlet faces (the boundary
+    voxel's conductivity times ``boundary_factor``), ``gy``/``gz`` the interior faces only. A face between
+    two voxels takes their harmonic mean (TauFactor ``MultiPhaseSolver``), or with ``harmonic=False`` their
+    minimum (identical for 0/1 conductivities, TauFactor ``Solver``).
+    """
+    import torch
+
+    def face(a, b):
+        if harmonic:
+            s = a + b
+            return torch.where((a > 0) & (b > 0), 2 * a * b / s.clamp_min(1e-30), torch.zeros_like(s))
+        return torch.minimum(a, b)
+
+    gx_int = face(c[:, 1:], c[:, :-1])
+    gx = torch.cat([boundary_factor * c[:, :1], gx_int, boundary_factor * c[:, -1:]], dim=1)
+    return gx, face(c[:, :, 1:], c[:, :, :-1]), face(c[:, :, :, 1:], c[:, :, :, :-1])
 
 
 def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
                device: str = "cpu", rtol: float = 1e-4, conv_crit: float = 1e-2,
                iter_limit: int = 500, dtype: str = "float32", criterion: str = "energy", nu: int = 2,
-               omega: float = 0.7, coarse_scale: float = 0.5):
+               omega: float = 0.7, coarse_scale: float = 0.5, return_potential: bool = False):
     """Solve the axis-0 potential problem on ``n`` voxel-conductivity cubes with MG-preconditioned CG.
 
     The effective conductance is read from the energy (Joule power) of the iterate,
@@ -188,10 +217,13 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
         nu, omega, coarse_scale: V-cycle damped-Jacobi sweeps and damping, and the factor on the
             aggregated coarse operators (0.5 makes a 2^3 aggregate's operator match a
             re-discretisation on the coarse grid; Braess, Computing 54 (1995) 381 over-correction).
+        return_potential: also return the potential (``n x X x Y x Z`` torch tensor on ``device``; the
+            faces are at ``V_TOP`` and ``V_BOT``).
 
     Returns:
         ``(mean_flux, converged, iterations)``: arrays of shape ``n``; ``mean_flux`` is the current
-        through the cube for a unit potential difference (the mean axis-0 face flux).
+        through the cube for a unit potential difference (the mean axis-0 face flux); with
+        ``return_potential``, the potential as a fourth element.
     """
     import torch
 
@@ -205,16 +237,7 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
     if c.ndim == 3:
         c = c[None]
 
-    def face(a, b):
-        if harmonic:
-            s = a + b
-            return torch.where((a > 0) & (b > 0), 2 * a * b / s.clamp_min(1e-30), torch.zeros_like(s))
-        return torch.minimum(a, b)
-
-    gx_int = face(c[:, 1:], c[:, :-1])
-    gx = torch.cat([boundary_factor * c[:, :1], gx_int, boundary_factor * c[:, -1:]], dim=1)
-    gy = face(c[:, :, 1:], c[:, :, :-1])
-    gz = face(c[:, :, :, 1:], c[:, :, :, :-1])
+    gx, gy, gz = face_conductances(c, boundary_factor, harmonic)
     fine = _Level(gx, gy, gz)
     B, X, Y, Z = c.shape
     dv = V_BOT - V_TOP
@@ -236,7 +259,7 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
     p = z.clone()
     rz = dot(r, z)
     rz0 = rz.clone().abs().clamp_min(1e-300)
-    e_est = _energy(fine, x, V_TOP, V_BOT)
+    e_est = joule_power(fine.gx, fine.gy, fine.gz, x)
     prev_drop = torch.zeros_like(e_est)  # first step: q -> 0.99 (no rate known yet)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     iters = torch.zeros(B, dtype=torch.int64, device=device)
@@ -275,7 +298,8 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
         p = p.mul_(beta.to(p.dtype)[:, None, None, None]).add_(z)
         rz = rz_new
     if criterion == "energy":
-        mean_flux = _energy(fine, x, V_TOP, V_BOT) / dv**2
+        mean_flux = joule_power(fine.gx, fine.gy, fine.gz, x) / dv**2
     else:
         mean_flux = _layer_flux(fine, x, V_TOP, V_BOT).mean(1).double() / dv
-    return mean_flux.cpu().numpy(), done.cpu().numpy(), iters.cpu().numpy()
+    out = (mean_flux.cpu().numpy(), done.cpu().numpy(), iters.cpu().numpy())
+    return (*out, x) if return_potential else out

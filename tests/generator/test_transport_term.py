@@ -1,0 +1,148 @@
+"""Transport term of generator training: analytical conductances, exact gradients, the targets' fit, training."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from microdesign.errors import ConfigError
+from microdesign.generator import TrainingData, TrainSettings, train
+from microdesign.generator.transport_term import (FLOOR, TransportTargets, labels_log_conductance, log_conductance,
+                                                  phase_conductances)
+
+torch = pytest.importorskip("torch")
+
+
+def test_uniform_cube_and_straight_channels_have_their_analytical_conductance():
+    """A cube of one conductance c: every column is X + 1 faces in series (two Dirichlet faces at the voxel's
+    conductance), so the current is c Y Z / (X + 1). Straight pore channels along axis 0 (tortuosity factor
+    1) conduct in proportion to their cross-section; the solid around them conducts the rest."""
+    X, Y, Z = 12, 10, 8
+    one = torch.ones(1, X, Y, Z)
+    np.testing.assert_allclose(log_conductance(one).numpy(), [np.log(Y * Z / (X + 1))], rtol=1e-5)
+    np.testing.assert_allclose(log_conductance(0.25 * one).numpy(), [np.log(0.25 * Y * Z / (X + 1))], rtol=1e-5)
+
+    labels = np.ones((1, X, Y, Z), dtype=np.uint8)
+    labels[:, :, 2:5, 3:6] = 0  # a 3 x 3 channel: porosity 9 / 80
+    pore, solid = np.exp(labels_log_conductance(labels)[0])
+    assert pore == pytest.approx(9 / (X + 1) * (1 + FLOOR * 71 / 9), rel=2e-3)  # the solid adds its floor
+    assert solid == pytest.approx(71 / (X + 1) * (1 + FLOOR * 9 / 71), rel=2e-3)
+
+
+def test_gradient_is_the_squared_potential_drop_and_matches_finite_differences():
+    """The Joule power with the potential held fixed has the derivative of the effective conductance
+    (Dirichlet principle): autograd against central differences of full re-solves."""
+    gen = torch.Generator().manual_seed(0)
+    hard = (torch.rand(1, 10, 8, 8, generator=gen) < 0.45).float()
+    c = phase_conductances(hard)[:1].double().requires_grad_(True)
+    log_conductance(c, rtol=1e-10, iter_limit=2000).sum().backward()
+    grad = c.grad[0]
+    idx = [(4, 3, 3), (0, 1, 2), (9, 7, 7), tuple(int(i) for i in np.unravel_index(int(grad.argmax()), grad.shape))]
+    for i in idx:
+        h = 1e-2 * float(c.detach()[0][i])
+        vals = []
+        for sign in (1, -1):
+            d = c.detach().clone()
+            d[0][i] += sign * h
+            vals.append(float(log_conductance(d, rtol=1e-12, iter_limit=2000)))
+        assert float(grad[i]) == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=2e-3, abs=1e-9)
+    assert float(grad.min()) >= 0  # more conductance anywhere never lowers the current
+
+
+def test_straight_through_gradient_of_the_soft_pore():
+    """Values from the hard labels, gradient through the soft pore probability: opening a solid voxel at a
+    throat raises the pore's conductance and lowers the solid's."""
+    hard = torch.zeros(1, 8, 6, 6)
+    hard[:, :, 2:4, 2:4] = 1
+    hard[:, 4, 2:4, 2:4] = 0  # the channel blocked at one layer: a throat
+    hard[:, 4, 2, 2] = 1  # ... open in one voxel
+    soft = torch.full_like(hard, 0.5).requires_grad_(True)
+    c = phase_conductances(hard, soft)
+    np.testing.assert_allclose(c.detach().numpy(), phase_conductances(hard).numpy())
+    logc = log_conductance(c)
+    logc[0].backward(retain_graph=True)
+    g_pore = soft.grad.clone()
+    soft.grad = None
+    logc[1].backward()
+    g_solid = soft.grad.clone()
+    assert float(g_pore[0, 4, 2, 3]) > 0 and float(g_pore[0, 4, 2, 3]) > 10 * float(g_pore[0, 4, 0, 0])
+    assert float(g_solid[0, 4, 2, 3]) < 0
+
+
+def test_targets_recover_a_polynomial_and_refuse_too_few_volumes():
+    rng = np.random.default_rng(0)
+    cond = rng.uniform(-1, 1, (400, 3))
+    truth = np.stack([1 + cond[:, 0] - 0.5 * cond[:, 1] ** 2 + 0.2 * cond[:, 0] * cond[:, 2] * cond[:, 1],
+                      -2 + 0.3 * cond[:, 2] ** 3], axis=1)
+    noise = 0.05 * rng.standard_normal(truth.shape)
+    targets = TransportTargets(cond, truth + noise)
+    new = rng.uniform(-1, 1, (5, 3))
+    expect = np.stack([1 + new[:, 0] - 0.5 * new[:, 1] ** 2 + 0.2 * new[:, 0] * new[:, 2] * new[:, 1],
+                       -2 + 0.3 * new[:, 2] ** 3], axis=1)
+    np.testing.assert_allclose(targets.predict(new), expect, atol=0.05)
+    assert np.all(targets.residual_std < 0.06) and np.all(targets.r2 > 0.75)
+    with pytest.raises(ValueError, match="20 coefficients"):
+        TransportTargets(cond[:10], truth[:10])
+
+
+def _blobs(pore_fraction: float, seed: int, size: int = 16) -> np.ndarray:
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).random((size,) * 3), 2, mode="wrap")
+    return np.where(field < np.quantile(field, pore_fraction), 0, 1).astype(np.uint8)
+
+
+TINY = dict(batch_size=4, slices_per_axis=4, critic_iters=1, train_size=16, latent_channels=4, widths=(8, 8, 4),
+            critic_widths=(8, 16), device="cpu", lr_generator=2e-3, lr_critic=2e-3, beta1=0.5, threads=1,
+            checkpoint_every=1000, log_every=1, bn_calibration_batches=4)
+
+
+def test_transport_weight_trains_caches_its_targets_and_is_checked(tmp_path):
+    pores = [0.3, 0.4, 0.5, 0.6] * 6
+    imgs = [_blobs(p, i) for i, p in enumerate(pores)]
+    data = TrainingData.from_arrays(imgs, [{"porosity": p} for p in pores], {"porosity": "1"}, voxel_size_m=5e-7)
+    rows = {}
+    for w in (0.0, 30.0):
+        result = train(data, TrainSettings(steps=2, transport_weight=w, **TINY), tmp_path / str(w), "r",
+                       progress=False)
+        rows[w] = list(csv.DictReader(open(result.log_path)))
+        assert all(np.isfinite(float(r["generator_loss"])) for r in rows[w])
+    assert float(rows[30.0][0]["generator_loss"]) > float(rows[0.0][0]["generator_loss"])
+    with np.load(tmp_path / "30.0" / "transport_targets.npz") as f:
+        np.testing.assert_allclose(f["values"], labels_log_conductance(np.stack(imgs)), rtol=1e-6)
+    header = list(rows[30.0][0])
+    assert header[-2:] == ["transport_residual_pore", "transport_residual_solid"]
+    assert all(np.isfinite(float(r["transport_residual_pore"])) for r in rows[30.0])
+    assert "transport_residual_pore" not in rows[0.0][0]
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ConfigError, match="transport_weight"):
+            TrainSettings(transport_weight=bad, **TINY)
+    with pytest.raises(ConfigError, match="transport_every"):
+        TrainSettings(transport_weight=1.0, transport_every=0, **TINY)
+    flat = [im[0] for im in imgs]
+    data_2d = TrainingData.from_arrays(flat, [{"porosity": p} for p in pores], {"porosity": "1"}, voxel_size_m=5e-7)
+    with pytest.raises(ConfigError, match="transport_weight"):
+        train(data_2d, TrainSettings(steps=1, transport_weight=1.0, **TINY), tmp_path / "2d", "r", progress=False)
+
+
+def test_warm_start_from_an_exported_model_copies_the_generator_only(tmp_path):
+    """init_from a model folder: the generator's weights are the export's, the record says the critics
+    are fresh; a model of another network is refused naming init_from."""
+    from microdesign.generator.checkpoint import load_checkpoint
+    from microdesign.generator.training import Trainer
+
+    pores = [0.3, 0.6] * 4
+    data = TrainingData.from_arrays([_blobs(p, i) for i, p in enumerate(pores)], [{"porosity": p} for p in pores],
+                                    {"porosity": "1"}, voxel_size_m=5e-7)
+    first = train(data, TrainSettings(steps=2, **TINY), tmp_path / "a", "a", progress=False)
+    trainer = Trainer(data, TrainSettings(steps=2, **TINY), tmp_path / "b", "b")
+    trainer.start(first.model_dir)
+    _, weights, _ = load_checkpoint(first.model_dir)
+    for k, v in trainer.G.state_dict().items():
+        assert torch.equal(v, weights[k]), k
+    assert trainer.init_record["critic_copied"] is False and trainer.init_record["steps"] == 2
+    other = Trainer(data, TrainSettings(steps=2, **{**TINY, "widths": (8, 4, 4)}), tmp_path / "c", "c")
+    with pytest.raises(ConfigError, match="init_from"):
+        other.start(first.model_dir)
