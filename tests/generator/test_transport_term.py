@@ -71,6 +71,31 @@ def test_straight_through_gradient_of_the_soft_pore():
     assert float(g_solid[0, 4, 2, 3]) < 0
 
 
+def test_soft_pore_is_one_half_on_the_labelling_boundary_and_carries_the_gradient_there():
+    """The design labelling takes the voxels of largest pore margin; the soft indicator is centred between
+    the last voxel taken and the first left out, whatever the margins' offset (here all negative: a network
+    that makes too little pore), and its gradient is largest at that boundary."""
+    from microdesign.generator.sampler import label_with_counts, voxel_counts
+    from microdesign.generator.transport_term import soft_pore
+
+    torch.manual_seed(0)
+    logits = (30.0 * torch.randn(2, 3, 8, 8, 8) - torch.tensor([40.0, 0, 0])[None, :, None, None, None])
+    logits.requires_grad_(True)
+    hard = torch.cat([label_with_counts(logits.detach()[i:i + 1], voxel_counts([0.3, 0.6, 0.1], 512))
+                      for i in range(2)]) == 0
+    soft = soft_pore(logits, hard.float())
+    assert torch.all((soft > 0.5) == hard)  # the indicator agrees with the labels
+    margin = (logits[:, 0] - logits[:, 1:].max(1).values).detach()
+    for i in range(2):
+        edge = (margin[i][hard[i]].min() + margin[i][~hard[i]].max()) / 2
+        assert float(torch.sigmoid((margin[i][hard[i]].min() - edge) / 5.0)) == pytest.approx(
+            float(soft[i][hard[i]].min()), rel=1e-5)
+    soft.sum().backward()
+    g = logits.grad[:, 0].abs()
+    near = (margin - margin.flatten(1).median(1).values[:, None, None, None]).abs()
+    assert float(g.flatten()[near.flatten().argmax()]) < float(g.max())
+
+
 def test_targets_recover_a_polynomial_and_refuse_too_few_volumes():
     rng = np.random.default_rng(0)
     cond = rng.uniform(-1, 1, (400, 3))

@@ -760,12 +760,11 @@ class Trainer:
         residuals are kept in ``self.transport_residual`` (logged with the step)."""
         import torch
 
-        from microdesign.generator.transport_term import (SOFT_TEMPERATURE, log_conductance,
-                                                          phase_conductances)
+        from microdesign.generator.transport_term import log_conductance, phase_conductances, soft_pore
 
         labels = design_labels(logits, self.frac_all[idx])
-        soft = torch.softmax(logits / SOFT_TEMPERATURE, dim=1)[:, PORE]
-        logc = log_conductance(phase_conductances((labels == PORE).to(soft.dtype), soft))
+        hard = (labels == PORE).to(logits.dtype)
+        logc = log_conductance(phase_conductances(hard, soft_pore(logits, hard)))
         target = torch.as_tensor(self.transport_targets.predict(self.cond_all[idx].numpy()), dtype=logc.dtype,
                                  device=logc.device)
         resid = logc.reshape(2, len(idx)).T - target

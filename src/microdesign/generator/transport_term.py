@@ -18,10 +18,11 @@ contacts of the solid) first.
 conductance everywhere keeps the potential, and so the gradient, defined in every voxel, and changes a
 pore conductance of ~0.1–0.4 by under 1 %; targets and generated cubes are measured the same way).
 The generated labels are those the campaign samples (the design's phase fractions, ranked by the
-network's margins: :func:`microdesign.generator.sampler.label_with_counts`), with the gradient of a
-softened pore probability ``softmax(logits / temperature)`` (straight-through estimator, Bengio et al.,
-arXiv:1308.3432; a trained network's float32 softmax is exactly 0 or 1 in about half of the voxels, where
-its own gradient vanishes).
+network's pore margins: :func:`microdesign.generator.sampler.label_with_counts`), with the gradient of
+a soft pore indicator centred on the labelling's own threshold (:func:`soft_pore`; straight-through
+estimator, Bengio et al., arXiv:1308.3432). The network's softmax would not do: it is centred on a
+margin of 0, not on the threshold the design's porosity sets, and a trained network's margins are
+tens of logits, so its float32 softmax is exactly 0 or 1 in about half of the voxels.
 
 **Targets.** The training volumes' log conductances scatter from volume to volume (a 64³ volume holds a
 few particles), so each generated cube is compared with a least-squares polynomial in the normalised
@@ -38,8 +39,10 @@ import numpy as np
 
 #: Conductance of the voxels of the other phases, relative to the conducting phase.
 FLOOR = 1e-3
-#: Temperature of the softened pore probability that carries the straight-through gradient.
-SOFT_TEMPERATURE = 4.0
+#: Width [logits] of the soft pore indicator that carries the straight-through gradient (the shipped
+#: network's pore margins: median magnitude 18 logits, so about a third of the voxels lie within 4 widths
+#: of the threshold).
+SOFT_WIDTH = 5.0
 #: Names of the two conductances, in column order.
 COLUMNS = ("pore", "solid")
 
@@ -60,6 +63,33 @@ def phase_conductances(hard_pore, soft_pore=None, floor: float = FLOOR):
 
     pore = hard_pore if soft_pore is None else hard_pore + soft_pore - soft_pore.detach()
     return floor + (1.0 - floor) * torch.cat([pore, 1.0 - pore])
+
+
+def soft_pore(logits, hard_pore, width: float = SOFT_WIDTH):
+    """Soft pore indicator ``sigmoid((margin - threshold) / width)`` of ``b`` generated cubes.
+
+    Args:
+        logits: ``b x 3 x X x Y x Z`` network scores (pore first), carrying gradients.
+        hard_pore: ``b x X x Y x Z`` the pore labels (1 pore), the voxels of largest pore margin
+            ``logits[pore] - max(logits[solid phases])`` (:func:`~microdesign.generator.sampler.label_with_counts`).
+        width: logits over which the indicator rises from 0.27 to 0.73.
+
+    Returns:
+        ``b x X x Y x Z``; the threshold is midway between the smallest pore margin and the largest
+        solid margin of each cube, so the indicator is 0.5 on the labelling's boundary.
+    """
+    import torch
+
+    margin = logits[:, 0] - logits[:, 1:].max(1).values
+    m = margin.detach().flatten(1)
+    h = hard_pore.flatten(1) > 0.5
+    inf = torch.tensor(float("inf"), dtype=m.dtype, device=m.device)
+    lowest_pore = torch.where(h, m, inf).min(1).values
+    highest_solid = torch.where(h, -inf, m).max(1).values
+    both = torch.isfinite(lowest_pore) & torch.isfinite(highest_solid)
+    thr = torch.where(both, (lowest_pore + highest_solid) / 2, torch.where(torch.isfinite(lowest_pore), lowest_pore,
+                                                                          highest_solid))
+    return torch.sigmoid((margin - thr.reshape(-1, *([1] * (margin.ndim - 1)))) / width)
 
 
 def log_conductance(conductance, rtol: float = 1e-3, iter_limit: int = 400):
