@@ -171,3 +171,26 @@ def test_warm_start_from_an_exported_model_copies_the_generator_only(tmp_path):
     other = Trainer(data, TrainSettings(steps=2, **{**TINY, "widths": (8, 4, 4)}), tmp_path / "c", "c")
     with pytest.raises(ConfigError, match="init_from"):
         other.start(first.model_dir)
+
+
+def test_critic_warmup_trains_the_critics_only(tmp_path):
+    """critic_warmup_steps=2: after two steps the generator is the warm start's and the critics have moved;
+    the third step moves the generator. A negative count is refused naming it."""
+    from microdesign.generator.training import Trainer
+
+    pores = [0.3, 0.6] * 4
+    data = TrainingData.from_arrays([_blobs(p, i) for i, p in enumerate(pores)], [{"porosity": p} for p in pores],
+                                    {"porosity": "1"}, voxel_size_m=5e-7)
+    trainer = Trainer(data, TrainSettings(steps=3, critic_warmup_steps=2, **TINY), tmp_path / "w", "w")
+    g0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    d0 = [p.detach().clone() for p in trainer.Ds[0].parameters()]
+    for _ in range(2):
+        _, g_loss = trainer.train_step()
+        assert g_loss == 0.0
+    assert all(torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items() if "running" not in k
+               and "num_batches" not in k)
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.Ds[0].parameters(), d0))
+    trainer.train_step()
+    assert any(not torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items() if "weight" in k)
+    with pytest.raises(ConfigError, match="critic_warmup_steps"):
+        TrainSettings(critic_warmup_steps=-1, **TINY)

@@ -104,6 +104,10 @@ class TrainSettings:
             (pore, solid) are logged as two more columns of ``losses.csv``.
         transport_every: add the transport term on every this many generator updates only (its cost
             spread over them; 1: every update).
+        critic_warmup_steps: the first this many steps of a run update the critics only (the generator
+            and its loss stay as they are; logged generator loss 0). For a warm start whose critics are
+            fresh (``init_from`` an exported model, or from the other critic kind), so that the generator
+            is not trained against a critic that has not yet learnt the data. 0 (default): none.
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
         window_padding: how real training windows are placed in an image (or a plane of a volume).
             ``"none"``: uniformly inside it, so a pixel at distance ``d < L`` from an edge is covered
@@ -150,6 +154,7 @@ class TrainSettings:
     interface_labels: str = "argmax"
     transport_weight: float = 0.0
     transport_every: int = 1
+    critic_warmup_steps: int = 0
     condition_every_layer: bool = False
     window_padding: str = "none"
     critic: str = "slices"
@@ -161,6 +166,8 @@ class TrainSettings:
                      "checkpoint_every", "log_every", "transport_every"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(name, getattr(self, name), "a positive integer", context="train settings")
+        if int(self.critic_warmup_steps) < 0:
+            raise ConfigError("critic_warmup_steps", self.critic_warmup_steps, "an integer >= 0", context="train settings")
         for name in ("lr_generator", "lr_critic"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(name, getattr(self, name), "a positive learning rate", context="train settings")
@@ -778,6 +785,9 @@ class Trainer:
         sums = np.zeros(3)
         for _ in range(self.settings.critic_iters):
             self.critic_step(sums)
+        if self.step < self.settings.critic_warmup_steps:  # critics only (see TrainSettings.critic_warmup_steps)
+            self.step += 1
+            return sums, 0.0
         g_loss = self.generator_step()
         self.step += 1
         return sums, g_loss.item()
