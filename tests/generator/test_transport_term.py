@@ -89,11 +89,14 @@ def test_soft_pore_is_one_half_on_the_labelling_boundary_and_carries_the_gradien
     for i in range(2):
         edge = (margin[i][hard[i]].min() + margin[i][~hard[i]].max()) / 2
         assert float(torch.sigmoid((margin[i][hard[i]].min() - edge) / 5.0)) == pytest.approx(
-            float(soft[i][hard[i]].min()), rel=1e-5)
+            float(soft.detach()[i][hard[i]].min()), rel=1e-5)
     soft.sum().backward()
     g = logits.grad[:, 0].abs()
-    near = (margin - margin.flatten(1).median(1).values[:, None, None, None]).abs()
-    assert float(g.flatten()[near.flatten().argmax()]) < float(g.max())
+    for i in range(2):
+        edge = (margin[i][hard[i]].min() + margin[i][~hard[i]].max()) / 2
+        order = (margin[i] - edge).abs().flatten().argsort()
+        # the 20 voxels nearest the labelling's threshold carry far more gradient than the 20 farthest
+        assert float(g[i].flatten()[order[:20]].mean()) > 100 * float(g[i].flatten()[order[-20:]].mean())
 
 
 def test_targets_recover_a_polynomial_and_refuse_too_few_volumes():
@@ -135,8 +138,23 @@ def test_transport_weight_trains_caches_its_targets_and_is_checked(tmp_path):
         rows[w] = list(csv.DictReader(open(result.log_path)))
         assert all(np.isfinite(float(r["generator_loss"])) for r in rows[w])
     assert float(rows[30.0][0]["generator_loss"]) > float(rows[0.0][0]["generator_loss"])
-    with np.load(tmp_path / "30.0" / "transport_targets.npz") as f:
+    cache = tmp_path / "30.0" / "transport_targets.npz"
+    with np.load(cache) as f:
         np.testing.assert_allclose(f["values"], labels_log_conductance(np.stack(imgs)), rtol=1e-6)
+        key, values = str(f["key"]), f["values"]
+    # the cache is read back when its key matches (shifted values shift the fit), recomputed when not
+    from microdesign.generator.training import Trainer
+
+    np.savez(cache, key=key, values=values + 1.0)
+    shifted = Trainer(data, TrainSettings(steps=1, transport_weight=30.0, **TINY), tmp_path / "30.0", "r")
+    cond = shifted.cond_all.numpy()[:3]
+    fresh = Trainer(data, TrainSettings(steps=1, transport_weight=30.0, **TINY), tmp_path / "fresh", "r")
+    np.testing.assert_allclose(shifted.transport_targets.predict(cond), fresh.transport_targets.predict(cond) + 1.0,
+                               atol=1e-9)
+    np.savez(cache, key="another dataset", values=values + 1.0)
+    redone = Trainer(data, TrainSettings(steps=1, transport_weight=30.0, **TINY), tmp_path / "30.0", "r")
+    np.testing.assert_allclose(redone.transport_targets.predict(cond), fresh.transport_targets.predict(cond),
+                               atol=1e-9)
     header = list(rows[30.0][0])
     assert header[-2:] == ["transport_residual_pore", "transport_residual_solid"]
     assert all(np.isfinite(float(r["transport_residual_pore"])) for r in rows[30.0])
@@ -168,6 +186,7 @@ def test_warm_start_from_an_exported_model_copies_the_generator_only(tmp_path):
     for k, v in trainer.G.state_dict().items():
         assert torch.equal(v, weights[k]), k
     assert trainer.init_record["critic_copied"] is False and trainer.init_record["steps"] == 2
+    assert trainer.init_record["train_size"] == 16 and trainer.init_record["wall_s"] == pytest.approx(first.wall_s, abs=0.05)
     other = Trainer(data, TrainSettings(steps=2, **{**TINY, "widths": (8, 4, 4)}), tmp_path / "c", "c")
     with pytest.raises(ConfigError, match="init_from"):
         other.start(first.model_dir)

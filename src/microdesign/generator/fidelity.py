@@ -187,7 +187,8 @@ def measure_cubes(characteriser, cubes: np.ndarray, voxel_size_m: float,
 
     def solved(r, what: str) -> float:
         nonlocal failed
-        if what == "conductivity" and r.spans is not None and not bool(r.spans[0]):
+        spans = r.percolating if r.spans is None else r.spans  # as the characteriser reads a solver without spans
+        if what == "conductivity" and not bool(spans[0]):
             return 0.0  # a solid that does not span conducts nothing through-plane, as the characteriser counts it
         value = float(r.d_eff[0] if what == "conductivity" else r.tau[0])
         ok = bool(r.percolating[0] and r.converged[0] and np.isfinite(value) and value > 0)

@@ -100,14 +100,17 @@ class TrainSettings:
             (:mod:`microdesign.generator.transport_term`; 3D training data only). A pore tortuosity factor
             20 % too high is a residual of about 0.18, so a weight of 30 weighs it about 1 (the phase-fraction
             term at weight 1000 weighs a 3-point fraction error so). Costs one batched potential solve
-            (about 3.5 s for 4 cubes of 64^3 on one CPU thread). 0 (default): off. The batch-mean residuals
-            (pore, solid) are logged as two more columns of ``losses.csv``.
+            (about 3.5 s for 4 + 4 cubes of 64^3, pore and solid, on one CPU thread). 0 (default): off. The
+            batch-mean residuals (pore, solid) of the last update that computed the term are logged as two
+            more columns of ``losses.csv`` (a run folder's log keeps the columns it was started with).
         transport_every: add the transport term on every this many generator updates only (its cost
             spread over them; 1: every update).
-        critic_warmup_steps: the first this many steps of a run update the critics only (the generator
-            and its loss stay as they are; logged generator loss 0). For a warm start whose critics are
-            fresh (``init_from`` an exported model, or from the other critic kind), so that the generator
-            is not trained against a critic that has not yet learnt the data. 0 (default): none.
+        critic_warmup_steps: the first this many steps of a run update the critics only: the generator's
+            weights stay as they are (its batch-norm running statistics still follow the batches it makes
+            for the critics; an export re-estimates them), the logged generator loss is 0, and the steps
+            count in ``steps`` and ``steps_done``. For a warm start whose critics are fresh (``init_from``
+            an exported model, or from the other critic kind), so that the generator is not trained
+            against a critic that has not yet learnt the data. 0 (default): none.
         condition_every_layer: see :class:`ConditionalGenerator3D` (default False: latent only).
         window_padding: how real training windows are placed in an image (or a plane of a volume).
             ``"none"``: uniformly inside it, so a pixel at distance ``d < L`` from an edge is covered
@@ -581,16 +584,17 @@ class Trainer:
             self.warm_start(init_from)
 
     def warm_start(self, init_from: str | Path) -> None:
-        """Copy networks and optimiser states from another run's ``state.pt`` (or its run folder); the step
-        count stays 0 and this run's learning rates apply (see ``train(init_from=...)``).
+        """Copy networks and optimiser states from another run's ``state.pt`` (or its run folder), or the
+        generator alone from an exported model folder (:meth:`_warm_start_from_model`); the step count
+        stays 0 and this run's learning rates apply (see ``train(init_from=...)``).
 
         A state of the other critic kind (``TrainSettings.critic``: slices into a volume run or the reverse)
         gives the generator and its optimiser state only; this run's critic(s) keep their fresh initialisation
         (logged, and recorded as ``critic_copied: false`` in ``training.init_from``).
 
         Raises:
-            ConfigError: no such state, not a training state, or one for another network (the training cube
-                size and the critic kind may differ), other parameter names or another number of critics.
+            ConfigError: no such state or model, not a training state, or one for another network (the training
+                cube size and the critic kind may differ), other parameter names or another number of critics.
         """
         path = Path(init_from)
         if path.is_dir() and not (path / "state.pt").is_file() and (path / WEIGHTS_FILE).is_file():
@@ -629,7 +633,9 @@ class Trainer:
 
     def _warm_start_from_model(self, folder: Path) -> None:
         """Generator weights from an exported model (``models/<name>/``); the critics and both optimisers
-        start fresh (an export keeps neither). Recorded as ``training.init_from`` with ``critic_copied: false``.
+        start fresh (an export keeps neither). Recorded as ``training.init_from`` with ``critic_copied: false``;
+        its ``steps`` and ``wall_s`` are the model's whole training where its metadata records a warm-start
+        chain (``total_steps``, ``total_wall_s``), else those of its own run.
 
         Raises:
             ConfigError: another architecture or other conditioning parameters than this run's.
@@ -917,7 +923,9 @@ def train(data: TrainingData, settings: TrainSettings, out_dir: str | Path, name
             a model trained on small cubes is continued on larger ones, or fine-tuned on a user's own
             data over the same design space. Recorded in the checkpoint (``training.init_from``).
             A state of the other ``critic`` kind (slices or volume) gives the generator and its optimiser
-            only; the critic starts fresh. Ignored when ``out_dir`` already holds a state to resume.
+            only; the critic starts fresh. An exported model folder (``models/<name>/``) gives the
+            generator only (critics and optimisers fresh; see ``TrainSettings.critic_warmup_steps``).
+            Ignored when ``out_dir`` already holds a state to resume.
 
     Returns:
         :class:`TrainResult`.

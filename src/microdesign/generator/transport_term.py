@@ -33,9 +33,12 @@ cube to match one noisy sample.
 
 from __future__ import annotations
 
+import logging
 from itertools import combinations_with_replacement
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 #: Conductance of the voxels of the other phases, relative to the conducting phase.
 FLOOR = 1e-3
@@ -72,7 +75,8 @@ def soft_pore(logits, hard_pore, width: float = SOFT_WIDTH):
         logits: ``b x 3 x X x Y x Z`` network scores (pore first), carrying gradients.
         hard_pore: ``b x X x Y x Z`` the pore labels (1 pore), the voxels of largest pore margin
             ``logits[pore] - max(logits[solid phases])`` (:func:`~microdesign.generator.sampler.label_with_counts`).
-        width: logits over which the indicator rises from 0.27 to 0.73.
+        width: logit scale of the rise: the indicator is 0.27 and 0.73 one ``width`` below and above the
+            threshold.
 
     Returns:
         ``b x X x Y x Z``; the threshold is midway between the smallest pore margin and the largest
@@ -111,9 +115,12 @@ def log_conductance(conductance, rtol: float = 1e-3, iter_limit: int = 400):
 
     with torch.no_grad():
         dtype = "float64" if conductance.dtype == torch.float64 else "float32"
-        *_, potential = mgcg_solve(conductance.detach(), boundary_factor=1.0, harmonic=True,
-                                   device=str(conductance.device), rtol=rtol, iter_limit=iter_limit, dtype=dtype,
-                                   return_potential=True)
+        _, converged, _, potential = mgcg_solve(conductance.detach(), boundary_factor=1.0, harmonic=True,
+                                                device=str(conductance.device), rtol=rtol, iter_limit=iter_limit,
+                                                dtype=dtype, return_potential=True)
+    if not converged.all():  # the power is then too high and the gradient inexact: say so
+        logger.warning("transport term: %d of %d potential solves stopped at iter_limit=%d before rtol=%g",
+                       int((~converged).sum()), converged.size, iter_limit, rtol)
     gx, gy, gz = face_conductances(conductance, 1.0, harmonic=True)
     power = joule_power(gx, gy, gz, potential.to(conductance.dtype))
     return torch.log(power) if conductance.dtype == torch.float64 else torch.log(power).float()

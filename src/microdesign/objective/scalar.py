@@ -227,7 +227,9 @@ class CellQuantity:
         for k in keys:
             e = metrics.estimates[k]
             hw = e.ci95_half_width
-            one_sided = e.mean > 0 >= e.mean - hw  # a positive quantity: no re-simulation at a value <= 0
+            # every metric the cell model reads is a positive quantity (fractions, SSA, tau, conductivity):
+            # no re-simulation at a value <= 0
+            one_sided = e.mean > 0 >= e.mean - hw
             hi, why_hi = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean + hw))
             if one_sided:
                 lo, why_lo, width = f0, None, hw
