@@ -90,9 +90,8 @@ def soft_pore(logits, hard_pore, width: float = SOFT_WIDTH):
     inf = torch.tensor(float("inf"), dtype=m.dtype, device=m.device)
     lowest_pore = torch.where(h, m, inf).min(1).values
     highest_solid = torch.where(h, -inf, m).max(1).values
-    both = torch.isfinite(lowest_pore) & torch.isfinite(highest_solid)
-    thr = torch.where(both, (lowest_pore + highest_solid) / 2, torch.where(torch.isfinite(lowest_pore), lowest_pore,
-                                                                          highest_solid))
+    mid = (lowest_pore + highest_solid) / 2  # not finite when a cube is all pore or all solid
+    thr = torch.where(torch.isfinite(mid), mid, torch.where(torch.isfinite(lowest_pore), lowest_pore, highest_solid))
     return torch.sigmoid((margin - thr.reshape(-1, *([1] * (margin.ndim - 1)))) / width)
 
 
@@ -123,7 +122,7 @@ def log_conductance(conductance, rtol: float = 1e-3, iter_limit: int = 400):
                        int((~converged).sum()), converged.size, iter_limit, rtol)
     gx, gy, gz = face_conductances(conductance, 1.0, harmonic=True)
     power = joule_power(gx, gy, gz, potential.to(conductance.dtype))
-    return torch.log(power) if conductance.dtype == torch.float64 else torch.log(power).float()
+    return torch.log(power).to(conductance.dtype if conductance.dtype == torch.float64 else torch.float32)
 
 
 def labels_log_conductance(labels: np.ndarray, batch: int = 8) -> np.ndarray:

@@ -232,18 +232,18 @@ class CellQuantity:
             one_sided = e.mean > 0 >= e.mean - hw
             hi, why_hi = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean + hw))
             if one_sided:
-                lo, why_lo, width = f0, None, hw
+                lo, why_lo, half_widths = f0, None, 1
             else:
                 lo, why_lo = noise.try_resimulate(resimulate, self._read, noise.perturbed(metrics, k, e.mean - hw))
-                width = 2 * hw
+                half_widths = 2
             if hi is None or lo is None:
                 left_out[k] = "; ".join(f"{side} CI95: {why}" for side, why in (("+", why_hi), ("-", why_lo)) if why)
                 log.warning("objective noise: %r left out (%s)", k, left_out[k])
                 continue
-            sens[k] = (hi - lo) / width
+            sens[k] = (hi - lo) / (half_widths * hw)
             # the half-width is Student t (n - 1 dof) x standard error: divide by the same quantile
             # (noisy_keys keeps metrics from more than one cube only)
-            var += ((hi - lo) / (width / hw * float(stats.t.ppf(0.975, e.n - 1)))) ** 2
+            var += ((hi - lo) / (half_widths * float(stats.t.ppf(0.975, e.n - 1)))) ** 2
         return var, sens, left_out
 
 
