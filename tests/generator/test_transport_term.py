@@ -213,3 +213,34 @@ def test_critic_warmup_trains_the_critics_only(tmp_path):
     assert any(not torch.equal(v, g0[k]) for k, v in trainer.G.state_dict().items() if "weight" in k)
     with pytest.raises(ConfigError, match="critic_warmup_steps"):
         TrainSettings(critic_warmup_steps=-1, **TINY)
+
+
+def test_transport_priority_draws_the_largest_residuals_and_survives_a_resume(tmp_path):
+    """transport_priority: unmeasured samples come first (they take the largest residual so far); once
+    measured, a sample with a 100x larger squared residual is drawn about 100x as often at exponent 1, and
+    about as often as the rest at exponent 0+; the residuals are saved with the state and read back."""
+    from microdesign.generator.training import Trainer
+
+    pores = [0.3, 0.6] * 4
+    data = TrainingData.from_arrays([_blobs(p, i) for i, p in enumerate(pores)], [{"porosity": p} for p in pores],
+                                    {"porosity": "1"}, voxel_size_m=5e-7)
+    settings = TrainSettings(steps=2, transport_weight=1.0, transport_priority=1.0, **TINY)
+    trainer = Trainer(data, settings, tmp_path / "p", "p")
+    trainer.transport_sq_residual[:] = np.nan
+    trainer.transport_sq_residual[:7] = 1e-4
+    trainer.transport_sq_residual[3] = 1e-2  # the largest measured: sample 7, unmeasured, takes it too
+    counts = np.bincount(np.concatenate([trainer._transport_batch() for _ in range(2000)]), minlength=8)
+    share = counts / counts.sum()
+    expected = np.array([1e-4] * 7 + [1e-2])
+    expected[3] = 1e-2
+    np.testing.assert_allclose(share, expected / expected.sum(), atol=0.02)
+    trainer.transport_sq_residual[:] = np.nan
+    trainer.train_step()  # step 0 adds the term: the batch's residuals are measured, the others not
+    measured = np.isfinite(trainer.transport_sq_residual)
+    assert 1 <= measured.sum() <= settings.batch_size and (trainer.transport_sq_residual[measured] > 0).all()
+    trainer.save(0.0)
+    again = Trainer(data, settings, tmp_path / "p", "p")
+    assert again.resume()
+    np.testing.assert_array_equal(again.transport_sq_residual, trainer.transport_sq_residual)
+    with pytest.raises(ConfigError, match="transport_priority"):
+        TrainSettings(transport_priority=-1.0, **TINY)

@@ -105,6 +105,14 @@ class TrainSettings:
             more columns of ``losses.csv`` (a run folder's log keeps the columns it was started with).
         transport_every: add the transport term on every this many generator updates only (its cost
             spread over them; 1: every update).
+        transport_priority: on the updates that add the transport term, draw the batch's training samples
+            with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
+            (pore + solid) the term last measured for sample ``i``'s design; a sample not yet measured
+            takes the largest ``r`` measured so far, so every sample is visited (prioritised sampling,
+            Schaul et al., "Prioritized experience replay", ICLR 2016). The term then acts where the
+            generator is furthest from the line (for the shipped model: the low-porosity and AM-rich
+            corners of the design space) rather than where it is already right. The residuals are part of
+            the run state (a resume keeps them). 0 (default): uniform, as the other updates.
         critic_warmup_steps: the first this many steps of a run update the critics only: the generator's
             weights stay as they are (its batch-norm running statistics still follow the batches it makes
             for the critics; an export re-estimates them), the logged generator loss is 0, and the steps
@@ -157,6 +165,7 @@ class TrainSettings:
     interface_labels: str = "argmax"
     transport_weight: float = 0.0
     transport_every: int = 1
+    transport_priority: float = 0.0
     critic_warmup_steps: int = 0
     condition_every_layer: bool = False
     window_padding: str = "none"
@@ -174,7 +183,7 @@ class TrainSettings:
         for name in ("lr_generator", "lr_critic"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(name, getattr(self, name), "a positive learning rate", context="train settings")
-        for name in ("phase_fraction_weight", "interface_weight", "transport_weight"):
+        for name in ("phase_fraction_weight", "interface_weight", "transport_weight", "transport_priority"):
             if not 0 <= float(getattr(self, name)) < float("inf"):
                 raise ConfigError(name, getattr(self, name), "a finite weight >= 0", context="train settings")
         unit = 2 ** (len(self.widths) + 1)
@@ -497,6 +506,7 @@ class Trainer:
                 raise ConfigError("transport_weight", settings.transport_weight, "0 for 2D training images (the "
                                   "transport term needs 3D training volumes)", context="train settings")
             self.transport_targets = self._fit_transport_targets()
+        self.transport_sq_residual = np.full(len(data.images), np.nan)  # per sample; see transport_priority
         torch.manual_seed(settings.seed)
         self.G = ConditionalGenerator3D(d, settings.latent_channels, settings.widths, N_PHASES,
                                         condition_every_layer=settings.condition_every_layer).to(self.device)
@@ -566,6 +576,8 @@ class Trainer:
 
         torch.set_rng_state(state["torch_rng"])
         self.step, self.wall_before = int(state["step"]), float(state["wall_s"])
+        if "transport_sq_residual" in state:  # absent from states written before transport_priority
+            self.transport_sq_residual = np.asarray(state["transport_sq_residual"], dtype=float)
         logger.info("resumed %s at step %d (%.0f s trained before)", self.out_dir, self.step, self.wall_before)
         if self.log_path.exists():
             with open(self.log_path, newline="") as handle:
@@ -733,7 +745,9 @@ class Trainer:
         import torch
 
         st, S = self.settings, self.settings.slices_per_axis
-        idx = self.rng.integers(len(self.data.images), size=st.batch_size)
+        transport = st.transport_weight > 0 and self.step % st.transport_every == 0
+        idx = self._transport_batch() if transport and st.transport_priority > 0 else \
+            self.rng.integers(len(self.data.images), size=st.batch_size)
         cond, z = self._latents(idx)
         with self._autocast():
             fake_logits = self.G(z, cond, logits=True)
@@ -760,7 +774,7 @@ class Trainer:
                                                           fake_logits.float())
                 g_loss = g_loss + st.interface_weight * (
                     (dens - self.interface_all[idx].to(self.device)) ** 2).sum(1).mean()
-            if st.transport_weight > 0 and self.step % st.transport_every == 0:
+            if transport:
                 g_loss = g_loss + st.transport_weight * self._transport_loss(idx, fake_logits.float())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -782,7 +796,19 @@ class Trainer:
                                  device=logc.device)
         resid = logc.reshape(2, len(idx)).T - target
         self.transport_residual = resid.detach().mean(0).cpu().numpy()
-        return resid.square().sum(1).mean()
+        sq = resid.square().sum(1)
+        self.transport_sq_residual[idx] = sq.detach().cpu().numpy()
+        return sq.mean()
+
+    def _transport_batch(self) -> np.ndarray:
+        """Indices of a batch drawn by ``transport_priority`` (see :class:`TrainSettings`)."""
+        r = self.transport_sq_residual
+        seen = np.isfinite(r)
+        top = r[seen].max() if seen.any() else 1.0
+        w = np.where(seen, r, top if top > 0 else 1.0) ** self.settings.transport_priority
+        if not w.sum() > 0:  # every residual measured exactly 0
+            w = np.ones_like(w)
+        return self.rng.choice(len(w), size=self.settings.batch_size, p=w / w.sum())
 
     def train_step(self) -> tuple[np.ndarray, float]:
         """One generator update after ``critic_iters`` critic updates; returns the critic sums (see
@@ -808,7 +834,8 @@ class Trainer:
                     "G": self.G.state_dict(), "D": [D.state_dict() for D in self.Ds],
                     "opt_g": self.opt_g.state_dict(), "opt_d": [o.state_dict() for o in self.opt_d],
                     "np_rng": self.rng.bit_generator.state, "torch_gen": self.gen.get_state(),
-                    "torch_rng": torch.get_rng_state(), "init_from": self.init_record}, tmp)
+                    "torch_rng": torch.get_rng_state(), "init_from": self.init_record,
+                    "transport_sq_residual": self.transport_sq_residual}, tmp)
         tmp.replace(self.state_path)
 
     def export(self, wall: float, calibrate: bool) -> Path:
