@@ -11,7 +11,8 @@ import torch
 
 from microdesign.characterise import Characteriser, MgcgSolver, TauFactorSolver
 from microdesign.characterise import metrics as M
-from microdesign.characterise.connectivity import spanning_mask, spanning_masks, spanning_masks_torch
+from microdesign.characterise.connectivity import (face_connected_clusters, spanning_mask, spanning_masks,
+                                                   spanning_masks_torch)
 from microdesign.characterise.surface import interface_face_counts, interface_face_counts_torch
 from microdesign.characterise.testing import random_three_phase, straight_channels
 from microdesign.errors import ConfigError
@@ -70,6 +71,20 @@ def test_spanning_masks_dispatches_on_array_type():
     dev = spanning_masks(torch.from_numpy(masks))
     assert isinstance(host, np.ndarray) and torch.is_tensor(dev)
     np.testing.assert_array_equal(dev.numpy(), host)
+
+
+def test_face_connected_clusters_number_each_cube_from_one_with_6_connectivity():
+    """Two voxels touching along an edge only are two clusters (6-connectivity); numbering restarts per
+    cube; a tensor gives the same labels as an array."""
+    m = np.zeros((2, 5, 5, 5), dtype=bool)
+    m[0, 1, 1, 1] = m[0, 2, 2, 1] = True  # edge neighbours: separate
+    m[0, 3, 3, 3:5] = True  # face neighbours: one cluster
+    m[1, 0, 0, 0] = True
+    out = face_connected_clusters(m)
+    assert out.dtype == np.int32 and out[0].max() == 3 and out[1].max() == 1
+    assert out[0, 3, 3, 3] == out[0, 3, 3, 4] != out[0, 1, 1, 1] != out[0, 2, 2, 1]
+    assert ((out > 0) == m).all()
+    np.testing.assert_array_equal(face_connected_clusters(torch.as_tensor(m)), out)
 
 
 def test_torch_face_counts_equal_numpy():

@@ -43,6 +43,24 @@ def spanning_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.isin(labels, through)
 
 
+def face_connected_clusters(masks) -> np.ndarray:
+    """Face-connected (6-connected) clusters of each cube of ``masks``, labelled on the host.
+
+    Args:
+        masks: boolean ``n x X x Y x Z`` (numpy array or torch tensor on any device).
+
+    Returns:
+        int32 numpy array ``n x X x Y x Z``: 0 outside the mask, ``1..k`` the clusters of each cube
+        (``scipy.ndimage.label``, default structure). On a GPU this is a host round trip per call.
+    """
+    m = masks.cpu().numpy() if hasattr(masks, "cpu") else np.asarray(masks)
+    m = m.astype(bool, copy=False)
+    out = np.zeros(m.shape, dtype=np.int32)
+    for i in range(m.shape[0]):
+        ndimage.label(m[i], output=out[i])
+    return out
+
+
 def _run_sweep(phase, reached, dim: int):
     """Extend ``reached`` to every straight run of ``phase`` along ``dim`` that it touches.
 

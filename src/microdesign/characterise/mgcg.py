@@ -8,6 +8,14 @@ either back-end can serve the same driver.
 
 The preconditioned CG is standard (Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed.,
 alg. 9.1); plain-aggregation multigrid as a CG preconditioner follows Notay (ETNA 37, 2010).
+
+At a high conductivity contrast (the solid's carbon-binder domain conducts ~4000x its active material)
+an island of the conducting phase that does not span the cube floats: its potential is nearly constant and
+set only by the weak faces around it, a near-null mode that the aggregation V-cycle, whose 2^3 blocks mix
+the phases, barely reduces. ``deflation_clusters`` removes these modes exactly: CG runs in the space
+A-orthogonal to the piecewise-constant vectors of the given clusters (deflated PCG, Saad, Yeung, Erhel &
+Guyomarc'h, SIAM J. Sci. Comput. 21 (2000) 1909; for high-contrast layers, Vuik, Segal & Meijerink,
+J. Comput. Phys. 152 (1999) 385).
 """
 
 from __future__ import annotations
@@ -73,6 +81,57 @@ class _Level:
         gyc = gy[:, :, 1::2].reshape(B, Xc, 2, Yc - 1, Zc, 2).sum((2, 5))
         gzc = gz[:, :, :, 1::2].reshape(B, Xc, 2, Yc, 2, Zc - 1).sum((2, 4))
         return _Level(scale * gxc, scale * gyc, scale * gzc)
+
+
+class _ClusterDeflation:
+    """``Q v = W E^-1 W^T v`` for the piecewise-constant deflation vectors ``W`` of disjoint clusters.
+
+    The clusters are the face-connected components of a set, so no face joins two of them and the
+    coarse operator ``E = W^T A W`` is diagonal: its entry for a cluster is the conductance of the faces
+    that leave it (Dirichlet faces included). A cluster without such faces (an island cut off by
+    insulator, which the callers have already removed) gets no correction.
+    """
+
+    def __init__(self, level: _Level, clusters):
+        import torch
+
+        B = clusters.shape[0]
+        cl = torch.as_tensor(clusters, device=level.diag.device).to(torch.int64)
+        cl = torch.where(level.diag > 0, cl, torch.zeros_like(cl))  # insulating voxels carry no potential
+        k = cl.reshape(B, -1).amax(1).clamp_min(0)
+        offset = torch.cumsum(k, 0) - k
+        self.index = torch.where(cl > 0, cl + offset[:, None, None, None], torch.zeros_like(cl)).reshape(-1)
+        self.n = int(k.sum())
+        e = self._project(level.apply((cl > 0).to(level.diag.dtype)))
+        self.inv_e = torch.where(e > 0, 1.0 / e.clamp_min(1e-300), torch.zeros_like(e))
+        self.inv_e[0] = 0.0  # slot 0: the voxels in no cluster
+
+    def _project(self, v):
+        """``W^T v`` with a leading slot 0 for the voxels in no cluster (length ``1 + n``)."""
+        import torch
+
+        out = torch.zeros(self.n + 1, dtype=torch.float64, device=v.device)
+        return out.index_add_(0, self.index, v.reshape(-1).double())
+
+    def __call__(self, v):
+        return (self._project(v) * self.inv_e).to(v.dtype)[self.index].reshape(v.shape)
+
+
+def check_deflation_clusters(clusters, shape) -> None:
+    """Refuse cluster labels that :func:`mgcg_solve` cannot deflate by: a shape other than the
+    conductances' ``shape``, or a face that joins two different clusters (ValueError naming
+    ``deflation_clusters``)."""
+    import torch
+
+    cl = torch.as_tensor(clusters)
+    if tuple(cl.shape) != tuple(shape):
+        raise ValueError(f"deflation_clusters: shape {tuple(cl.shape)}, expected the conductances' {tuple(shape)}")
+    for dim in (1, 2, 3):
+        m = cl.shape[dim] - 1
+        a, b = cl.narrow(dim, 0, m), cl.narrow(dim, 1, m)
+        if bool(((a > 0) & (b > 0) & (a != b)).any()):
+            raise ValueError("deflation_clusters: two clusters share a face; expected the face-connected "
+                             "components of a set (e.g. scipy.ndimage.label)")
 
 
 def _restrict(r, shape_c):
@@ -185,7 +244,8 @@ def face_conductances(c, boundary_factor: float, harmonic: bool = True):
 def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
                device: str = "cpu", rtol: float = 1e-4, conv_crit: float = 1e-2,
                iter_limit: int = 500, dtype: str = "float32", criterion: str = "energy", nu: int = 2,
-               omega: float = 0.7, coarse_scale: float = 0.5, return_potential: bool = False):
+               omega: float = 0.7, coarse_scale: float = 0.5, return_potential: bool = False,
+               deflation_clusters=None):
     """Solve the axis-0 potential problem on ``n`` voxel-conductivity cubes with MG-preconditioned CG.
 
     The effective conductance is read from the energy (Joule power) of the iterate,
@@ -219,6 +279,20 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
             re-discretisation on the coarse grid; Braess, Computing 54 (1995) 381 over-correction).
         return_potential: also return the potential (``n x X x Y x Z`` torch tensor on ``device``; the
             faces are at ``V_TOP`` and ``V_BOT``).
+        deflation_clusters: None (default: plain MG-CG) or integer labels ``n x X x Y x Z``: 0 for a voxel
+            in no cluster, ``j > 0`` for the ``j``-th cluster of its cube, the clusters being the
+            face-connected components of a set (``scipy.ndimage.label``). CG is then deflated by one
+            piecewise-constant vector per cluster (module docstring): for the clusters of the most
+            conducting phase at a high contrast, 4-6x fewer iterations (docs/benchmarks.md). One more
+            matrix-vector product per iteration. The result is the same solution to within ``rtol``.
+            ``dtype="float64"`` only: in float32 the rounding of the residual reintroduces the deflated
+            modes, which the deflated directions cannot remove, and the iteration stalls (measured on a
+            two-layer cube at a contrast of 4000).
+
+    Raises:
+        ConfigError: unknown ``criterion``.
+        ValueError: ``deflation_clusters`` of another shape, two of its clusters sharing a face, or
+            given with ``dtype="float32"``.
 
     Returns:
         ``(mean_flux, converged, iterations)``: arrays of shape ``n``; ``mean_flux`` is the current
@@ -250,12 +324,25 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
     prof = torch.linspace(V_TOP, V_BOT, X + 2, dtype=tdt, device=device)[1:-1]
     x = prof[None, :, None, None].expand(B, X, Y, Z) * active
     M = _MultigridPreconditioner(fine, nu=nu, omega=omega, coarse_scale=coarse_scale)
+    Q = None
+    if deflation_clusters is not None:
+        if tdt != torch.float64:
+            raise ValueError(f"deflation_clusters: needs dtype='float64', got {dtype!r}")
+        check_deflation_clusters(deflation_clusters, c.shape)
+        Q = _ClusterDeflation(fine, deflation_clusters)
 
     def dot(u, v):
         return (u * v).sum((1, 2, 3), dtype=torch.float64).to(tdt)
 
+    def direction(z):
+        """The new search direction's part from ``z``: ``z`` itself, or ``z - Q A z`` when deflated."""
+        return z if Q is None else z - Q(fine.apply(z))
+
     r = b - fine.apply(x)
-    z = M(r)
+    if Q is not None:  # start from the clusters' best constant potentials: W^T r = 0 from here on
+        x = x + Q(r)
+        r = b - fine.apply(x)
+    z = direction(M(r))
     p = z.clone()
     rz = dot(r, z)
     rz0 = rz.clone().abs().clamp_min(1e-300)
@@ -284,7 +371,7 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
                 done = done | (small & (spread < conv_crit))
         if bool(done.all()):
             break
-        z = M(r)
+        z = direction(M(r))
         rz_new = dot(r, z)
         if criterion == "flux":
             small = (rz_new.abs() / rz0).sqrt() < rtol

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microdesign.characterise import taufactor_backend
-from microdesign.characterise.connectivity import spanning_mask, spanning_masks
+from microdesign.characterise.connectivity import face_connected_clusters, spanning_mask, spanning_masks
 from microdesign.characterise.mgcg import mgcg_solve
 from microdesign.characterise.taufactor_backend import quiet
 
@@ -259,12 +259,15 @@ def mgcg_tortuosity(masks, device: str = "cpu", rtol: float = 1e-4, conv_crit: f
 
 def mgcg_conductivity(labels, conductivity: dict[int, float], device: str = "cpu",
                       rtol: float = 1e-4, conv_crit: float = 1e-2, iter_limit: int = 500,
-                      batch: bool = False, dtype: str = "float32", **mg_options) -> TransportResult:
+                      batch: bool = False, dtype: str = "float32", deflation: bool = True,
+                      **mg_options) -> TransportResult:
     """Effective conductivity along axis 0 with the MG-CG solver, TauFactor ``MultiPhaseSolver`` discretisation.
 
     The problem is scaled by the largest bulk conductivity before the solve (float32 range) and
     the flux scaled back. Args and returns as :func:`taufactor_conductivity` (``labels`` may also be
-    a tensor on ``device``: the device path).
+    a tensor on ``device``: the device path). ``deflation`` (default True; float64 solves only, float32
+    ones are not deflated): where two or more phases conduct, CG is deflated by the face-connected clusters of the most conducting phase inside the
+    spanning network (:func:`connectivity.face_connected_clusters`; ``deflation_clusters`` of :func:`mgcg.mgcg_solve`).
     """
     import torch
 
@@ -280,13 +283,18 @@ def mgcg_conductivity(labels, conductivity: dict[int, float], device: str = "cpu
         cond = cmap[labels]
     vf = {lab: fraction_per_cube(labels == lab) for lab in conductivity}
     d_mean = sum(vf[lab] * conductivity[lab] for lab in conductivity)
+    conducting = [lab for lab, c in conductivity.items() if c > 0]
+    deflate = deflation and dtype == "float64" and len(conducting) > 1
+    best = max(conducting, key=lambda lab: conductivity[lab]) if deflate else None
 
     def solve(g, span):
         s = _take(span, g)
         c = _take(cond, g)
         c = torch.where(s, c, torch.zeros_like(c)) if _is_tensor(c) else np.where(s, c, 0.0)
+        clusters = None if best is None else face_connected_clusters((_take(labels, g) == best) & s)
         flux, ok, it = mgcg_solve(c, boundary_factor=1.0, harmonic=True, device=device, rtol=rtol,
-                                  conv_crit=conv_crit, iter_limit=iter_limit, dtype=dtype, **mg_options)
+                                  conv_crit=conv_crit, iter_limit=iter_limit, dtype=dtype,
+                                  deflation_clusters=clusters, **mg_options)
         d = flux * (X + 1) / (Y * Z) * scale
         return _ratio(d_mean[g], d), d, ok, it
 
