@@ -8,8 +8,13 @@ both is measured against a reference: our solver in float64 driven to a relative
 * plain loop: for each cube, ``taufactor.Solver(pore).solve()`` and
   ``taufactor.MultiPhaseSolver(solid, cond).solve()`` with TauFactor's default criterion
   (``conv_crit=1e-2``) and ``iter_limit`` as given, plus the same volume fractions / surface areas.
-* ours: ``Characteriser(MgcgSolver())`` on the same cubes (energy criterion, rtol 1e-4), and the
-  same with TauFactor's flux criterion (``criterion="flux"``).
+* ours: ``Characteriser(MgcgSolver())`` on the same cubes (energy criterion, rtol 1e-4), the same
+  with TauFactor's flux criterion (``criterion="flux"``), and the same without the deflation of the
+  conductivity solve (``deflation=False``, the former default).
+
+``--source line`` draws the cubes from the synthetic line at an AM-rich design (``LINE_POINT``),
+where the carbon-binder domain forms islands that do not span (the hard case for the conductivity
+solve), and writes its own section (``cpu-line``).
 
 Times are CPU seconds of this process (``time.process_time``) with ``torch.set_num_threads(threads)``,
 because the machine is shared and wall time depends on the other users; wall time is reported too.
@@ -47,6 +52,7 @@ and bring ``docs/benchmarks/characterise.md`` back (only its GPU section changes
 Usage::
 
     python scripts/benchmark_characterise.py --sizes 64 128 --counts 4 2 --threads 1
+    python scripts/benchmark_characterise.py --source line --sizes 48 64 --counts 4 4 --threads 1
     python scripts/benchmark_characterise.py --gpu-target
     python scripts/benchmark_characterise.py --gpu-target --device cpu --cubes 3 --size 32 --baseline-cubes 1
     python scripts/benchmark_characterise.py --pack-deps build/gpu_deps
@@ -68,6 +74,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 NREL = ROOT / ".." / "shared" / "data" / "nrel_nmc1_cal_cbd_bridge.tif"
 VOXEL_M = 0.398e-6
+#: ``--source line``: an AM-rich design of the default design space (conf/design_space), the synthetic line's
+#: voxel size being VOXEL_M.
+LINE_POINT = {"am_weight_fraction": 0.96, "porosity": 0.35, "cbd_adhesion": 0.3}
 
 
 def cpu_model() -> str:
@@ -80,13 +89,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def cubes_for(L: int, n: int, seed: int) -> tuple[np.ndarray, str]:
+def cubes_for(L: int, n: int, seed: int, source: str = "nrel") -> tuple[np.ndarray, str]:
     from microdesign.characterise import SubcubeSampler
     from microdesign.characterise.testing import random_three_phase
 
     from microdesign.characterise.connectivity import spanning_mask
 
-    if NREL.is_file():
+    if source == "line":
+        from hydra.utils import instantiate
+
+        from microdesign.config import compose
+
+        line = instantiate(compose("build_dataset").synth)
+        origin = f"the synthetic line (conf/synth) at {LINE_POINT}"
+        draw = lambda k: line.generate(LINE_POINT, L, voxel_size_m=VOXEL_M, seed=seed + k)  # noqa: E731
+    elif NREL.is_file():
         import tifffile
 
         sampler, origin = SubcubeSampler(tifffile.imread(NREL), L), "NREL NMC-1 calendered (docs/public_data.md)"
@@ -178,6 +195,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iter-limit", type=int, default=10000, help="TauFactor iteration limit (its solve() default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--source", choices=("nrel", "line"), default="nrel",
+                    help="cubes from the NREL volume (section cpu) or the synthetic line at LINE_POINT (cpu-line)")
     ap.add_argument("--out", default=None, help="section file (default docs/benchmarks/characterise.md; "
                     "--gpu-target --device cpu: none, printed only)")
     g = ap.add_argument_group("GPU target (--gpu-target)")
@@ -218,7 +237,7 @@ def cpu_benchmark(args, argv) -> int:
     load0 = os.getloadavg()
     rows, notes = [], []
     for L, n in zip(args.sizes, args.counts):
-        cubes, origin = cubes_for(L, n, args.seed)
+        cubes, origin = cubes_for(L, n, args.seed, args.source)
         print(f"[{L}^3 x {n}] reference ...", flush=True)
         ref_tau = T.mgcg_tortuosity(cubes == 0, rtol=1e-10, dtype="float64", iter_limit=5000).tau
         ref_sig = T.mgcg_conductivity(cubes, cond, rtol=1e-10, dtype="float64", iter_limit=5000).d_eff
@@ -231,6 +250,10 @@ def cpu_benchmark(args, argv) -> int:
         print(f"[{L}^3 x {n}] ours (flux criterion) ...", flush=True)
         (vals_f, reason_f), t_f, w_f = timed(lambda: ours_f.measure(cubes, VOXEL_M))
         assert reason_f is None, reason_f
+        ours_nd = Characteriser(MgcgSolver(threads=args.threads, deflation=False), bulk_conductivity_S_m=bulk)
+        print(f"[{L}^3 x {n}] ours (no deflation) ...", flush=True)
+        (vals_nd, reason_nd), t_nd, w_nd = timed(lambda: ours_nd.measure(cubes, VOXEL_M))
+        assert reason_nd is None, reason_nd
         print(f"[{L}^3 x {n}] plain TauFactor loop ...", flush=True)
         tf_res, t_tf, w_tf = timed(lambda: plain_taufactor_loop(cubes, cond, args.iter_limit, VOXEL_M))
 
@@ -246,15 +269,18 @@ def cpu_benchmark(args, argv) -> int:
              vals[M.CONDUCTIVITY_SOLID], ""),
             ("ours: mgcg, TauFactor flux criterion 1e-2", t_f, w_f, vals_f[M.TORTUOSITY_THROUGH_PLANE],
              vals_f[M.CONDUCTIVITY_SOLID], ""),
+            ("ours: mgcg, energy criterion, conductivity without deflation", t_nd, w_nd,
+             vals_nd[M.TORTUOSITY_THROUGH_PLANE], vals_nd[M.CONDUCTIVITY_SOLID], ""),
         ):
             rows.append((L, n, name, t, w, n / t, t_tf / t, err(tau, ref_tau), err(sig, ref_sig), extra))
         notes.append(f"- {L}^3: cubes from {origin}; reference tau {np.round(ref_tau, 4).tolist()}, "
                      f"sigma [S/m] {np.round(ref_sig, 5).tolist()}")
-        print(rows[-3:], flush=True)
+        print(rows[-4:], flush=True)
     load1 = os.getloadavg()
 
+    section = "cpu" if args.source == "nrel" else "cpu-line"
     lines = [
-        "## CPU: ours vs a plain TauFactor loop",
+        "## CPU: ours vs a plain TauFactor loop" + ("" if args.source == "nrel" else ", synthetic-line cubes"),
         "",
         f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='minutes')}",
         f"- command: `python scripts/benchmark_characterise.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
@@ -276,7 +302,7 @@ def cpu_benchmark(args, argv) -> int:
     for L, n, name, t, w, rate, ratio, e_tau, e_sig, extra in rows:
         lines.append(f"| {L} | {n} | {name} | {t:.1f} ({w:.1f}) | {rate:.3g} | {ratio:.1f}x | {e_tau} | {e_sig} | {extra} |")
     lines += ["", *notes, ""]
-    write_section(Path(args.out), "cpu", "\n".join(lines))
+    write_section(Path(args.out), section, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

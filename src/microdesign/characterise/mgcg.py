@@ -283,8 +283,8 @@ def mgcg_solve(conductance, boundary_factor: float, harmonic: bool = True,
             in no cluster, ``j > 0`` for the ``j``-th cluster of its cube, the clusters being the
             face-connected components of a set (``scipy.ndimage.label``). CG is then deflated by one
             piecewise-constant vector per cluster (module docstring): for the clusters of the most
-            conducting phase at a high contrast, 4-6x fewer iterations (docs/benchmarks.md). One more
-            matrix-vector product per iteration. The result is the same solution to within ``rtol``.
+            conducting phase at a high contrast, about 4x less time where they are islands that do not
+            span (docs/benchmarks/characterise.md). One more matrix-vector product per iteration. The result is the same solution to within ``rtol``.
             ``dtype="float64"`` only: in float32 the rounding of the residual reintroduces the deflated
             modes, which the deflated directions cannot remove, and the iteration stalls (measured on a
             two-layer cube at a contrast of 4000).

@@ -77,8 +77,9 @@ class MgcgSolver:
         threads: torch CPU threads during the solves (restored afterwards); None keeps torch's setting.
             1 is fastest on a small, shared CPU (no thread barriers per array operation).
         deflation: float64 conductivity solves deflated by the clusters of the most conducting phase
-            (default True; :func:`transport.mgcg_conductivity`): the same values to within ``rtol``, 4-6x fewer
-            CG iterations where the carbon-binder domain does not span (docs/benchmarks.md).
+            (default True; :func:`transport.mgcg_conductivity`): the same values to within ``rtol``, about 4x
+            less CPU time for the full metric set where the carbon-binder domain forms islands that do not
+            span, 1.3-1.5x where it spans (docs/benchmarks/characterise.md).
 
     Raises:
         ConfigError: any argument out of range (at construction).
