@@ -69,6 +69,19 @@ def test_an_entry_measured_before_the_phase_fraction_key_was_the_argmax():
                                                                               if k != "pore_neighbour_penalty"})
 
 
+def test_an_entry_measured_before_the_deflation_key_was_not_deflated():
+    """Table entries measured before the conductivity solve was deflated lack the key: they match a config
+    that turns the deflation off, not the shipped one (deflated); TauFactor has no such setting."""
+    from microdesign.analysis.reference_error import same_settings
+
+    shipped = evaluation_settings(compose("campaign", []))
+    off = evaluation_settings(compose("campaign", ["characterise.solver.deflation=false"]))
+    assert shipped["deflation"] is True and off["deflation"] is False
+    older = {k: v for k, v in shipped.items() if k != "deflation"}
+    assert same_settings(older, off) and not same_settings(older, shipped)
+    assert "deflation" not in evaluation_settings(compose("campaign", ["characterise/solver=taufactor"]))
+
+
 def test_tau_estimators_weight_transport_not_tortuosity():
     import numpy as np
 

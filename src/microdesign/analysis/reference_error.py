@@ -56,7 +56,8 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     """The settings of a campaign config that decide how one design is evaluated (the error table's key).
 
     Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
-    characteriser's solver, ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
+    characteriser's solver (and, for the MG-CG solver, whether its conductivity solve is deflated),
+    ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
     tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
     of an older campaign file), the generator's labelling in use (``phase_fractions``, ``"auto"``
     resolved for the checkpoint by :func:`microdesign.generator.sampler.resolve_phase_fractions`;
@@ -94,7 +95,10 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     params = (c.get("design_space", {}) or {}).get("parameters", {}) or {}
     out["design_space"] = {k: [v.get("lower"), v.get("upper"), v.get("fixed")] for k, v in sorted(params.items())}
     out["cell"] = {k: v for k, v in (c.get("cell", {}) or {}).items() if k != "protocol"}
-    out["solver"] = str(((c.get("characterise", {}) or {}).get("solver", {}) or {}).get("_target_", ""))
+    solver = ((c.get("characterise", {}) or {}).get("solver", {}) or {})
+    out["solver"] = str(solver.get("_target_", ""))
+    if out["solver"].endswith("MgcgSolver"):  # the class default where the key is absent
+        out["deflation"] = bool(solver.get("deflation", True))
     if adaptive:
         out["target_relative_ci"] = camp.get("target_relative_ci")
         out["max_cubes"] = camp.get("max_cubes")
@@ -127,7 +131,8 @@ def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
 #: Settings added to :func:`evaluation_settings` after table entries were measured, with the value those
 #: entries were measured under (an entry without the key was measured with it).
 SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax",
-                                  "carbon_to_binder_weight_ratio": 1.0, "pore_neighbour_penalty": 0.0}
+                                  "carbon_to_binder_weight_ratio": 1.0, "pore_neighbour_penalty": 0.0,
+                                  "deflation": False}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
