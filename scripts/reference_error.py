@@ -201,6 +201,7 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
     lines += [f"- `{e['name']}` ({e['source']}{', ' + _generator(e) if e['source'].startswith('generator') else ''}): "
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
+              + ("conductivity solve deflated; " if e['settings'].get('deflation') else "")
               + (f"phase fractions `{e['settings'].get('phase_fractions', SETTINGS_ADDED['phase_fractions'])}`"
                  + (f" (pore-neighbour penalty {e['settings']['pore_neighbour_penalty']:g})"
                     if e['settings'].get('pore_neighbour_penalty') else "") + "; "
