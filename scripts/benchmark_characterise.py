@@ -10,7 +10,7 @@ both is measured against a reference: our solver in float64 driven to a relative
   (``conv_crit=1e-2``) and ``iter_limit`` as given, plus the same volume fractions / surface areas.
 * ours: ``Characteriser(MgcgSolver())`` on the same cubes (energy criterion, rtol 1e-4), the same
   with TauFactor's flux criterion (``criterion="flux"``), and the same without the deflation of the
-  conductivity solve (``deflation=False``, the former default).
+  conductivity solve (``deflation=False``).
 
 ``--source line`` draws the cubes from the synthetic line at an AM-rich design (``LINE_POINT``),
 where the carbon-binder domain forms islands that do not span (the hard case for the conductivity

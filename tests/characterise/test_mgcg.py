@@ -96,3 +96,27 @@ def test_bad_deflation_clusters_are_refused_naming_them():
         mgcg_solve(cubes, 1.0, dtype="float64", deflation_clusters=touching[:, :-1])
     with pytest.raises(ValueError, match="deflation_clusters.*float64"):
         mgcg_solve(cubes, 1.0, dtype="float32", deflation_clusters=np.zeros(cubes.shape, dtype=np.int32))
+
+
+def test_the_deflation_solves_the_clusters_coarse_problem_exactly():
+    """After the correction x + Q r the residual has no component on any cluster (W^T r = 0), which holds
+    only with the right coarse operator E = W^T A W; a cluster cut off by insulator gets no correction."""
+    from microdesign.characterise.mgcg import _ClusterDeflation, _Level, face_conductances
+
+    vols = np.stack([_islands(16, 7)])
+    c = torch.as_tensor(_solid_conductance(vols[0])[None], dtype=torch.float64)
+    clusters = face_connected_clusters((vols == CBD) & (c.numpy() > 0))
+    # an island of 3^3 voxels of mixed conductance inside insulator: its E is 0 but for rounding (~1e-16)
+    c[0, 5:12, 5:12, 5:12] = 0.0
+    c[0, 7:10, 7:10, 7:10] = torch.rand(3, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.01
+    clusters[0, 5:12, 5:12, 5:12] = 0
+    island = int(clusters.max()) + 1
+    clusters[0, 7:10, 7:10, 7:10] = island
+    level = _Level(*face_conductances(c, 1.0, True))
+    Q = _ClusterDeflation(level, clusters)
+    r = torch.randn(c.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * (level.diag > 0)
+    after = r - level.apply(Q(r))
+    w_t = Q._project(after)[1:]
+    scale = Q._project(r.abs())[1:]
+    assert (w_t[:island - 1].abs() <= 1e-10 * scale[:island - 1]).all()
+    assert float(Q(r)[0, 7:10, 7:10, 7:10].abs().max()) == 0.0  # the island: no correction, not a division by rounding

@@ -216,9 +216,9 @@ def test_critic_warmup_trains_the_critics_only(tmp_path):
 
 
 def test_transport_priority_draws_the_largest_residuals_and_survives_a_resume(tmp_path):
-    """transport_priority: unmeasured samples come first (they take the largest residual so far); once
-    measured, a sample with a 100x larger squared residual is drawn about 100x as often at exponent 1, and
-    about as often as the rest at exponent 0+; the residuals are saved with the state and read back."""
+    """transport_priority: an unmeasured sample takes the largest residual so far; a sample with a 100x
+    larger squared residual is drawn about 100x as often at exponent 1; an update without the term
+    (transport_every=2, odd steps) draws uniformly; the residuals are saved with the state and read back."""
     from microdesign.generator.training import Trainer
 
     pores = [0.3, 0.6] * 4
@@ -234,6 +234,15 @@ def test_transport_priority_draws_the_largest_residuals_and_survives_a_resume(tm
     expected = np.array([1e-4] * 7 + [1e-2])
     expected[3] = 1e-2
     np.testing.assert_allclose(share, expected / expected.sum(), atol=0.02)
+    every2 = Trainer(data, TrainSettings(steps=2, transport_weight=1.0, transport_priority=1.0, transport_every=2,
+                                         **TINY), tmp_path / "e", "e")
+    every2.step = 1  # no transport term on this update: the prioritised draw must not be used
+
+    def refuse():
+        raise AssertionError("prioritised batch drawn on an update without the transport term")
+
+    every2._transport_batch = refuse
+    every2.generator_step()
     trainer.transport_sq_residual[:] = np.nan
     trainer.train_step()  # step 0 adds the term: the batch's residuals are measured, the others not
     measured = np.isfinite(trainer.transport_sq_residual)

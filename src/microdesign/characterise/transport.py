@@ -266,8 +266,10 @@ def mgcg_conductivity(labels, conductivity: dict[int, float], device: str = "cpu
     The problem is scaled by the largest bulk conductivity before the solve (float32 range) and
     the flux scaled back. Args and returns as :func:`taufactor_conductivity` (``labels`` may also be
     a tensor on ``device``: the device path). ``deflation`` (default True; float64 solves only, float32
-    ones are not deflated): where two or more phases conduct, CG is deflated by the face-connected clusters of the most conducting phase inside the
-    spanning network (:func:`connectivity.face_connected_clusters`; ``deflation_clusters`` of :func:`mgcg.mgcg_solve`).
+    ones are not deflated): where two or more phases conduct, CG is deflated by the face-connected
+    clusters of the most conducting phase inside the spanning network
+    (:func:`connectivity.face_connected_clusters`, labelled on the host; ``deflation_clusters`` of
+    :func:`mgcg.mgcg_solve`).
     """
     import torch
 

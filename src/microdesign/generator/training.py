@@ -108,11 +108,13 @@ class TrainSettings:
         transport_priority: on the updates that add the transport term, draw the batch's training samples
             with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
             (pore + solid) the term last measured for sample ``i``'s design; a sample not yet measured
-            takes the largest ``r`` measured so far, so every sample is visited (prioritised sampling,
-            Schaul et al., "Prioritized experience replay", ICLR 2016). The term then acts where the
-            generator is furthest from the line (for the shipped model: the low-porosity and AM-rich
-            corners of the design space) rather than where it is already right. The residuals are part of
-            the run state (a resume keeps them). 0 (default): uniform, as the other updates.
+            takes the largest ``r`` measured so far, so it is drawn as often as the worst one (prioritised
+            sampling, Schaul et al., "Prioritized experience replay", ICLR 2016). The term then acts where
+            the generator is furthest from the line (for the shipped model the reference designs at low
+            porosity and at the AM-rich edge, docs/generator.md) rather than where it is already right. The
+            batch is that of the whole generator update, so its critic, phase-fraction and interface terms
+            see these conditions too (not reweighted); the critics' own batches stay uniform. The residuals
+            are part of the run state (a resume keeps them). 0 (default): uniform, as the other updates.
         critic_warmup_steps: the first this many steps of a run update the critics only: the generator's
             weights stay as they are (its batch-norm running statistics still follow the batches it makes
             for the critics; an export re-estimates them), the logged generator loss is 0, and the steps
@@ -804,10 +806,11 @@ class Trainer:
         """Indices of a batch drawn by ``transport_priority`` (see :class:`TrainSettings`)."""
         r = self.transport_sq_residual
         seen = np.isfinite(r)
-        top = r[seen].max() if seen.any() else 1.0
-        w = np.where(seen, r, top if top > 0 else 1.0) ** self.settings.transport_priority
-        if not w.sum() > 0:  # every residual measured exactly 0
-            w = np.ones_like(w)
+        top = r[seen].max() if seen.any() else 0.0
+        if not top > 0:  # nothing measured yet, or every residual exactly 0
+            w = np.ones_like(r)
+        else:  # relative to the largest, so that a large exponent neither overflows nor underflows to 0
+            w = np.where(seen, r / top, 1.0) ** self.settings.transport_priority
         return self.rng.choice(len(w), size=self.settings.batch_size, p=w / w.sum())
 
     def train_step(self) -> tuple[np.ndarray, float]:
