@@ -253,3 +253,24 @@ def test_transport_priority_draws_the_largest_residuals_and_survives_a_resume(tm
     np.testing.assert_array_equal(again.transport_sq_residual, trainer.transport_sq_residual)
     with pytest.raises(ConfigError, match="transport_priority"):
         TrainSettings(transport_priority=-1.0, **TINY)
+
+
+def test_transport_phases_selects_the_residuals_of_the_loss(tmp_path):
+    """transport_phases: the loss is the pore's squared residual, the solid's, or their sum, of the same
+    cubes; an unknown value is refused naming the setting."""
+    from microdesign.generator.training import Trainer
+
+    pores = [0.3, 0.6] * 4
+    data = TrainingData.from_arrays([_blobs(p, i) for i, p in enumerate(pores)], [{"porosity": p} for p in pores],
+                                    {"porosity": "1"}, voxel_size_m=5e-7)
+    idx = np.array([0, 1, 2, 3])
+    logits = torch.randn(4, 3, 16, 16, 16, generator=torch.Generator().manual_seed(3))
+    losses = {}
+    for phases in ("both", "pore", "solid"):
+        trainer = Trainer(data, TrainSettings(steps=1, transport_weight=1.0, transport_phases=phases, **TINY),
+                          tmp_path / "p", "p")
+        losses[phases] = float(trainer._transport_loss(idx, logits))
+    assert losses["pore"] > 0 and losses["solid"] > 0
+    assert losses["both"] == pytest.approx(losses["pore"] + losses["solid"], rel=1e-5)
+    with pytest.raises(ConfigError, match="transport_phases"):
+        TrainSettings(transport_phases="cbd", **TINY)

@@ -49,6 +49,10 @@ from microdesign.phases import ACTIVE_MATERIAL, CBD, N_PHASES, PHASE_NAMES, PORE
 logger = logging.getLogger(__name__)
 
 
+#: ``transport_phases`` -> columns (pore 0, solid 1) of the transport residuals that enter the loss.
+TRANSPORT_PHASES = {"both": [0, 1], "pore": [0], "solid": [1]}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Training settings (defaults: SliceGAN's, Kench & Cooper 2021, scaled down for CPU).
@@ -105,6 +109,8 @@ class TrainSettings:
             more columns of ``losses.csv`` (a run folder's log keeps the columns it was started with).
         transport_every: add the transport term on every this many generator updates only (its cost
             spread over them; 1: every update).
+        transport_phases: which residuals the transport term adds (and ``transport_priority`` ranks by):
+            ``"both"`` (default), ``"pore"`` or ``"solid"``. Both are computed and logged either way.
         transport_priority: on the updates that add the transport term, draw the batch's training samples
             with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
             (pore + solid) the term last measured for sample ``i``'s design; a sample not yet measured
@@ -167,6 +173,7 @@ class TrainSettings:
     interface_labels: str = "argmax"
     transport_weight: float = 0.0
     transport_every: int = 1
+    transport_phases: str = "both"
     transport_priority: float = 0.0
     critic_warmup_steps: int = 0
     condition_every_layer: bool = False
@@ -194,6 +201,9 @@ class TrainSettings:
                               context="train settings")
         if self.interface_labels not in ("argmax", "design"):
             raise ConfigError("interface_labels", self.interface_labels, "'argmax' or 'design'",
+                              context="train settings")
+        if self.transport_phases not in TRANSPORT_PHASES:
+            raise ConfigError("transport_phases", self.transport_phases, f"one of {sorted(TRANSPORT_PHASES)}",
                               context="train settings")
         if self.window_padding not in ("none", "reflect"):
             raise ConfigError("window_padding", self.window_padding, "'none' or 'reflect'", context="train settings")
@@ -798,7 +808,7 @@ class Trainer:
                                  device=logc.device)
         resid = logc.reshape(2, len(idx)).T - target
         self.transport_residual = resid.detach().mean(0).cpu().numpy()
-        sq = resid.square().sum(1)
+        sq = resid[:, TRANSPORT_PHASES[self.settings.transport_phases]].square().sum(1)
         self.transport_sq_residual[idx] = sq.detach().cpu().numpy()
         return sq.mean()
 
