@@ -113,7 +113,8 @@ class TrainSettings:
             ``"both"`` (default), ``"pore"`` or ``"solid"``. Both are computed and logged either way.
         transport_priority: on the updates that add the transport term, draw the batch's training samples
             with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
-            (pore + solid) the term last measured for sample ``i``'s design; a sample not yet measured
+            (of the phases ``transport_phases`` selects) the term last measured for sample ``i``'s design;
+            a sample not yet measured
             takes the largest ``r`` measured so far, so it is drawn as often as the worst one (prioritised
             sampling, Schaul et al., "Prioritized experience replay", ICLR 2016). The term then acts where
             the generator is furthest from the line (for the shipped model the reference designs at low
