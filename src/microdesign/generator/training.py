@@ -115,8 +115,8 @@ class TrainSettings:
             with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
             (of the phases ``transport_phases`` selects) the term last measured for sample ``i``'s design;
             a sample not yet measured takes the largest ``r`` measured so far, so it is drawn as often as
-            the worst one (prioritised sampling, Schaul et al., "Prioritized experience replay", ICLR 2016). The term then acts where
-            the generator is furthest from the line (for the shipped model the reference designs at low
+            the worst one (prioritised sampling, Schaul et al., "Prioritized experience replay", ICLR 2016).
+            The term then acts where the generator is furthest from the line (for the shipped model the reference designs at low
             porosity and at the AM-rich edge, docs/generator.md) rather than where it is already right. The
             batch is that of the whole generator update, so its critic, phase-fraction and interface terms
             see these conditions too (not reweighted); the critics' own batches stay uniform. The residuals
