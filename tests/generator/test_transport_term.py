@@ -255,9 +255,9 @@ def test_transport_priority_draws_the_largest_residuals_and_survives_a_resume(tm
         TrainSettings(transport_priority=-1.0, **TINY)
 
 
-def test_transport_phases_selects_the_residuals_of_the_loss(tmp_path):
-    """transport_phases: the loss is the pore's squared residual, the solid's, or their sum, of the same
-    cubes; an unknown value is refused naming the setting."""
+def test_transport_phase_weights_weigh_the_residuals_of_the_loss(tmp_path):
+    """transport_phase_weights: the loss is the weighted sum of the pore's and the solid's squared residuals
+    of the same cubes; a bad pair is refused naming the setting."""
     from microdesign.generator.training import Trainer
 
     pores = [0.3, 0.6] * 4
@@ -266,11 +266,16 @@ def test_transport_phases_selects_the_residuals_of_the_loss(tmp_path):
     idx = np.array([0, 1, 2, 3])
     logits = torch.randn(4, 3, 16, 16, 16, generator=torch.Generator().manual_seed(3))
     losses = {}
-    for phases in ("both", "pore", "solid"):
-        trainer = Trainer(data, TrainSettings(steps=1, transport_weight=1.0, transport_phases=phases, **TINY),
+    for weights in ((1.0, 1.0), (1.0, 0.0), (0.0, 1.0), (2.0, 0.25)):
+        trainer = Trainer(data, TrainSettings(steps=1, transport_weight=1.0, transport_phase_weights=weights, **TINY),
                           tmp_path / "p", "p")
-        losses[phases] = float(trainer._transport_loss(idx, logits))
-    assert losses["pore"] > 0 and losses["solid"] > 0
-    assert losses["both"] == pytest.approx(losses["pore"] + losses["solid"], rel=1e-5)
-    with pytest.raises(ConfigError, match="transport_phases"):
-        TrainSettings(transport_phases="cbd", **TINY)
+        losses[weights] = float(trainer._transport_loss(idx, logits))
+    pore, solid = losses[(1.0, 0.0)], losses[(0.0, 1.0)]
+    assert pore > 0 and solid > 0
+    assert losses[(1.0, 1.0)] == pytest.approx(pore + solid, rel=1e-5)
+    assert losses[(2.0, 0.25)] == pytest.approx(2 * pore + 0.25 * solid, rel=1e-5)
+    for bad in ((0.0, 0.0), (1.0, -0.5), (1.0,), (1.0, float("inf")), ("pore", 1.0)):
+        with pytest.raises(ConfigError, match="transport_phase_weights"):
+            TrainSettings(transport_phase_weights=bad, **TINY)
+    assert TrainSettings.from_mapping({**TINY, "transport_phase_weights": [1, 0]}).to_dict()[
+        "transport_phase_weights"] == [1.0, 0.0]

@@ -49,10 +49,6 @@ from microdesign.phases import ACTIVE_MATERIAL, CBD, N_PHASES, PHASE_NAMES, PORE
 logger = logging.getLogger(__name__)
 
 
-#: ``transport_phases`` -> columns (pore 0, solid 1) of the transport residuals that enter the loss.
-TRANSPORT_PHASES = {"both": [0, 1], "pore": [0], "solid": [1]}
-
-
 @dataclass(frozen=True)
 class TrainSettings:
     """Training settings (defaults: SliceGAN's, Kench & Cooper 2021, scaled down for CPU).
@@ -109,11 +105,13 @@ class TrainSettings:
             more columns of ``losses.csv`` (a run folder's log keeps the columns it was started with).
         transport_every: add the transport term on every this many generator updates only (its cost
             spread over them; 1: every update).
-        transport_phases: which residuals the transport term adds (and ``transport_priority`` ranks by):
-            ``"both"`` (default), ``"pore"`` or ``"solid"``. Both are computed and logged either way.
+        transport_phase_weights: weights (pore, solid) of the two squared residuals in the transport term
+            (and in the residual ``transport_priority`` ranks by); default (1, 1). (1, 0) trains the pore
+            alone, (1, 0.25) lets the solid's residual restrain the pore's moves at a quarter of its weight.
+            Both residuals are computed and logged whatever the weights. Each weight finite and >= 0, not both 0.
         transport_priority: on the updates that add the transport term, draw the batch's training samples
             with probability proportional to ``r_i ** transport_priority``, ``r_i`` the squared residual
-            (of the phases ``transport_phases`` selects) the term last measured for sample ``i``'s design;
+            (weighted by ``transport_phase_weights``) the term last measured for sample ``i``'s design;
             a sample not yet measured takes the largest ``r`` measured so far, so it is drawn as often as
             the worst one (prioritised sampling, Schaul et al., "Prioritized experience replay", ICLR 2016).
             The term then acts where the generator is furthest from the line (for the shipped model the reference designs at low
@@ -173,7 +171,7 @@ class TrainSettings:
     interface_labels: str = "argmax"
     transport_weight: float = 0.0
     transport_every: int = 1
-    transport_phases: str = "both"
+    transport_phase_weights: tuple[float, float] = (1.0, 1.0)
     transport_priority: float = 0.0
     critic_warmup_steps: int = 0
     condition_every_layer: bool = False
@@ -183,6 +181,14 @@ class TrainSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "critic_widths", tuple(int(w) for w in self.critic_widths))
+        try:
+            weights = tuple(float(w) for w in self.transport_phase_weights)
+        except (TypeError, ValueError):
+            weights = ()
+        if len(weights) != 2 or not all(0 <= w < float("inf") for w in weights) or not sum(weights) > 0:
+            raise ConfigError("transport_phase_weights", list(self.transport_phase_weights),
+                              "two finite weights >= 0 (pore, solid), not both 0", context="train settings")
+        object.__setattr__(self, "transport_phase_weights", weights)
         for name in ("steps", "batch_size", "slices_per_axis", "critic_iters", "latent_channels",
                      "checkpoint_every", "log_every", "transport_every"):
             if int(getattr(self, name)) < 1:
@@ -202,9 +208,6 @@ class TrainSettings:
         if self.interface_labels not in ("argmax", "design"):
             raise ConfigError("interface_labels", self.interface_labels, "'argmax' or 'design'",
                               context="train settings")
-        if self.transport_phases not in TRANSPORT_PHASES:
-            raise ConfigError("transport_phases", self.transport_phases, f"one of {sorted(TRANSPORT_PHASES)}",
-                              context="train settings")
         if self.window_padding not in ("none", "reflect"):
             raise ConfigError("window_padding", self.window_padding, "'none' or 'reflect'", context="train settings")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -221,14 +224,15 @@ class TrainSettings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError("train", unknown, f"known settings {sorted(known)}")
-        for key in ("widths", "critic_widths"):
+        for key in ("widths", "critic_widths", "transport_phase_weights"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["widths"], d["critic_widths"] = list(self.widths), list(self.critic_widths)
+        for key in ("widths", "critic_widths", "transport_phase_weights"):
+            d[key] = list(getattr(self, key))
         return d
 
 
@@ -794,8 +798,8 @@ class Trainer:
         return g_loss
 
     def _transport_loss(self, idx: np.ndarray, logits):
-        """Mean over the batch of the squared residuals (pore, solid) of the generated cubes' log conductances
-        against the fitted targets at their labels (:mod:`microdesign.generator.transport_term`); the mean
+        """Mean over the batch of the squared residuals (pore, solid), weighted by ``transport_phase_weights``,
+        of the generated cubes' log conductances against the fitted targets at their labels (:mod:`microdesign.generator.transport_term`); the mean
         residuals are kept in ``self.transport_residual`` (logged with the step)."""
         import torch
 
@@ -808,7 +812,8 @@ class Trainer:
                                  device=logc.device)
         resid = logc.reshape(2, len(idx)).T - target
         self.transport_residual = resid.detach().mean(0).cpu().numpy()
-        sq = resid[:, TRANSPORT_PHASES[self.settings.transport_phases]].square().sum(1)
+        weights = torch.as_tensor(self.settings.transport_phase_weights, dtype=resid.dtype, device=resid.device)
+        sq = (resid.square() * weights).sum(1)
         self.transport_sq_residual[idx] = sq.detach().cpu().numpy()
         return sq.mean()
 
