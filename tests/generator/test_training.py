@@ -11,15 +11,8 @@ from scipy import ndimage
 from microdesign.errors import ConfigError
 from microdesign.generator import Generator, Trainer, TrainingData, TrainSettings, load_training_data, train
 
-TINY = dict(batch_size=4, slices_per_axis=4, critic_iters=1, train_size=16, latent_channels=4, widths=(8, 8, 4),
-            critic_widths=(8, 16), device="cpu", lr_generator=2e-3, lr_critic=2e-3, beta1=0.5, threads=1,
-            checkpoint_every=1000, log_every=5, bn_calibration_batches=4)
-
-
-def _blobs(pore_fraction: float, seed: int, size: int = 24) -> np.ndarray:
-    """Smooth random two-phase volume (0 pore, 1 AM) with the given pore fraction."""
-    field = ndimage.gaussian_filter(np.random.default_rng(seed).random((size,) * 3), 2, mode="wrap")
-    return np.where(field < np.quantile(field, pore_fraction), 0, 1).astype(np.uint8)
+from microdesign.generator.testing import TINY_TRAIN_SETTINGS as TINY
+from microdesign.generator.testing import smooth_two_phase as _blobs
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from microdesign.errors import ConfigError
 from microdesign.generator import TrainingData, TrainSettings, train
+from microdesign.generator.testing import TINY_TRAIN_SETTINGS, smooth_two_phase
 from microdesign.generator.transport_term import (FLOOR, TransportTargets, labels_log_conductance, log_conductance,
                                                   phase_conductances)
 
@@ -115,16 +116,11 @@ def test_targets_recover_a_polynomial_and_refuse_too_few_volumes():
         TransportTargets(cond[:10], truth[:10])
 
 
+TINY = {**TINY_TRAIN_SETTINGS, "log_every": 1}
+
+
 def _blobs(pore_fraction: float, seed: int, size: int = 16) -> np.ndarray:
-    from scipy import ndimage
-
-    field = ndimage.gaussian_filter(np.random.default_rng(seed).random((size,) * 3), 2, mode="wrap")
-    return np.where(field < np.quantile(field, pore_fraction), 0, 1).astype(np.uint8)
-
-
-TINY = dict(batch_size=4, slices_per_axis=4, critic_iters=1, train_size=16, latent_channels=4, widths=(8, 8, 4),
-            critic_widths=(8, 16), device="cpu", lr_generator=2e-3, lr_critic=2e-3, beta1=0.5, threads=1,
-            checkpoint_every=1000, log_every=1, bn_calibration_batches=4)
+    return smooth_two_phase(pore_fraction, seed, size)
 
 
 def test_transport_weight_trains_caches_its_targets_and_is_checked(tmp_path):
