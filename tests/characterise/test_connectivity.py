@@ -1,4 +1,4 @@
-"""The torch voxel work of the GPU path (percolation, face counting, set-up) equals the host path exactly.
+"""The torch voxel work of the GPU path (percolation, cluster labels, face counting, set-up) equals the host path exactly.
 
 Run on CPU tensors: the same torch code runs on CUDA in the GPU path.
 """
@@ -75,7 +75,7 @@ def test_spanning_masks_dispatches_on_array_type():
 
 def test_face_connected_clusters_number_each_cube_from_one_with_6_connectivity():
     """Two voxels touching along an edge only are two clusters (6-connectivity); numbering restarts per
-    cube; a tensor gives the same labels as an array."""
+    cube; a tensor gives the same clusters as an array."""
     m = np.zeros((2, 5, 5, 5), dtype=bool)
     m[0, 1, 1, 1] = m[0, 2, 2, 1] = True  # edge neighbours: separate
     m[0, 3, 3, 3:5] = True  # face neighbours: one cluster
@@ -84,7 +84,29 @@ def test_face_connected_clusters_number_each_cube_from_one_with_6_connectivity()
     assert out.dtype == np.int32 and out[0].max() == 3 and out[1].max() == 1
     assert out[0, 3, 3, 3] == out[0, 3, 3, 4] != out[0, 1, 1, 1] != out[0, 2, 2, 1]
     assert ((out > 0) == m).all()
-    np.testing.assert_array_equal(face_connected_clusters(torch.as_tensor(m)), out)
+    _assert_same_clusters(face_connected_clusters(torch.as_tensor(m)), out)
+
+
+def _assert_same_clusters(dev, host: np.ndarray) -> None:
+    """``dev`` (int32 tensor) numbers the clusters of ``host`` 1..k in every cube, in some order."""
+    assert torch.is_tensor(dev) and dev.dtype == torch.int32
+    dev = dev.numpy()
+    np.testing.assert_array_equal(dev > 0, host > 0)
+    for d, h in zip(dev, host):
+        pairs = set(zip(h[h > 0].tolist(), d[h > 0].tolist()))
+        k = int(h.max())
+        assert int(d.max()) == k and len(pairs) == k  # one device number per host cluster, and back
+        assert {b for _, b in pairs} == set(range(1, k + 1))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.3116, 0.5])
+def test_torch_clusters_equal_scipy_on_uncorrelated_fields(p):
+    """Uncorrelated fields at, below and above the site percolation threshold (many small clusters, a few
+    tortuous ones, one large): the same clusters as scipy in every cube, and an empty batch or mask."""
+    m = np.random.default_rng(int(p * 1e4)).random((3, 16, 14, 18)) < p
+    _assert_same_clusters(face_connected_clusters(torch.from_numpy(m)), face_connected_clusters(m))
+    assert face_connected_clusters(torch.zeros(0, 4, 4, 4, dtype=torch.bool)).shape == (0, 4, 4, 4)
+    assert int(face_connected_clusters(torch.zeros(2, 4, 4, 4, dtype=torch.bool)).max()) == 0
 
 
 def test_torch_face_counts_equal_numpy():

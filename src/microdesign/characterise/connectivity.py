@@ -12,6 +12,10 @@ connectivity=1)``. Two implementations with identical results:
   voxels is: a forward and a backward ``cummax`` over position codes), so the number of steps is the
   number of turns of the longest shortest path, not its length; steps repeat until the reached set
   stops growing.
+
+Cluster labelling, for the deflated conductivity solve, has the same two paths:
+:func:`face_connected_clusters` (scipy on the host) and :func:`face_connected_clusters_torch` (run
+maxima of voxel numbers on the device, the same clusters numbered in another order).
 """
 
 from __future__ import annotations
@@ -43,22 +47,90 @@ def spanning_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.isin(labels, through)
 
 
-def face_connected_clusters(masks) -> np.ndarray:
-    """Face-connected (6-connected) clusters of each cube of ``masks``, labelled on the host.
+def face_connected_clusters(masks):
+    """Face-connected (6-connected) clusters of each cube of ``masks``: scipy for a numpy array, torch
+    (:func:`face_connected_clusters_torch`, on the tensor's device) for a tensor.
 
     Args:
-        masks: boolean ``n x X x Y x Z`` (numpy array or torch tensor on any device).
+        masks: boolean ``n x X x Y x Z`` numpy array or torch tensor.
 
     Returns:
-        int32 numpy array ``n x X x Y x Z``: 0 outside the mask, ``1..k`` the clusters of each cube
-        (``scipy.ndimage.label``, default structure). On a GPU this is a host round trip per call.
+        Labels ``n x X x Y x Z`` of the same type (int32 numpy array, or int32 tensor on the masks'
+        device): 0 outside the mask, ``1..k`` the clusters of each cube, numbered from 1 in every cube.
+        The host numbers clusters in raster order of their first voxel (``scipy.ndimage.label``, default
+        structure), the torch path in order of their last voxel: the same clusters, numbered differently.
     """
-    m = masks.cpu().numpy() if hasattr(masks, "cpu") else np.asarray(masks)
-    m = m.astype(bool, copy=False)
+    import torch
+
+    if torch.is_tensor(masks):
+        return face_connected_clusters_torch(masks)
+    m = np.asarray(masks).astype(bool, copy=False)
     out = np.zeros(m.shape, dtype=np.int32)
     for i in range(m.shape[0]):
         ndimage.label(m[i], output=out[i])
     return out
+
+
+def _run_max(labels, phase, dim: int, base: int):
+    """The largest of ``labels`` (each in ``0..base - 1``) over each straight run of ``phase`` along
+    ``dim`` (0 outside ``phase``).
+
+    A run's voxels share the count of blockers (voxels not in ``phase``) before them, which only grows
+    along ``dim``; with that count in the high digits of a key and the label in the low ones, a running
+    maximum of the key never carries a label across a blocker. Forward and backward (counting from
+    the far end) give the maximum over the whole run.
+    """
+    import torch
+
+    out = labels
+    for backward in (False, True):
+        lab = labels.flip(dim) if backward else labels
+        run = (~(phase.flip(dim) if backward else phase)).to(torch.int64).cumsum(dim)
+        best = (run * base + lab).cummax(dim).values % base
+        out = torch.maximum(out, best.flip(dim) if backward else best)
+    return torch.where(phase, out, torch.zeros_like(out))
+
+
+def face_connected_clusters_torch(masks):
+    """Batched :func:`face_connected_clusters` on the masks' device (no host round trip).
+
+    Every voxel of the mask starts with its own number (its flat index + 1); each step replaces it
+    by the largest number along the straight runs of the mask through it, in each of the three axes
+    (:func:`_run_max`), until nothing changes, so every cluster carries the number of its last voxel.
+    Steps: about the number of turns of the longest path inside a cluster, as :func:`spanning_masks_torch`.
+    The numbers are then made consecutive from 1 in each cube.
+
+    Args:
+        masks: torch tensor ``n x X x Y x Z`` (bool or 0/1), any device.
+
+    Returns:
+        int32 tensor ``n x X x Y x Z`` on the same device: 0 outside the mask, ``1..k`` the clusters of
+        each cube, in order of their last voxel (raster order).
+    """
+    import torch
+
+    phase = masks.bool()
+    n = phase.shape[0]
+    if phase.numel() == 0:
+        return torch.zeros(phase.shape, dtype=torch.int32, device=phase.device)
+    per_cube = phase[0].numel()
+    flat = torch.arange(1, phase.numel() + 1, device=phase.device, dtype=torch.int64).reshape(phase.shape)
+    labels = torch.where(phase, flat, torch.zeros_like(flat))
+    while True:
+        before = labels
+        for dim in range(1, phase.ndim):
+            labels = _run_max(labels, phase, dim, phase.numel() + 1)
+        if torch.equal(labels, before):
+            break
+    # consecutive numbers per cube: a cluster's number lies in its cube's block of flat indices
+    values, inverse = torch.unique(labels, return_inverse=True)
+    inside = values > 0
+    rank = torch.cumsum(inside.to(torch.int64), 0)
+    cube = torch.div(values - 1, per_cube, rounding_mode="floor").clamp_min(0)
+    counts = torch.bincount(cube[inside], minlength=n)
+    first = torch.cumsum(counts, 0) - counts
+    numbers = torch.where(inside, rank - first[cube], torch.zeros_like(rank))
+    return numbers[inverse].to(torch.int32)
 
 
 def _run_sweep(phase, reached, dim: int):

@@ -268,7 +268,8 @@ def mgcg_conductivity(labels, conductivity: dict[int, float], device: str = "cpu
     a tensor on ``device``: the device path). ``deflation`` (default True; float64 solves only, float32
     ones are not deflated): where two or more phases conduct, CG is deflated by the face-connected
     clusters of the most conducting phase inside the spanning network
-    (:func:`connectivity.face_connected_clusters`, labelled on the host; ``deflation_clusters`` of
+    (:func:`connectivity.face_connected_clusters`: scipy on the host, torch on the tensor's device for
+    the device path; ``deflation_clusters`` of
     :func:`mgcg.mgcg_solve`).
     """
     import torch
