@@ -688,3 +688,28 @@ def test_interface_labels_design_trains_and_bad_labels_are_refused(two_class_dat
     assert all(np.isfinite(float(r["generator_loss"])) for r in csv.DictReader(open(result.log_path)))
     with pytest.raises(ConfigError, match="interface_labels"):
         TrainSettings(interface_labels="soft", **TINY)
+
+
+def test_generated_fractions_of_the_argmax_labels_keep_the_softmax_gradient(two_class_data, tmp_path):
+    """phase_fraction_labels=argmax: the value is the labels' fractions, which a softmax mean can hide (two
+    voxels at probability 0.6 and two at 0.3 for the pore: mean 0.45, labels 0.5); the gradient is the
+    mean's, 1/N per voxel; a bad value is refused naming the setting."""
+    import torch
+
+    from microdesign.generator.training import generated_fractions
+
+    pore = torch.tensor([0.6, 0.6, 0.3, 0.3]).reshape(1, 1, 4, 1, 1)
+    prob = torch.cat([pore, 1 - pore, torch.zeros_like(pore)], 1).requires_grad_(True)
+    soft = generated_fractions(prob)
+    np.testing.assert_allclose(soft.detach().numpy(), [[0.45, 0.55, 0.0]], rtol=1e-6)
+    hard = generated_fractions(prob, "argmax")
+    np.testing.assert_allclose(hard.detach().numpy(), [[0.5, 0.5, 0.0]], rtol=1e-6)
+    hard[0, 0].backward()
+    np.testing.assert_allclose(prob.grad[0, 0].flatten().numpy(), [0.25] * 4)
+    assert float(prob.grad[0, 1:].abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="labels"):
+        generated_fractions(prob, "design")
+    with pytest.raises(ConfigError, match="phase_fraction_labels"):
+        TrainSettings(phase_fraction_labels="mean", **TINY)
+    settings = TrainSettings(steps=1, phase_fraction_weight=10.0, phase_fraction_labels="argmax", **TINY)
+    assert np.isfinite(float(Trainer(two_class_data, settings, tmp_path / "a", "a").train_step()[1]))

@@ -76,6 +76,12 @@ class TrainSettings:
             sample whose labels it was conditioned on (0: pure SliceGAN). It speeds up learning the
             first-order effect of the conditions (volume fractions) on a small compute budget; the
             value is included in the logged generator loss.
+        phase_fraction_labels: what that term takes as the generated cube's fractions: ``"softmax"``
+            (default: the mean phase probabilities) or ``"argmax"``: the fractions of its argmax labels
+            (what ``Generator(phase_fractions="argmax")`` samples), with straight-through gradients
+            through the probabilities (Bengio et al., arXiv:1308.3432, 2013). The probabilities can keep
+            their mean while more voxels tip to one phase; the argmax fractions cannot (the transport
+            term, which ranks voxels at the design's fractions, opens the pore that way; docs/generator.md).
         interface_weight: weight of an auxiliary generator loss on second-order structure, the squared
             difference between the interface densities of each generated cube and those of the training
             sample whose labels it was conditioned on, summed over the phase pairs AM-pore, AM-CBD and
@@ -167,6 +173,7 @@ class TrainSettings:
     log_every: int = 10
     bn_calibration_batches: int = 16
     phase_fraction_weight: float = 0.0
+    phase_fraction_labels: str = "softmax"
     interface_weight: float = 0.0
     interface_labels: str = "argmax"
     transport_weight: float = 0.0
@@ -204,6 +211,9 @@ class TrainSettings:
         unit = 2 ** (len(self.widths) + 1)
         if self.train_size < unit or self.train_size % unit:
             raise ConfigError("train_size", self.train_size, f"a multiple of {unit} (2**(len(widths)+1))",
+                              context="train settings")
+        if self.phase_fraction_labels not in ("softmax", "argmax"):
+            raise ConfigError("phase_fraction_labels", self.phase_fraction_labels, "'softmax' or 'argmax'",
                               context="train settings")
         if self.interface_labels not in ("argmax", "design"):
             raise ConfigError("interface_labels", self.interface_labels, "'argmax' or 'design'",
@@ -413,6 +423,21 @@ def design_labels(logits, fractions):
     scores = logits.detach()
     return torch.cat([label_with_counts(scores[i:i + 1], voxel_counts(fractions[i].tolist(), n_voxels))
                       for i in range(logits.shape[0])]).long()
+
+
+def generated_fractions(prob, labels: str = "softmax"):
+    """Phase volume fractions ``b x k`` of generated cubes (``prob``: ``b x k x *spatial`` probabilities).
+
+    ``labels="softmax"``: the mean probabilities. ``"argmax"``: the fractions of the argmax labels, with
+    the gradient of the mean probabilities (straight-through estimator; Bengio et al., arXiv:1308.3432).
+
+    Raises:
+        ValueError: another ``labels``."""
+    if labels == "argmax":
+        prob = _one_hot_channels_first(prob.argmax(1)).to(prob.dtype) + prob - prob.detach()
+    elif labels != "softmax":
+        raise ValueError(f"generated_fractions: labels {labels!r}, expected 'softmax' or 'argmax'")
+    return prob.mean(dim=tuple(range(2, prob.dim())))
 
 
 def straight_through_interface_density(prob, fractions=None, logits=None):
@@ -781,7 +806,7 @@ class Trainer:
                 for p in D.parameters():
                     p.requires_grad_(True)
             if st.phase_fraction_weight > 0:
-                frac_fake = fake_vol.float().mean(dim=(2, 3, 4))
+                frac_fake = generated_fractions(fake_vol.float(), st.phase_fraction_labels)
                 g_loss = g_loss + st.phase_fraction_weight * (
                     (frac_fake - self.frac_all[idx].to(self.device)) ** 2).sum(1).mean()
             if st.interface_weight > 0:
