@@ -1,4 +1,5 @@
-"""The torch voxel work of the GPU path (percolation, cluster labels, face counting, set-up) equals the host path exactly.
+"""The torch voxel work of the GPU path (percolation, cluster labels, face counting, set-up) equals the host
+path exactly.
 
 Run on CPU tensors: the same torch code runs on CUDA in the GPU path.
 """

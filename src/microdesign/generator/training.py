@@ -823,9 +823,10 @@ class Trainer:
         return g_loss
 
     def _transport_loss(self, idx: np.ndarray, logits):
-        """Mean over the batch of the squared residuals (pore, solid), weighted by ``transport_phase_weights``,
-        of the generated cubes' log conductances against the fitted targets at their labels (:mod:`microdesign.generator.transport_term`); the mean
-        residuals are kept in ``self.transport_residual`` (logged with the step)."""
+        """Mean over the batch of the squared residuals (pore, solid), weighted by
+        ``transport_phase_weights``, of the generated cubes' log conductances against the fitted targets at
+        their labels (:mod:`microdesign.generator.transport_term`); the mean residuals are kept in
+        ``self.transport_residual`` (logged with the step)."""
         import torch
 
         from microdesign.generator.transport_term import log_conductance, phase_conductances, soft_pore
