@@ -63,6 +63,12 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", "campaign.cube_size_voxels=64",
                                         "campaign.adaptive=false", "campaign.n_cubes=8"],
                           "as gen-64x8, no pore-neighbour penalty"),
+    "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport"],
+                          "as default, the generator synth3p_64_transport (the shipped model continued with the "
+                          "transport term; docs/generator.md, \"Per-phase weights\")"),
+    "gen-64x8-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", "campaign.cube_size_voxels=64",
+                                         "campaign.adaptive=false", "campaign.n_cubes=8"],
+                           "as gen-64x8, the generator synth3p_64_transport"),
     "gen-96x4": ("generator", ["campaign.cube_size_voxels=96", "campaign.adaptive=false", "campaign.n_cubes=4"],
                  "generator, 4 cubes of 96³"),
     "gen-128x4": ("generator", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
