@@ -127,6 +127,12 @@ def _generator(entry: dict) -> str:
     return entry["settings"].get("generator", "") if entry["source"].startswith("generator") else "–"
 
 
+def _pinned(entry: dict, shipped: str) -> str:
+    """The generator a rerun of ``entry`` measures with: the checkpoint its overrides name, else ``shipped``."""
+    named = [o.partition("=")[2] for o in entry.get("overrides", []) if o.startswith("generator.checkpoint=")]
+    return named[-1] if named else shipped
+
+
 def markdown(reference: dict, entries: list[dict], notes: str = "", current_generator: str | None = None) -> str:
     """The error table page; ``notes`` (hand-written findings, markdown) goes after the tables. The
     reproduce command lists the rows that a rerun measures as they are: line rows and generator rows of
@@ -214,7 +220,7 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
                  if e['source'].startswith('generator') else "")
               + f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
-             and e["source"].startswith("generator") and _generator(e) != current_generator]
+             and e["source"].startswith("generator") and _generator(e) != _pinned(e, current_generator)]
     current = [e for e in entries if "@" not in e["name"] and e not in stale]
     lines += ["", "## Reproduce", "",
               "```bash",

@@ -53,6 +53,13 @@ def test_the_page_names_each_rows_generator_and_reproduces_only_current_settings
     # the reproduce command lists what a rerun measures as it is; a row of another generator is named apart
     assert "--candidates default line-48 --seeds 0" in page
     assert "`gen-64x8` (old_model)" in page
+    # a setting that names its own checkpoint (generator.checkpoint=...) is current when measured with it
+    pinned = {**_entry("default-cand", "generator", "cand_model"), "overrides": ["generator.checkpoint=cand_model"]}
+    page = script.markdown(reference, [_entry("default", "generator", "new_model"), pinned],
+                           current_generator="new_model")
+    assert "--candidates default default-cand --seeds 0" in page and "Rows still measured" not in page
+    page = script.markdown(reference, [{**pinned, "settings": {"generator": "new_model"}}], current_generator="new_model")
+    assert "`default-cand` (new_model)" in page
     # rows measured over different seed lists get one command each, so a rerun keeps every row's seeds
     more = {**_entry("line-64x8", "line", "x"), "seeds": [0, 1, 2]}
     page = script.markdown(reference, [_entry("default", "generator", "new_model"), more, _entry("line-48", "line", "x")],
