@@ -58,7 +58,8 @@ def test_the_page_names_each_rows_generator_and_reproduces_only_current_settings
     page = script.markdown(reference, [_entry("default", "generator", "new_model"), pinned],
                            current_generator="new_model")
     assert "--candidates default default-cand --seeds 0" in page and "Rows still measured" not in page
-    page = script.markdown(reference, [{**pinned, "settings": {"generator": "new_model"}}], current_generator="new_model")
+    page = script.markdown(reference, [{**pinned, "settings": {"generator": "new_model"}}],
+                           current_generator="new_model")
     assert "`default-cand` (new_model)" in page
     # rows measured over different seed lists get one command each, so a rerun keeps every row's seeds
     more = {**_entry("line-64x8", "line", "x"), "seeds": [0, 1, 2]}

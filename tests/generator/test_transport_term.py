@@ -270,7 +270,7 @@ def test_transport_phase_weights_weigh_the_residuals_of_the_loss(tmp_path):
     assert pore > 0 and solid > 0
     assert losses[(1.0, 1.0)] == pytest.approx(pore + solid, rel=1e-5)
     assert losses[(2.0, 0.25)] == pytest.approx(2 * pore + 0.25 * solid, rel=1e-5)
-    for bad in ((0.0, 0.0), (1.0, -0.5), (1.0,), (1.0, float("inf")), ("pore", 1.0)):
+    for bad in ((0.0, 0.0), (1.0, -0.5), (1.0,), (1.0, float("inf")), ("pore", 1.0), 1.0, None, "10"):
         with pytest.raises(ConfigError, match="transport_phase_weights"):
             TrainSettings(transport_phase_weights=bad, **TINY)
     assert TrainSettings.from_mapping({**TINY, "transport_phase_weights": [1, 0]}).to_dict()[

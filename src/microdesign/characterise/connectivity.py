@@ -48,8 +48,9 @@ def spanning_mask(mask: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def face_connected_clusters(masks):
-    """Face-connected (6-connected) clusters of each cube of ``masks``: scipy for a numpy array, torch
-    (:func:`face_connected_clusters_torch`, on the tensor's device) for a tensor.
+    """Face-connected (6-connected) clusters of each cube of ``masks``: scipy on the host for a numpy
+    array or a CPU tensor, torch (:func:`face_connected_clusters_torch`, on the device) for a tensor on
+    another device (where a host round trip would cost more; on a CPU scipy is far faster).
 
     Args:
         masks: boolean ``n x X x Y x Z`` numpy array or torch tensor.
@@ -62,13 +63,14 @@ def face_connected_clusters(masks):
     """
     import torch
 
-    if torch.is_tensor(masks):
+    if torch.is_tensor(masks) and masks.device.type != "cpu":
         return face_connected_clusters_torch(masks)
-    m = np.asarray(masks).astype(bool, copy=False)
+    m = masks.numpy() if torch.is_tensor(masks) else np.asarray(masks)
+    m = m.astype(bool, copy=False)
     out = np.zeros(m.shape, dtype=np.int32)
     for i in range(m.shape[0]):
         ndimage.label(m[i], output=out[i])
-    return out
+    return torch.from_numpy(out) if torch.is_tensor(masks) else out
 
 
 def _run_max(labels, phase, dim: int, base: int):

@@ -189,11 +189,12 @@ class TrainSettings:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "critic_widths", tuple(int(w) for w in self.critic_widths))
         try:
-            weights = tuple(float(w) for w in self.transport_phase_weights)
+            weights = () if isinstance(self.transport_phase_weights, str) else \
+                tuple(float(w) for w in self.transport_phase_weights)
         except (TypeError, ValueError):
             weights = ()
         if len(weights) != 2 or not all(0 <= w < float("inf") for w in weights) or not sum(weights) > 0:
-            raise ConfigError("transport_phase_weights", list(self.transport_phase_weights),
+            raise ConfigError("transport_phase_weights", repr(self.transport_phase_weights),
                               "two finite weights >= 0 (pore, solid), not both 0", context="train settings")
         object.__setattr__(self, "transport_phase_weights", weights)
         for name in ("steps", "batch_size", "slices_per_axis", "critic_iters", "latent_channels",
@@ -433,8 +434,11 @@ def generated_fractions(prob, labels: str = "softmax"):
 
     Raises:
         ValueError: another ``labels``."""
+    import torch
+
     if labels == "argmax":
-        prob = _one_hot_channels_first(prob.argmax(1)).to(prob.dtype) + prob - prob.detach()
+        hard = torch.nn.functional.one_hot(prob.argmax(1), prob.shape[1]).movedim(-1, 1).to(prob.dtype)
+        prob = hard + prob - prob.detach()
     elif labels != "softmax":
         raise ValueError(f"generated_fractions: labels {labels!r}, expected 'softmax' or 'argmax'")
     return prob.mean(dim=tuple(range(2, prob.dim())))
