@@ -37,6 +37,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+def _fixed_cubes(size_voxels: int, n_cubes: int) -> list[str]:
+    """Campaign overrides for a fixed number of cubes of one size (no adaptive stopping)."""
+    return [f"campaign.cube_size_voxels={size_voxels}", "campaign.adaptive=false", f"campaign.n_cubes={n_cubes}"]
+
+
 #: name -> (structure source, campaign overrides, description)
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default": ("generator", [], "the default campaign evaluation: shipped generator (each cube at the "
@@ -49,43 +54,33 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
                          "as line-48, the pore tortuosity factor as the mean of the per-cube τ"),
     "default-strict-percolation": ("generator", ["characterise.min_percolating_fraction=1.0"],
                                    "as default, every cube must percolate (the former rule)"),
-    "gen-64x8": ("generator", ["campaign.cube_size_voxels=64", "campaign.adaptive=false", "campaign.n_cubes=8"],
-                 "generator, 8 cubes of 64³"),
+    "gen-64x8": ("generator", _fixed_cubes(64, 8), "generator, 8 cubes of 64³"),
     "default-argmax": ("generator", ["generator.phase_fractions=argmax"],
                        "as default, each voxel of a generated cube its most probable phase (the cube's phase "
                        "fractions are the network's, not the design's)"),
-    "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", "campaign.cube_size_voxels=64",
-                                      "campaign.adaptive=false", "campaign.n_cubes=8"],
+    "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", *_fixed_cubes(64, 8)],
                         "as gen-64x8, each voxel of a generated cube its most probable phase"),
     "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0"],
                          "as default, the AM of a generated cube placed by the network's margins alone (no "
                          "pore-neighbour penalty)"),
-    "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", "campaign.cube_size_voxels=64",
-                                        "campaign.adaptive=false", "campaign.n_cubes=8"],
+    "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", *_fixed_cubes(64, 8)],
                           "as gen-64x8, no pore-neighbour penalty"),
     "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport"],
                           "as default, the generator synth3p_64_transport (the shipped model continued with the "
                           "transport term; docs/generator.md, \"Per-phase weights\")"),
-    "gen-64x8-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", "campaign.cube_size_voxels=64",
-                                         "campaign.adaptive=false", "campaign.n_cubes=8"],
+    "gen-64x8-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", *_fixed_cubes(64, 8)],
                            "as gen-64x8, the generator synth3p_64_transport"),
-    "gen-96x4": ("generator", ["campaign.cube_size_voxels=96", "campaign.adaptive=false", "campaign.n_cubes=4"],
-                 "generator, 4 cubes of 96³"),
-    "gen-128x4": ("generator", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
-                  "generator, 4 cubes of 128³"),
-    "gen-coarse-64x4": ("generator-coarse2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
-                                              "campaign.n_cubes=4"],
+    "gen-96x4": ("generator", _fixed_cubes(96, 4), "generator, 4 cubes of 96³"),
+    "gen-128x4": ("generator", _fixed_cubes(128, 4), "generator, 4 cubes of 128³"),
+    "gen-coarse-64x4": ("generator-coarse2", _fixed_cubes(64, 4),
                         "generator, 4 cubes of 128³ coarse-grained to 64³ at twice the voxel size (0.796 µm)"),
-    "line-coarse-64x4": ("line-coarse2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
-                                          "campaign.n_cubes=4"],
+    "line-coarse-64x4": ("line-coarse2", _fixed_cubes(64, 4),
                          "synthetic line, 4 cubes of 128³ coarse-grained to 64³ at twice the voxel size (0.796 µm)"),
-    "line-voxel2-64x4": ("line-voxel2", ["campaign.cube_size_voxels=64", "campaign.adaptive=false",
-                                         "campaign.n_cubes=4"],
+    "line-voxel2-64x4": ("line-voxel2", _fixed_cubes(64, 4),
                          "synthetic line generated at twice the voxel size (0.796 µm), 4 cubes of 64³"),
-    "line-64x8": ("line", ["campaign.cube_size_voxels=64", "campaign.adaptive=false", "campaign.n_cubes=8"],
+    "line-64x8": ("line", _fixed_cubes(64, 8),
                   "synthetic line, 8 cubes of 64³ (what gen-64x8 would give with a generator true to its line)"),
-    "line-128x4": ("line", ["campaign.cube_size_voxels=128", "campaign.adaptive=false", "campaign.n_cubes=4"],
-                   "synthetic line, 4 cubes of 128³"),
+    "line-128x4": ("line", _fixed_cubes(128, 4), "synthetic line, 4 cubes of 128³"),
 }
 
 
