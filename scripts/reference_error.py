@@ -42,34 +42,42 @@ def _fixed_cubes(size_voxels: int, n_cubes: int) -> list[str]:
     return [f"campaign.cube_size_voxels={size_voxels}", "campaign.adaptive=false", f"campaign.n_cubes={n_cubes}"]
 
 
+#: pins for the rows measured before the default became 64³ cubes with ``synth3p_64_transport``: the former
+#: shipped generator and the former default's cube size (adaptive, at most 8 cubes)
+_FORMER_GENERATOR = "generator.checkpoint=synth3p_64_interface"
+_CUBES_48 = "campaign.cube_size_voxels=48"
+
 #: name -> (structure source, campaign overrides, description)
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default": ("generator", [], "the default campaign evaluation: shipped generator (each cube at the "
-                                 "design's phase volume fractions), adaptive cubes of 48³ (2 % CI target, at most 8 "
+                                 "design's phase volume fractions), adaptive cubes of 64³ (2 % CI target, at most 8 "
                                  "cubes), pore τ transport-averaged over the percolating cubes"),
-    "default-tau-mean": ("generator", ["characterise.tau_estimator=mean"],
-                         "as default, the pore tortuosity factor as the mean of the per-cube τ"),
-    "line-48": ("line", [], "as default, cubes from the synthetic line instead of the generator"),
-    "line-48-tau-mean": ("line", ["characterise.tau_estimator=mean"],
+    "default-tau-mean": ("generator", ["characterise.tau_estimator=mean", _CUBES_48],
+                         "shipped generator, adaptive cubes of 48³, the pore tortuosity factor as the mean of the "
+                         "per-cube τ"),
+    "line-48": ("line", [_CUBES_48], "synthetic line, adaptive cubes of 48³ (2 % CI target, at most 8 cubes)"),
+    "line-48-tau-mean": ("line", ["characterise.tau_estimator=mean", _CUBES_48],
                          "as line-48, the pore tortuosity factor as the mean of the per-cube τ"),
-    "default-strict-percolation": ("generator", ["characterise.min_percolating_fraction=1.0"],
-                                   "as default, every cube must percolate (the former rule)"),
-    "gen-64x8": ("generator", _fixed_cubes(64, 8), "generator, 8 cubes of 64³"),
-    "default-argmax": ("generator", ["generator.phase_fractions=argmax"],
-                       "as default, each voxel of a generated cube its most probable phase (the cube's phase "
-                       "fractions are the network's, not the design's)"),
-    "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", *_fixed_cubes(64, 8)],
+    "default-strict-percolation": ("generator", ["characterise.min_percolating_fraction=1.0", _CUBES_48],
+                                   "shipped generator, adaptive cubes of 48³, every cube must percolate (the former "
+                                   "rule)"),
+    "gen-64x8": ("generator", [_FORMER_GENERATOR, *_fixed_cubes(64, 8)],
+                 "the generator synth3p_64_interface, 8 cubes of 64³"),
+    "default-argmax": ("generator", ["generator.phase_fractions=argmax", _FORMER_GENERATOR, _CUBES_48],
+                       "the generator synth3p_64_interface, adaptive cubes of 48³, each voxel of a generated cube its "
+                       "most probable phase (the cube's phase fractions are the network's, not the design's)"),
+    "gen-64x8-argmax": ("generator", ["generator.phase_fractions=argmax", _FORMER_GENERATOR, *_fixed_cubes(64, 8)],
                         "as gen-64x8, each voxel of a generated cube its most probable phase"),
-    "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0"],
-                         "as default, the AM of a generated cube placed by the network's margins alone (no "
-                         "pore-neighbour penalty)"),
-    "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", *_fixed_cubes(64, 8)],
+    "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, _CUBES_48],
+                         "the generator synth3p_64_interface, adaptive cubes of 48³, the AM of a generated cube placed "
+                         "by the network's margins alone (no pore-neighbour penalty)"),
+    "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, *_fixed_cubes(64, 8)],
                           "as gen-64x8, no pore-neighbour penalty"),
-    "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport"],
-                          "as default, the generator synth3p_64_transport (the shipped model continued with the "
-                          "transport term; docs/generator.md, \"Per-phase weights\")"),
+    "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", _CUBES_48],
+                          "the generator synth3p_64_transport (synth3p_64_interface continued with the transport "
+                          "term; docs/generator.md, \"Per-phase weights\"), adaptive cubes of 48³"),
     "gen-64x8-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", *_fixed_cubes(64, 8)],
-                           "as gen-64x8, the generator synth3p_64_transport"),
+                           "the generator synth3p_64_transport, 8 cubes of 64³"),
     "gen-96x4": ("generator", _fixed_cubes(96, 4), "generator, 4 cubes of 96³"),
     "gen-128x4": ("generator", _fixed_cubes(128, 4), "generator, 4 cubes of 128³"),
     "gen-coarse-64x4": ("generator-coarse2", _fixed_cubes(64, 4),
@@ -301,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
-        # the generator's labelling does not concern the line's structures
-        ignore = () if source.startswith("generator") else ("phase_fractions", "pore_neighbour_penalty")
+        # the generator and its labelling do not concern the line's structures
+        ignore = () if source.startswith("generator") else ("generator", "phase_fractions", "pore_neighbour_penalty")
         keep = (old and same_settings(old[0]["settings"], settings, ignore=ignore)
                 and old[0]["seeds"] == list(args.seeds))
         rows = list(all_rows.get(name, [])) if keep else []

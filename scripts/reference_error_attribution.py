@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     result = objective_attribution(designs, rows, args.power, objective_of)
     if not result:
         ap.error(f"--setting {args.setting!r}: no completed rows at {args.power:g} W")
-    for a in result:  # the cell model and objective must still be the reference's
+    # the cell model and objective must still be the reference's: a config change moves the objective by
+    # percent, another PyBaMM or SUNDIALS release by about 1e-5 relative (6e-6 at design 0, 200 W)
+    for a in result:
         ref = next(d for d in designs if int(d["index"]) == a["index"])["powers"][key]["objective"]["raw_value"]
-        if abs(a["base"] - ref) > 1e-6 * abs(ref):
+        if abs(a["base"] - ref) > 1e-4 * abs(ref):
             ap.error(f"design {a['index']}: the campaign's cell model gives {a['base']:.6g} on the reference "
                      f"metrics, the reference {ref:.6g}: the cell or objective config changed since the reference")
     missing = sorted({int(d["index"]) for d in designs} - {a["index"] for a in result})

@@ -32,14 +32,14 @@ def test_summary_gives_bias_spread_and_mean_absolute_error_per_power():
 def test_lookup_applies_only_to_the_measured_settings_and_power():
     cfg = compose("campaign", [])
     settings = evaluation_settings(cfg)
-    assert settings["power_W"] == pytest.approx(10.0) and settings["cube_size_voxels"] == 48
+    assert settings["power_W"] == pytest.approx(10.0) and settings["cube_size_voxels"] == 64
     summary = summarise([_row(0, 10.0, 0.03), _row(1, 10.0, -0.01)])
     table = [{"name": "default", "source": "generator", "settings": settings, "summary": summary}]
     e = estimated_error(cfg, table)
     assert e["mean_abs"] == pytest.approx(0.02) and e["bias"] == pytest.approx(0.01) and e["designs"] == 2
     assert "±2.0 %" in error_note(cfg, table) and "10 W" in error_note(cfg, table)
     # another power, cube size or structure source was not measured: said so, nothing extrapolated
-    for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=64"], ["cell.protocol.c_rate=1"],
+    for other in (["cell.protocol.power_W=200"], ["campaign.cube_size_voxels=48"], ["cell.protocol.c_rate=1"],
                   ["generator.phase_fractions=argmax"], ["generator.carbon_to_binder_weight_ratio=2.0"],
                   ["generator.pore_neighbour_penalty=2.5"]):
         assert estimated_error(compose("campaign", other), table) is None
