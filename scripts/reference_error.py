@@ -309,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             logging.info("%s: measured with another generator; its former row is kept as %s", name, former)
         # designs already evaluated with these settings and seeds are kept, not recomputed
         old = [e for e in table["entries"] if e["name"] == name]
-        # the generator and its labelling do not concern the line's structures
-        ignore = () if source.startswith("generator") else ("generator", "phase_fractions", "pore_neighbour_penalty")
+        # the generator's labelling does not concern the line's structures (its checkpoint does: the line
+        # is the one that built its training data, microdesign.generator.reference.training_line_reference)
+        ignore = () if source.startswith("generator") else ("phase_fractions", "pore_neighbour_penalty")
         keep = (old and same_settings(old[0]["settings"], settings, ignore=ignore)
                 and old[0]["seeds"] == list(args.seeds))
         rows = list(all_rows.get(name, [])) if keep else []

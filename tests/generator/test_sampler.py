@@ -143,6 +143,30 @@ def test_mismatched_metadata_rejected(saved, changes, message):
         Generator.from_checkpoint(saved)
 
 
+@pytest.mark.parametrize("caveats", [["argmax"], {"auto": "x"}, {"argmax": ""}, {"argmax": 3}])
+def test_bad_labelling_caveats_rejected(saved, caveats):
+    _edit_meta(saved, labelling_caveats=caveats)
+    with pytest.raises(CheckpointError, match="labelling_caveats"):
+        Generator.from_checkpoint(saved)
+
+
+def test_a_labelling_caveat_is_warned_for_its_labelling_only(saved, caplog):
+    """A checkpoint's caveat for the argmax labels is logged when it samples with them, not with the design's."""
+    _edit_meta(saved, labelling_caveats={"argmax": "porosity drifts by 0.1"})
+    assert load_checkpoint(saved)[0].labelling_caveats == {"argmax": "porosity drifts by 0.1"}
+    with caplog.at_level("WARNING", logger="microdesign.generator.sampler"):
+        Generator.from_checkpoint(saved, phase_fractions="design")
+    assert not [r for r in caplog.records if "porosity drifts" in r.getMessage()]
+    with caplog.at_level("WARNING", logger="microdesign.generator.sampler"):
+        Generator.from_checkpoint(saved, phase_fractions="argmax")
+    assert [r for r in caplog.records if r.levelname == "WARNING" and "phase_fractions=argmax: porosity drifts by 0.1"
+            in r.getMessage()]
+    # saved again, the caveat stays with the weights
+    meta, state, _ = load_checkpoint(saved)
+    again = save_checkpoint(saved.parent / "again", meta, state)
+    assert load_checkpoint(again)[0].labelling_caveats == {"argmax": "porosity drifts by 0.1"}
+
+
 def test_truncated_or_missing_files_rejected(saved, tmp_path):
     (saved / "metadata.json").write_text('{"name": "x", ')
     with pytest.raises(CheckpointError, match="not valid JSON"):

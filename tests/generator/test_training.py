@@ -234,6 +234,8 @@ def test_generator_configs_compose_and_instantiate(option):
     if option == "shipped":
         assert set(gen.parameter_names) == {"am_weight_fraction", "porosity", "cbd_adhesion"}
         assert gen.labelling == {"phase_fractions": "design", "pore_neighbour_penalty": 2.0}
+        # its own labels drifted (docs/generator.md): sampling with them warns, the design's do not
+        assert "argmax" in gen.metadata.labelling_caveats and "design" not in gen.metadata.labelling_caveats
 
 
 @pytest.mark.parametrize("root, group", [("train_generator", "generator_training=small"),

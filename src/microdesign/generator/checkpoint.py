@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "generator.pt"
+#: the labellings a generator samples with (``phase_fractions`` of :class:`microdesign.generator.Generator`)
+LABELLINGS = ("argmax", "design")
 
 
 class CheckpointError(ConfigError):
@@ -69,6 +71,9 @@ class CheckpointMetadata:
         training: training settings and record (steps, batch sizes, learning rates, time, hardware).
         weights_sha256: SHA-256 of ``generator.pt``.
         format_version: checkpoint layout version.
+        labelling_caveats: optional, labelling (``"argmax"`` or ``"design"``, the ``phase_fractions`` of
+            :class:`microdesign.generator.Generator`) -> what its fidelity check found wrong with it; a
+            generator sampled with that labelling logs it as a warning.
     """
 
     name: str
@@ -84,6 +89,7 @@ class CheckpointMetadata:
     training: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
     format_version: int = FORMAT_VERSION
+    labelling_caveats: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -102,7 +108,7 @@ class CheckpointMetadata:
         Raises:
             CheckpointError: a field is missing, of the wrong type, or inconsistent.
         """
-        required = [f for f in cls.__dataclass_fields__ if f not in ("training", "weights_sha256")]
+        required = [f for f in cls.__dataclass_fields__ if f not in ("training", "weights_sha256", "labelling_caveats")]
         missing = [f for f in required if f not in data]
         if missing:
             raise CheckpointError(path, f"metadata lacks {missing}", f"all of {required}")
@@ -146,12 +152,18 @@ class CheckpointMetadata:
         if int(arch["n_phases"]) != len(PHASE_NAMES):
             raise CheckpointError(path, f"architecture n_phases={arch['n_phases']}", f"{len(PHASE_NAMES)}")
         arch["widths"] = tuple(int(w) for w in arch["widths"])
+        caveats = data.get("labelling_caveats") or {}
+        if not (isinstance(caveats, dict) and set(caveats) <= set(LABELLINGS)
+                and all(isinstance(v, str) and v for v in caveats.values())):
+            raise CheckpointError(path, f"labelling_caveats = {caveats!r}",
+                                  f"an object from labellings {LABELLINGS} to non-empty texts")
         return cls(
             name=str(data["name"]), parameter_names=names, parameter_units=units, training_bounds=bounds,
             phases=phases, voxel_size_m=voxel, dataset_hash=str(data["dataset_hash"]),
             dataset_description=str(data["dataset_description"]), package_version=str(data["package_version"]),
             architecture=arch, training=dict(data.get("training") or {}),
             weights_sha256=str(data.get("weights_sha256", "")), format_version=FORMAT_VERSION,
+            labelling_caveats=dict(caveats),
         )
 
 

@@ -13,14 +13,14 @@ import numpy as np
 
 from microdesign.device import resolve_device
 from microdesign.errors import ConfigError
-from microdesign.generator.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
+from microdesign.generator.checkpoint import LABELLINGS, CheckpointError, CheckpointMetadata, load_checkpoint
 from microdesign.phases import PHASE_NAMES
 
 logger = logging.getLogger(__name__)
 
 OUT_OF_BOUNDS_MODES = ("error", "warn")
 #: how :meth:`Generator.sample` turns the network's phase scores into labels
-PHASE_FRACTION_MODES = ("argmax", "design", "auto")
+PHASE_FRACTION_MODES = (*LABELLINGS, "auto")
 #: conditioning parameters that fix the design's phase volume fractions (``phase_fractions="design"``)
 DESIGN_FRACTION_PARAMETERS = ("am_weight_fraction", "porosity")
 
@@ -47,7 +47,8 @@ class Generator:
         phase_fractions: ``"argmax"`` (each voxel takes its most probable phase), ``"design"`` (each
             cube takes the design's phase volume fractions, see :meth:`sample`) or ``"auto"``
             (:func:`resolve_phase_fractions`: ``"design"`` for a generator conditioned on
-            :data:`DESIGN_FRACTION_PARAMETERS`, else ``"argmax"``). The attribute holds the mode in use.
+            :data:`DESIGN_FRACTION_PARAMETERS`, else ``"argmax"``). The attribute holds the mode in use;
+            a mode the checkpoint lists in ``labelling_caveats`` is logged as a warning with its caveat.
         carbon_to_binder_weight_ratio: carbon-to-binder weight ratio of the CBD used for the design's
             volume fractions (``"design"`` only); 1.0 as the synthetic line's default.
         pore_neighbour_penalty: ``"design"`` only: logits per pore face neighbour by which a solid
@@ -71,6 +72,9 @@ class Generator:
                                                   metadata.parameter_units, metadata.name)
         if requested != phase_fractions:
             logger.info("generator %s: phase_fractions %s -> %s", metadata.name, requested, phase_fractions)
+        if phase_fractions in metadata.labelling_caveats:
+            logger.warning("generator %s with phase_fractions=%s: %s", metadata.name, phase_fractions,
+                           metadata.labelling_caveats[phase_fractions])
         if not (np.isfinite(carbon_to_binder_weight_ratio) and carbon_to_binder_weight_ratio > 0):
             raise ConfigError("carbon_to_binder_weight_ratio", carbon_to_binder_weight_ratio, "a positive number")
         if not _is_penalty(pore_neighbour_penalty):
