@@ -89,6 +89,8 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "line-64x8": ("line", _fixed_cubes(64, 8),
                   "synthetic line, 8 cubes of 64³ (what gen-64x8 would give with a generator true to its line)"),
     "line-128x4": ("line", _fixed_cubes(128, 4), "synthetic line, 4 cubes of 128³"),
+    "gen-64x12": ("generator", _fixed_cubes(64, 12), "generator, 12 cubes of 64³ (1.5 times the default's cap)"),
+    "line-64x12": ("line", _fixed_cubes(64, 12), "synthetic line, 12 cubes of 64³"),
 }
 
 
