@@ -4,7 +4,8 @@ For each candidate setting (a named set of campaign overrides and a structure so
 design of the reference data file (``scripts/reference_evaluation.py``) is evaluated over ``--seeds``
 seeds at the reference powers (:func:`microdesign.analysis.reference_error.compare`); the table gives,
 per power, the objective's and each metric's bias, spread and mean absolute relative error, the
-failures and the CPU seconds per evaluation. The summaries also go to
+failures and the CPU seconds per evaluation. The summaries, each with the command, machine, date and
+library versions it was measured with, also go to
 ``src/microdesign/analysis/reference_error.json``, which the campaign summary and report read
 (:func:`microdesign.analysis.reference_error.error_note`), and the per-evaluation rows to
 ``docs/reference/reference_error_rows.json``.
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         args.candidates.append(name)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from microdesign.analysis.reference import load_reference
+    from microdesign.analysis.reference import library_versions, load_reference
     from microdesign.analysis.reference_error import compare, evaluation_settings, now_utc, same_settings, summarise
     from microdesign.config import compose
 
@@ -321,10 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         todo = [int(d["index"]) for d in reference["designs"] if int(d["index"]) not in have]
         rows += compare(reference, cfg, seeds=args.seeds, source=source, indices=todo) if todo else []
         # nothing re-measured: the entry keeps the command, machine and date of its measurement
-        measured = old[0] if (keep and not todo) else {"command": command.strip(), "machine": machine, "date": now_utc()}
+        measured = old[0] if (keep and not todo) else {"command": command.strip(), "machine": machine, "date": now_utc(),
+                                                       "versions": library_versions()}
         entry = {"name": name, "source": source, "overrides": overrides, "description": description,
                  "settings": settings, "seeds": list(args.seeds), "command": measured["command"],
-                 "machine": measured["machine"], "date": measured["date"], "summary": summarise(rows)}
+                 "machine": measured["machine"], "date": measured["date"], "summary": summarise(rows),
+                 **({"versions": measured["versions"]} if "versions" in measured else {})}
         table["entries"] = [e for e in table["entries"] if e["name"] != name] + [entry]
         all_rows[name] = rows
         table_path.write_text(json.dumps(table, indent=1) + "\n")

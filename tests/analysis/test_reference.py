@@ -62,6 +62,9 @@ def test_run_reference_appends_each_design_and_resumes_without_recomputing(cfg, 
     e10, e30 = (rec["powers"][p]["objective"]["raw_value"] for p in ("10", "30"))
     assert e30 < e10  # higher power, lower delivered energy (same structure, same cell)
     assert rec["powers"]["10"]["cell"]["Power [W]"] == pytest.approx(10.0)
+    from importlib.metadata import version
+
+    assert rec["versions"]["pybamm"] == version("pybamm") and rec["versions"]["torch"] == version("torch")
 
     from microdesign.characterise import Characteriser
 

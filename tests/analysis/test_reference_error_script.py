@@ -107,6 +107,10 @@ def test_main_re_measures_with_the_shipped_generator_and_keeps_the_former_row(sc
     assert out["default"]["settings"]["generator"] == now["generator"] != "old_model"
     assert out["default@old_model"]["summary"]["10"]["objective"]["mean_abs"] == pytest.approx(0.3)
     assert out["default"]["summary"]["10"]["objective"]["mean_abs"] == pytest.approx(0.02)
+    from importlib.metadata import version
+
+    assert out["default"]["versions"]["pybamm"] == version("pybamm")  # the libraries it was measured with
+    assert "versions" not in out["default@old_model"]  # an older entry keeps its record as it was
     rows = json.loads((tmp_path / "r.json").read_text())
     assert rows["default@old_model"] == [_row(0, 10.0, 0.3)] and set(rows) == {"default@old_model", "default", "line-48"}
     assert rows["line-48"] == [_row(i, 10.0, 0.02) for i in range(n_designs)]

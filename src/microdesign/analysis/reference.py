@@ -41,6 +41,22 @@ log = logging.getLogger(__name__)
 
 #: Format of the reference data file (a version bump marks an incompatible change).
 FORMAT_VERSION = 1
+#: the libraries whose releases can move a stored evaluation's numbers (networks, solvers, cell model)
+EVALUATION_LIBRARIES = ("microdesign", "torch", "taufactor", "pybamm", "pybammsolvers", "casadi", "numpy", "scipy")
+
+
+def library_versions(names: Sequence[str] = EVALUATION_LIBRARIES) -> dict[str, str]:
+    """The installed version of each library in ``names`` (``"not installed"`` where absent), recorded
+    with a stored evaluation so that a later difference can be traced to a release."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def held_out_designs(space: Any, n: int, seed: int, low_porosity: float = 0.28, high_porosity: float = 0.45,
@@ -213,7 +229,8 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
     independent synthetic-line cubes of ``size_voxels³`` are characterised by the campaign's
     characteriser (fixed count), then the campaign's cell model (``cell.protocol`` constant power
     ``P``) and objective run for each ``P`` of ``powers_W``. Each finished design is appended to
-    ``output`` at once; designs already there (same index and inputs) are skipped.
+    ``output`` at once, with its CPU and wall seconds, the machine and the library versions
+    (:func:`library_versions`); designs already there (same index and inputs) are skipped.
 
     Args:
         cfg: a composed campaign config (``microdesign.config.compose("campaign", overrides)``).
@@ -291,7 +308,8 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
                   "powers": by_power, "cpu_s": {**once.cpu_s, "total": time.process_time() - c0},
                   "wall_s": time.perf_counter() - t0,
                   "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs, "
-                             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"}
+                             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+                  "versions": library_versions()}
         data["designs"] = sorted([*data["designs"], record], key=lambda d: int(d["index"]))
         _write_atomic(path, data)
         log.info("reference design %d done in %.0f s wall, %.0f s CPU -> %s", i, record["wall_s"],
