@@ -38,6 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+
 def _fixed_cubes(size_voxels: int, n_cubes: int) -> list[str]:
     """Campaign overrides for a fixed number of cubes of one size (no adaptive stopping)."""
     return [f"campaign.cube_size_voxels={size_voxels}", "campaign.adaptive=false", f"campaign.n_cubes={n_cubes}"]

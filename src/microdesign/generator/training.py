@@ -48,6 +48,9 @@ from microdesign.phases import ACTIVE_MATERIAL, CBD, N_PHASES, PHASE_NAMES, PORE
 
 logger = logging.getLogger(__name__)
 
+#: what the phase-fraction term takes as a generated cube's fractions (``TrainSettings.phase_fraction_labels``)
+PHASE_FRACTION_LABELS = ("softmax", "argmax")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -213,9 +216,9 @@ class TrainSettings:
         if self.train_size < unit or self.train_size % unit:
             raise ConfigError("train_size", self.train_size, f"a multiple of {unit} (2**(len(widths)+1))",
                               context="train settings")
-        if self.phase_fraction_labels not in ("softmax", "argmax"):
-            raise ConfigError("phase_fraction_labels", self.phase_fraction_labels, "'softmax' or 'argmax'",
-                              context="train settings")
+        if self.phase_fraction_labels not in PHASE_FRACTION_LABELS:
+            raise ConfigError("phase_fraction_labels", self.phase_fraction_labels,
+                              " or ".join(repr(v) for v in PHASE_FRACTION_LABELS), context="train settings")
         if self.interface_labels not in ("argmax", "design"):
             raise ConfigError("interface_labels", self.interface_labels, "'argmax' or 'design'",
                               context="train settings")
@@ -439,8 +442,8 @@ def generated_fractions(prob, labels: str = "softmax"):
     if labels == "argmax":
         hard = torch.nn.functional.one_hot(prob.argmax(1), prob.shape[1]).movedim(-1, 1).to(prob.dtype)
         prob = hard + prob - prob.detach()
-    elif labels != "softmax":
-        raise ValueError(f"generated_fractions: labels {labels!r}, expected 'softmax' or 'argmax'")
+    elif labels not in PHASE_FRACTION_LABELS:
+        raise ValueError(f"generated_fractions: labels {labels!r}, expected one of {PHASE_FRACTION_LABELS}")
     return prob.mean(dim=tuple(range(2, prob.dim())))
 
 
