@@ -8,16 +8,20 @@ which are neither the fidelity sets of docs/generator.md nor the reference desig
 docs/reference_error.md. The penalty with the smallest AM–pore specific-surface-area MAE over all
 calibration points is chosen (ties within ``--tie`` percentage points: the smaller penalty). The chosen
 penalty, no penalty, and the argmax labels are then scored on the fidelity sets ``--score``
-(``NAME=POINTS_SEED:SEED:N_SEEDS``). Writes ``--output`` (JSON, every point's relative errors) and a
+(``NAME=POINTS_SEED:SEED:N_SEEDS``). The generator is ``--checkpoint`` (default: the shipped config's):
+the penalty is a property of one model's margins, so the output records the checkpoint and its weights'
+SHA-256, and a penalty calibrated for one model is not that of another. Writes ``--output`` (JSON, every
+point's relative errors; default ``docs/reference/labelling_calibration_<generator name>.json``) and a
 markdown table beside it.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python scripts/labelling_calibration.py
+    OMP_NUM_THREADS=1 python scripts/labelling_calibration.py [--checkpoint synth3p_64_interface]
 
 Needs the shipped generator's training dataset (``data/synth_1024.h5``, rebuilt by
 ``microdesign build-dataset output=data/synth_1024.h5 dataset.doe.n_points=1024 dataset.replicates=1``).
-Each fidelity run is kept in ``--work`` and reused, so a stopped run resumes. About 20 CPU minutes. Never
+Each fidelity run is kept in ``--work``, in a folder per checkpoint weights, and reused, so a stopped run
+resumes. About 20 CPU minutes. Never
 run in CI.
 """
 
@@ -45,7 +49,8 @@ def choose_penalty(mae_by_penalty: dict[float, float], tie: float = 0.01) -> flo
 
 
 def _fidelity(work: Path, tag: str, points_seed: int, seed: int, n_seeds: int, overrides: list[str]) -> dict:
-    """One ``microdesign fidelity`` run (reused from ``work`` when present): its JSON report."""
+    """One ``microdesign fidelity`` run (reused from ``work`` when present): its JSON report. ``work`` must
+    be the checkpoint's own folder (:func:`_checkpoint_record`): a reused report is not checked again."""
     from microdesign.cli import main
 
     out = work / tag
@@ -57,6 +62,23 @@ def _fidelity(work: Path, tag: str, points_seed: int, seed: int, n_seeds: int, o
             raise SystemExit(f"microdesign {shlex.join(args)} failed")
         found = sorted(out.glob("*.json"))
     return json.loads(found[0].read_text())
+
+
+def _checkpoint_record(checkpoint: str | None) -> dict[str, str]:
+    """``{"checkpoint", "name", "weights_sha256"}`` of ``checkpoint`` (None: the shipped config's).
+
+    Raises:
+        CheckpointError: no such checkpoint, or its metadata unreadable.
+    """
+    import hashlib
+
+    from microdesign.config import compose
+    from microdesign.generator.checkpoint import WEIGHTS_FILE, load_metadata, resolve_checkpoint_dir
+
+    checkpoint = checkpoint or str(compose("fidelity").generator.checkpoint)
+    meta = load_metadata(checkpoint)
+    digest = hashlib.sha256((resolve_checkpoint_dir(checkpoint) / WEIGHTS_FILE).read_bytes()).hexdigest()
+    return {"checkpoint": checkpoint, "name": meta.name, "weights_sha256": digest}
 
 
 def _errors(report: dict) -> dict[str, list[float]]:
@@ -97,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-seeds", type=int, default=8)
     ap.add_argument("--score", nargs="+", default=["sel=2024:0:4", "h7=7:1:8", "h11=11:2:8"],
                     metavar="NAME=POINTS_SEED:SEED:N_SEEDS")
+    ap.add_argument("--checkpoint", default=None,
+                    help="generator checkpoint (folder or model name); default: the shipped config's")
     ap.add_argument("--tie", type=float, default=0.01, help="percentage points within which penalties tie")
     ap.add_argument("--work", default=str(REPO / "runs" / "labelling_calibration"))
-    ap.add_argument("--output", default=str(REPO / "docs" / "reference" / "labelling_calibration.json"))
+    ap.add_argument("--output", default=None,
+                    help="JSON file; default: docs/reference/labelling_calibration_<generator name>.json")
     args = ap.parse_args(argv)
     work = Path(args.work)
     calibration = [_ints(ap, "--calibration", c, 2) for c in args.calibration]
@@ -108,10 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--penalties {args.penalties}: expected numbers >= 0 [logits]")
     if args.n_seeds < 2 or any(not name for name, _ in score):
         ap.error("--n-seeds: expected >= 2 cubes per point; --score: expected NAME=POINTS_SEED:SEED:N_SEEDS")
+    generator = _checkpoint_record(args.checkpoint)
+    work = work / f"{generator['name']}_{generator['weights_sha256'][:12]}"
+    on_model = [f"generator.checkpoint={generator['checkpoint']}"]
     rows: dict[str, dict] = {}
     for pen in args.penalties:
         errs = [_errors(_fidelity(work, f"cal{ps}_{sd}_p{pen:g}", ps, sd, args.n_seeds,
-                                  ["generator.phase_fractions=design", f"generator.pore_neighbour_penalty={pen}"]))
+                                  [*on_model, "generator.phase_fractions=design",
+                                   f"generator.pore_neighbour_penalty={pen}"]))
                 for ps, sd in calibration]
         ssa = [e for r in errs for e in r["ssa_am_pore"]]
         rows[f"{pen:g}"] = {"penalty": pen, "ssa_am_pore_rel_errors": ssa, "mae_pct": _mae(ssa), "bias_pct": _bias(ssa)}
@@ -125,15 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         scored[label] = {}
         for name, (ps, sd, n) in score:
             tag = f"{name}_{label.replace(', ', '_').replace(' ', '')}"
-            scored[label][name] = _errors(_fidelity(work, tag, ps, sd, n, overrides))
+            scored[label][name] = _errors(_fidelity(work, tag, ps, sd, n, [*on_model, *overrides]))
     command = "OMP_NUM_THREADS=1 python scripts/labelling_calibration.py " + shlex.join(argv or sys.argv[1:])
-    out = Path(args.output)
+    out = Path(args.output) if args.output else REPO / "docs" / "reference" / f"labelling_calibration_{generator['name']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command.strip(), "calibration_sets": args.calibration,
+    out.write_text(json.dumps({"command": command.strip(), "generator": generator, "calibration_sets": args.calibration,
                                "n_seeds": args.n_seeds, "tie_pct": args.tie, "calibration": rows,
                                "chosen_penalty": chosen, "score_sets": args.score, "scored": scored}, indent=1))
     md = ["# Pore-neighbour penalty of the design labels: calibration and scores", "",
-          f"Made by `{command.strip()}` (docs/generator.md, \"Phase fractions\").", "",
+          f"Made by `{command.strip()}` (docs/generator.md, \"Phase fractions\"), for the generator "
+          f"`{generator['name']}` (weights SHA-256 {generator['weights_sha256'][:12]}…).", "",
           f"Calibration sets (points_seed:seed) {', '.join(args.calibration)}, {args.n_seeds} cubes per point and "
           f"source; AM–pore SSA error over all their points. Chosen: **{chosen:g}** (smallest MAE; ties within "
           f"{args.tie:g} points go to the smaller penalty).", "",

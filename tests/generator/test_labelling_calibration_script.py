@@ -21,3 +21,15 @@ def test_malformed_options_stop_before_any_fidelity_run(load_script, bad, tmp_pa
                                                    "--output", str(tmp_path / "out.json")])
     assert bad[0] in capsys.readouterr().err
     assert not (tmp_path / "work").exists()
+
+
+def test_the_calibration_records_the_shipped_generator_and_its_weights(load_script):
+    from microdesign.config import compose
+    from microdesign.generator.checkpoint import load_metadata
+
+    record = load_script("labelling_calibration")._checkpoint_record(None)
+    shipped = str(compose("fidelity").generator.checkpoint)
+    assert record["checkpoint"] == shipped
+    assert record["name"] == load_metadata(shipped).name
+    # the hash is of the weights file itself, the same the checkpoint's metadata states
+    assert record["weights_sha256"] == load_metadata(shipped).weights_sha256 != ""
