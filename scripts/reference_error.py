@@ -73,6 +73,9 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, _CUBES_48],
                          "the generator synth3p_64_interface, adaptive cubes of 48³, the AM of a generated cube placed "
                          "by the network's margins alone (no pore-neighbour penalty)"),
+    "default-penalty3": ("generator", ["generator.pore_neighbour_penalty=3"],
+                         "as default, pore-neighbour penalty 3 (the calibration's choice for the shipped generator, "
+                         "docs/reference/labelling_calibration_synth3p_64_transport.md) instead of 2"),
     "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, *_fixed_cubes(64, 8)],
                           "as gen-64x8, no pore-neighbour penalty"),
     "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", _CUBES_48],
