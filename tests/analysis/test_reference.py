@@ -76,3 +76,46 @@ def test_run_reference_appends_each_design_and_resumes_without_recomputing(cfg, 
     assert again["designs"] == load_reference(out)["designs"] and len(again["designs"]) == 1
     with pytest.raises(ConfigError):  # other settings: refused, not mixed into the file
         run_reference(cfg, out, n_designs=8, n_cubes=3, size_voxels=24, powers_W=(10.0, 30.0), only=[5])
+
+
+def test_shared_structure_shares_one_characterisation_unless_the_stop_depends_on_the_evaluator():
+    """Evaluators of one design at several powers characterise once; an adaptive stop judged by each
+    evaluator's own callable (the objective's CI) is characterised per evaluator, from the same cubes,
+    and each result carries its own characterisation CPU time."""
+    from microdesign.analysis.reference import SharedStructure
+
+    class Gen:
+        voxel_size_m = 4e-7
+
+        def __init__(self):
+            self.draws = 0
+
+        def sample(self, params, n, size_voxels, seed):
+            self.draws += 1
+            return np.zeros((n, size_voxels, size_voxels, size_voxels), np.uint8)
+
+    class Char:
+        def __init__(self):
+            self.runs = 0
+
+        def characterise_adaptive(self, sample_cubes, voxel_size_m, seed=0, relative_ci=None, **kw):
+            self.runs += 1
+            sample_cubes(4, seed)
+            sum(i * i for i in range(200_000 * self.runs))  # CPU work, more for the later run
+            return ("metrics", self.runs)
+
+    gen, char = Gen(), Char()
+    shared = SharedStructure(gen, char)
+
+    def cubes(n, s):  # the evaluator's cube source
+        return shared.sample({"porosity": 0.4}, n, 8, s)
+
+    first = shared.characterise_adaptive(cubes, 4e-7, seed=3, max_cubes=8)
+    cpu_first = shared.characterise_cpu_s
+    assert shared.characterise_adaptive(cubes, 4e-7, seed=3, max_cubes=8) is first
+    assert char.runs == 1 and shared.characterise_cpu_s == cpu_first > 0
+    judged = shared.characterise_adaptive(cubes, 4e-7, seed=3, max_cubes=8, relative_ci=lambda m: 0.1)
+    assert judged == ("metrics", 2) and char.runs == 2
+    assert gen.draws == 1  # the same cubes: generated once
+    assert shared.characterise_cpu_s > cpu_first
+    assert shared.cpu_s["characterise"] == pytest.approx(cpu_first + shared.characterise_cpu_s)

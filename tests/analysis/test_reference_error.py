@@ -82,6 +82,21 @@ def test_an_entry_measured_before_the_deflation_key_was_not_deflated():
     assert "deflation" not in evaluation_settings(compose("campaign", ["characterise/solver=taufactor"]))
 
 
+def test_an_entry_measured_before_the_adaptive_target_key_judged_every_metric():
+    """The shipped default judges its CI target on the objective; entries measured before that was a
+    setting judged every metric and match only a config that does."""
+    from microdesign.analysis.reference_error import same_settings
+
+    shipped = evaluation_settings(compose("campaign", []))
+    metric = evaluation_settings(compose("campaign", ["campaign.adaptive_target=every_metric"]))
+    # the shipped "auto" is keyed as what it resolves to for the energy objective
+    assert shipped["adaptive_target"] == "objective" and metric["adaptive_target"] == "every_metric"
+    assert evaluation_settings(compose("campaign", ["campaign.adaptive_target=objective"])) == shipped
+    older = {k: v for k, v in metric.items() if k != "adaptive_target"}
+    assert same_settings(older, metric) and not same_settings(older, shipped)
+    assert "adaptive_target" not in evaluation_settings(compose("campaign", ["campaign.adaptive=false"]))
+
+
 def test_tau_estimators_weight_transport_not_tortuosity():
     import numpy as np
 

@@ -157,21 +157,31 @@ def test_resume_warns_that_stored_settings_and_output_are_ignored(tmp_path, capl
     assert not (tmp_path / "o.h5").exists()
 
 
-@pytest.mark.parametrize("overrides", [["cell.protocol.c_rates=[1,2]"],
-                                       ["cell.protocol.kind=power_sweep", "cell.protocol.powers_W=[10,20]"]])
-def test_a_sweep_protocol_is_refused_however_its_kind_is_given(overrides, monkeypatch):
-    """A campaign scores one discharge per design; a sweep, explicit or inferred from its values, is
-    refused before the generator loads."""
+def _refused_before_the_generator_loads(monkeypatch, overrides):
+    """The ConfigError ``validate`` raises for ``overrides``, failing the test if the generator was loaded first."""
     from microdesign.errors import ConfigError
     import microdesign.campaign.build as build
 
     real = build.instantiate
 
     def no_generator(node, what, **kwargs):
-        assert what != "generator", "the generator was loaded before the protocol was checked"
+        assert what != "generator", "the generator was loaded before the setting was checked"
         return real(node, what, **kwargs)
 
     monkeypatch.setattr(build, "instantiate", no_generator)
     with pytest.raises(ConfigError) as err:
         validate(compose("campaign", overrides))
-    assert err.value.parameter == "cell.protocol"
+    return err.value
+
+
+@pytest.mark.parametrize("overrides", [["cell.protocol.c_rates=[1,2]"],
+                                       ["cell.protocol.kind=power_sweep", "cell.protocol.powers_W=[10,20]"]])
+def test_a_sweep_protocol_is_refused_however_its_kind_is_given(overrides, monkeypatch):
+    """A campaign scores one discharge per design; a sweep, explicit or inferred from its values, is
+    refused before the generator loads."""
+    assert _refused_before_the_generator_loads(monkeypatch, overrides).parameter == "cell.protocol"
+
+
+def test_an_unknown_adaptive_target_is_refused_before_the_generator_loads(monkeypatch):
+    err = _refused_before_the_generator_loads(monkeypatch, ["campaign.adaptive_target=objective_ci"])
+    assert err.parameter == "campaign.adaptive_target" and "every_metric" in str(err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 
@@ -202,6 +203,29 @@ def test_ci_shrinks_as_cubes_are_added_and_stop_reasons():
         Characteriser(adaptive={"ci_metrics": ["Porosity [%]"]})
     # seeded: the same master seed draws the same first cubes
     np.testing.assert_array_equal(met[M.POROSITY].values[:3], capped[M.POROSITY].values[:3])
+
+
+def test_adaptive_stop_judged_on_a_given_relative_ci():
+    """``relative_ci`` (e.g. the objective's CI) replaces the metrics' CIs as what the target is judged
+    on: the batches follow its 1/sqrt(n) prediction, and a value that cannot be computed never stops."""
+    big = random_three_phase(40, porosity=0.45, cbd_fraction=0.1, correlation_voxels=1.5, seed=7)
+    src = SubcubeSampler(big, 12)
+    c = _char(adaptive={"min_cubes": 3, "batch_cubes": 3}, bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+    seen = []
+
+    def objective_ci(m):  # 3 % at 3 cubes, falling as 1/sqrt(n)
+        assert m.ok
+        seen.append((m.n_cubes, m[M.POROSITY].n))
+        return 0.03 * math.sqrt(3 / m.n_cubes)
+
+    res = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=0.02, max_cubes=12, relative_ci=objective_ci)
+    # after 3 cubes the rule asks for ceil(3 (0.03/0.02)^2) - 3 = 4 more; at 7 cubes 0.0196 meets 2 %
+    assert seen == [(3, 3), (7, 7)]
+    assert res.stop_reason == "ci_target_met" and res.n_cubes == 7
+    assert max(e.relative_ci95 for e in res.estimates.values()) > 0.02  # the metrics alone would not have stopped
+    never = c.characterise_adaptive(src, DX, seed=1, target_relative_ci=0.02, max_cubes=9,
+                                    relative_ci=lambda m: float("nan"))
+    assert never.stop_reason == "cap_reached" and never.n_cubes == 9
 
 
 def test_subcube_sampling_is_seeded_and_keeps_axes():

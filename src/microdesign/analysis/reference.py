@@ -125,7 +125,10 @@ class SharedStructure:
     the first call computes, later calls with the same design and seed return the stored result.
 
     Pass it as both the generator and the characteriser of each evaluator. ``cpu_s`` accumulates the
-    process CPU seconds of generation and characterisation.
+    process CPU seconds of generation and characterisation; ``characterise_cpu_s`` is that of the
+    characterisation last returned. A characterisation whose stop depends on the evaluator (an adaptive
+    one judged on the objective, ``relative_ci``, a new callable per evaluation) is not shared: each
+    evaluator characterises afresh, from the same cubes.
     """
 
     def __init__(self, generator: Any, characteriser: Any):
@@ -135,6 +138,8 @@ class SharedStructure:
         self._metrics: dict[tuple, Any] = {}
         self.metrics: Any = None
         self.cpu_s = {"generator": 0.0, "characterise": 0.0}
+        self._characterise_cpu_s: dict[tuple, float] = {}
+        self.characterise_cpu_s = 0.0
 
     def sample(self, params: Mapping[str, float], n: int, size_voxels: int, seed: int) -> np.ndarray:
         key = (tuple(sorted(params.items())), int(n), int(size_voxels), int(seed))
@@ -146,10 +151,12 @@ class SharedStructure:
 
     def _once(self, key: tuple, run: Any) -> Any:
         if key not in self._metrics:
+            self.characterise_cpu_s = 0.0  # until it returns
             c0, g0 = time.process_time(), self.cpu_s["generator"]
             self._metrics[key] = run()
-            self.cpu_s["characterise"] += time.process_time() - c0 - (self.cpu_s["generator"] - g0)
-        self.metrics = self._metrics[key]
+            self._characterise_cpu_s[key] = time.process_time() - c0 - (self.cpu_s["generator"] - g0)
+            self.cpu_s["characterise"] += self._characterise_cpu_s[key]
+        self.metrics, self.characterise_cpu_s = self._metrics[key], self._characterise_cpu_s[key]
         return self.metrics
 
     def characterise(self, volumes: np.ndarray, voxel_size_m: float, seed: int | None = None) -> Any:

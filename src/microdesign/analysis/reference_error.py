@@ -55,7 +55,8 @@ def _plain(cfg: Any) -> dict[str, Any]:
 def evaluation_settings(cfg: Any) -> dict[str, Any]:
     """The settings of a campaign config that decide how one design is evaluated (the error table's key).
 
-    Generator checkpoint, cube size, adaptive sampling (CI target and cap) or fixed cube count, the
+    Generator checkpoint, cube size, adaptive sampling (CI target, cap and what the target is judged on,
+    ``adaptive_target``: ``"every_metric"`` for a config without the key) or fixed cube count, the
     characteriser's solver (and, for the MG-CG solver, whether its conductivity solve is deflated),
     ``min_percolating_fraction`` and ``tau_estimator`` (the estimator of the pore
     tortuosity factor over the cubes; ``"mean"``, the class default, for a config without the key, e.g.
@@ -102,9 +103,24 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     if adaptive:
         out["target_relative_ci"] = camp.get("target_relative_ci")
         out["max_cubes"] = camp.get("max_cubes")
+        out["adaptive_target"] = _adaptive_target_in_use(camp, c.get("objective"))
     else:
         out["n_cubes"] = int(camp.get("n_cubes", 0))
     return out
+
+
+def _adaptive_target_in_use(camp: Mapping[str, Any], objective: Any) -> str:
+    """The campaign's ``adaptive_target`` (``"every_metric"`` without the key), ``"auto"`` resolved for its
+    objective (:func:`microdesign.campaign.evaluate.resolve_adaptive_target`); kept as written where the
+    objective cannot be built."""
+    from microdesign.campaign.build import instantiate
+    from microdesign.campaign.evaluate import resolve_adaptive_target
+
+    target = str(camp.get("adaptive_target", "every_metric"))
+    try:
+        return resolve_adaptive_target(target, instantiate(dict(objective or {}), "objective"))
+    except Exception:  # noqa: BLE001 - a key for a table lookup, never an error
+        return target
 
 
 def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
@@ -132,7 +148,7 @@ def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
 #: entries were measured under (an entry without the key was measured with it).
 SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax",
                                   "carbon_to_binder_weight_ratio": 1.0, "pore_neighbour_penalty": 0.0,
-                                  "deflation": False}
+                                  "deflation": False, "adaptive_target": "every_metric"}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
@@ -216,8 +232,10 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                 ev_eval.generator, ev_eval.characteriser, ev_eval.cell = shared, shared, cells[p]
                 before = dict(shared.cpu_s)
                 ev = ev_eval.evaluate(d["inputs"], seed)
-                struct_cpu = sum(shared.cpu_s.values())
-                cell_cpu = ev.timings.get("cpu", 0.0) - (struct_cpu - sum(before.values()))
+                # this evaluation's structures: every cube generated for the design so far (a later power
+                # uses the earlier one's cubes) and the characterisation it used
+                struct_cpu = shared.cpu_s["generator"] + shared.characterise_cpu_s
+                cell_cpu = ev.timings.get("cpu", 0.0) - (sum(shared.cpu_s.values()) - sum(before.values()))
                 row = {"index": i, "seed": seed, "power_W": p, "status": ev.status, "reason": ev.reason,
                        "cpu_s": struct_cpu + max(cell_cpu, 0.0), "objective_rel_error": None,
                        "metrics_rel_error": {}, "percolating_fraction": None}

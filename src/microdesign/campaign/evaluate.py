@@ -20,6 +20,36 @@ from microdesign.optim.cost import FIDELITY_KEY
 
 log = logging.getLogger(__name__)
 
+#: What an adaptive evaluation's CI target is judged on (:class:`TrialEvaluator` ``adaptive_target``).
+ADAPTIVE_TARGETS = ("auto", "every_metric", "objective")
+
+
+def resolve_adaptive_target(adaptive_target: str, objective: Any) -> str:
+    """``"every_metric"`` or ``"objective"`` for an evaluator's ``adaptive_target`` and objective.
+
+    ``"objective"`` needs a scalar objective whose noise is the metrics' CIs propagated through the cell
+    model (:class:`~microdesign.objective.CellQuantity`): a robust statistic adds Monte Carlo error that
+    more cubes do not reduce, and a vector objective has no single CI. ``"auto"`` is ``"objective"`` for
+    such an objective and ``"every_metric"`` otherwise.
+
+    Raises:
+        ConfigError: naming ``campaign.adaptive_target``: an unknown value, or ``"objective"`` with
+            another objective.
+    """
+    from microdesign.errors import ConfigError
+    from microdesign.objective import CellQuantity
+
+    if adaptive_target not in ADAPTIVE_TARGETS:
+        raise ConfigError("campaign.adaptive_target", adaptive_target, f"one of {list(ADAPTIVE_TARGETS)}")
+    judged = isinstance(objective, CellQuantity) and not getattr(objective, "uses_manufacturing", False)
+    if adaptive_target == "objective" and not judged:
+        raise ConfigError("campaign.adaptive_target", adaptive_target,
+                          f"'every_metric' or 'auto' with the objective {type(objective).__name__} (its noise is not "
+                          "the metrics' CIs alone)")
+    if adaptive_target == "auto":
+        return "objective" if judged else "every_metric"
+    return adaptive_target
+
 
 class VolumeGenerator(Protocol):
     """``microdesign.generator.Generator`` or a stand-in."""
@@ -55,8 +85,10 @@ class Evaluation:
         volume: one representative cube ``L x L x L`` uint8 (the first characterised), or None.
         voxel_size_m: its voxel size [m].
         cathode_thickness_m: thickness from the mass loading [m] (0 if not computed).
-        timings: stage -> wall time [s] (``generator``, ``characterise``, ``cell``, ``objective``), and
-            ``cpu``: process CPU time of the whole evaluation [s].
+        timings: stage -> wall time [s] (``generator``, ``characterise``, ``cell``, ``objective``; with
+            the CI target judged on the objective, ``cell`` holds every cell and noise run made to judge
+            it but the last one's objective, which is ``objective``), and ``cpu``: process CPU time of the
+            whole evaluation [s].
     """
 
     status: str
@@ -101,8 +133,14 @@ class TrialEvaluator:
         cube_size_voxels: cube side L [voxels] characterised.
         n_cubes: cubes per evaluation when ``adaptive`` is false.
         adaptive: add cubes until the CI target or the cap is met.
-        target_relative_ci: adaptive target (relative 95% CI half-width of every metric); None: the
-            characteriser's own.
+        target_relative_ci: adaptive target (relative 95% CI half-width); None: the characteriser's own.
+        adaptive_target: what the adaptive target is judged on: ``"every_metric"`` (each metric's CI, the
+            characteriser's rule), ``"objective"`` (the objective's CI: after each batch of cubes the
+            cell model and the objective's noise propagation run on the metrics so far, and sampling stops
+            once the objective's relative 95% CI meets the target; the last of these runs is the trial's
+            cell and objective, not repeated) or ``"auto"`` (:func:`resolve_adaptive_target`). At low
+            power, where the energy hardly depends on the transport metrics, the objective meets a target
+            that the metrics' CIs do not.
         max_cubes: adaptive cap; None: the characteriser's own.
         mass_loading_name: design parameter holding the mass loading [mg.cm-2].
         cathode_thickness_m: used when there is no mass-loading parameter [m].
@@ -124,7 +162,8 @@ class TrialEvaluator:
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
                  objective: Any, microstructure_names: Sequence[str], cube_size_voxels: int = 32,
                  n_cubes: int = 4, adaptive: bool = True, target_relative_ci: float | None = None,
-                 max_cubes: int | None = None, mass_loading_name: str = "mass_loading_mg_cm2",
+                 max_cubes: int | None = None, adaptive_target: str = "every_metric",
+                 mass_loading_name: str = "mass_loading_mg_cm2",
                  cathode_thickness_m: float | None = None, am_density_g_cm3: float | None = None,
                  cbd_density_g_cm3: float | None = None, design_map: Any = None, levels: Sequence[Any] | None = None):
         from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
@@ -133,6 +172,7 @@ class TrialEvaluator:
         self.microstructure_names = tuple(microstructure_names)
         self.cube_size_voxels, self.n_cubes, self.adaptive = int(cube_size_voxels), int(n_cubes), bool(adaptive)
         self.target_relative_ci, self.max_cubes = target_relative_ci, max_cubes
+        self.adaptive_target = resolve_adaptive_target(adaptive_target, objective)
         self.mass_loading_name = mass_loading_name
         self.fixed_thickness_m = cathode_thickness_m
         self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
@@ -240,12 +280,58 @@ class TrialEvaluator:
             return Evaluation(status, reason, volume=first[0] if first else None, voxel_size_m=voxel,
                               timings={**timings, "cpu": time.process_time() - cpu0}, **kw)
 
+        def with_process_outputs(cell: Any) -> Any:  # the process outputs are stored with the trial
+            if design is None:
+                return cell
+            from dataclasses import replace
+
+            return replace(cell, extra={**(cell.extra or {}), **design.extra()})
+
+        def objective_kw() -> dict[str, Any]:
+            if design is not None and getattr(self.objective, "uses_manufacturing", False):
+                return {"manufacturing": ManufacturingContext(
+                    design, self.design_map, self.cell.simulate,
+                    lambda ml, m: self.thickness_m({self.mass_loading_name: float(ml)}, m), int(seed))}
+            return {}
+
+        # the cell and objective of the metrics of the last batch (adaptive_target="objective"): reused below
+        interim: dict[str, Any] = {}
+
+        def objective_relative_ci(m: Any) -> float:
+            interim.clear()
+            try:
+                thick = self.thickness_m(inputs, m)
+                cell = with_process_outputs(self.cell.simulate(m, thick))
+                t_obj = time.perf_counter()
+                if not cell.ok:
+                    return math.inf
+                obj = self.objective.evaluate(
+                    cell, m, resimulate=lambda x: self.cell.simulate(x, self.thickness_m(inputs, x)), **objective_kw())
+                t_end = time.perf_counter()
+            except Exception as exc:  # noqa: BLE001 - judged again on the final metrics, where it is recorded
+                log.info("objective CI not available after %d cubes: %s", m.n_cubes, exc)
+                return math.inf
+            if not obj.ok or not (math.isfinite(obj.value) and math.isfinite(obj.variance)) or obj.value == 0:
+                return math.inf
+            interim.update(n_cubes=int(m.n_cubes), thick=thick, cell=cell, objective=obj, objective_s=t_end - t_obj)
+            return 1.96 * math.sqrt(obj.variance) / abs(obj.value)
+
         # generator + characterisation
         t0 = time.perf_counter()
+        spent = [0.0]  # wall time of the cell and objective runs inside the characterisation
         try:
             if self.adaptive and hasattr(self.characteriser, "characterise_adaptive"):
                 kw = {k: v for k, v in (("target_relative_ci", self.target_relative_ci),
                                         ("max_cubes", self.max_cubes)) if v is not None}
+                if self.adaptive_target == "objective":
+                    def judge(m: Any) -> float:
+                        t = time.perf_counter()
+                        try:
+                            return objective_relative_ci(m)
+                        finally:
+                            spent[0] += time.perf_counter() - t
+
+                    kw["relative_ci"] = judge
                 metrics = self.characteriser.characterise_adaptive(sample_cubes, voxel, seed=int(seed), **kw)
             else:
                 vols = sample_cubes(self.n_cubes, int(seed))
@@ -257,19 +343,19 @@ class TrialEvaluator:
             stage = "characterise" if first else "generator"
             return result("failed", _reason(stage, exc))
         timings["generator"] = gen_time[0]
-        timings["characterise"] = time.perf_counter() - t0 - gen_time[0]
+        timings["characterise"] = time.perf_counter() - t0 - gen_time[0] - spent[0]
         if not metrics.ok:
             return result("failed", f"characterise: {metrics.reason}", metrics=metrics)
+        if interim and interim["n_cubes"] == int(metrics.n_cubes):  # judged on these very cubes: not re-run
+            timings["cell"], timings["objective"] = spent[0] - interim["objective_s"], interim["objective_s"]
+            thick, cell, obj = interim["thick"], interim["cell"], interim["objective"]
+            return result("completed", None, metrics=metrics, cell=cell, objective=obj, cathode_thickness_m=thick)
 
         # cell
         t0 = time.perf_counter()
         try:
             thick = self.thickness_m(inputs, metrics)
-            cell = self.cell.simulate(metrics, thick)
-            if design is not None:  # the process outputs are stored with the trial
-                from dataclasses import replace
-
-                cell = replace(cell, extra={**(cell.extra or {}), **design.extra()})
+            cell = with_process_outputs(self.cell.simulate(metrics, thick))
         except Exception as exc:  # noqa: BLE001
             timings["cell"] = time.perf_counter() - t0
             return result("failed", _reason("cell", exc), metrics=metrics)
@@ -282,13 +368,9 @@ class TrialEvaluator:
         try:
             # the thickness follows the perturbed metrics (h = ML/(PD·100), PD from the measured fractions),
             # so the noise includes the thickness route of each metric, not only its direct one
-            kw = {}
-            if design is not None and getattr(self.objective, "uses_manufacturing", False):
-                kw["manufacturing"] = ManufacturingContext(
-                    design, self.design_map, self.cell.simulate,
-                    lambda ml, m: self.thickness_m({self.mass_loading_name: float(ml)}, m), int(seed))
             obj = self.objective.evaluate(cell, metrics,
-                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)), **kw)
+                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)),
+                                          **objective_kw())
         except Exception as exc:  # noqa: BLE001
             timings["objective"] = time.perf_counter() - t0
             return result("failed", _reason("objective", exc), metrics=metrics, cell=cell, cathode_thickness_m=thick)

@@ -508,13 +508,15 @@ class Characteriser:
 
     def characterise_adaptive(self, sample_cubes: Callable[[int, int], np.ndarray], voxel_size_m: float,
                               seed: int = 0, target_relative_ci: float | None = None,
-                              max_cubes: int | None = None) -> MicrostructureMetrics:
+                              max_cubes: int | None = None,
+                              relative_ci: Callable[[MicrostructureMetrics], float] | None = None
+                              ) -> MicrostructureMetrics:
         """Add cubes in batches until every metric's relative 95% CI half-width meets the target.
 
         The first batch has ``adaptive.min_cubes`` cubes; afterwards the batch is the number of cubes the
-        current CI predicts are still needed (``n (rel_ci / target)^2 - n``), at least
-        ``adaptive.batch_cubes``, never past the cap. A metric whose values are all equal (CI 0) meets any
-        target.
+        current CI predicts are still needed (``n (rel_ci / target)^2 - n``, the CI falling as
+        ``1/sqrt(n)``), at least ``adaptive.batch_cubes``, never past the cap. A metric whose values are all
+        equal (CI 0) meets any target.
 
         Args:
             sample_cubes: cube source ``(n_cubes, seed) -> n_cubes x L x L x L`` uint8.
@@ -522,6 +524,11 @@ class Characteriser:
             seed: master seed; batch ``k`` is drawn with ``seed`` spawned by ``numpy.random.SeedSequence``.
             target_relative_ci: overrides the configured target.
             max_cubes: overrides the configured cap.
+            relative_ci: judge the target on this instead of the metrics' CIs: called after every batch with
+                the metrics of the cubes so far, it returns the relative 95% CI half-width of what they
+                feed (e.g. the campaign objective, propagated through the cell model:
+                :class:`~microdesign.campaign.evaluate.TrialEvaluator` with ``adaptive_target="objective"``).
+                A value that is not finite (it could not be computed) does not meet the target.
 
         Returns:
             :class:`MicrostructureMetrics` with ``stop_reason`` ``"ci_target_met"`` or
@@ -551,11 +558,18 @@ class Characteriser:
             if reason:
                 log.warning("characterisation failed after %d cubes: %s", n, reason)
                 return self._failed(reason, dx, L, n)
-            est = self.estimates({k: np.concatenate(v) for k, v in collected.items()}, self.tau_estimator)
-            watched = [e for k, e in est.items()
-                       if (k in ad.ci_metrics if ad.ci_metrics is not None else k in MEASURED_METRICS)]
-            worst = max(e.relative_ci95 for e in watched) if watched else 0.0
-            log.info("adaptive characterisation: %d cubes, worst relative CI %.4f (target %.4f)", n, worst, target)
+            so_far = {k: np.concatenate(v) for k, v in collected.items()}
+            if relative_ci is not None:
+                worst = float(relative_ci(self._summarise(so_far, dx, L, "in_progress")))
+                worst = worst if math.isfinite(worst) else math.inf
+                judged = "relative CI (relative_ci)"
+            else:
+                est = self.estimates(so_far, self.tau_estimator)
+                watched = [e for k, e in est.items()
+                           if (k in ad.ci_metrics if ad.ci_metrics is not None else k in MEASURED_METRICS)]
+                worst = max(e.relative_ci95 for e in watched) if watched else 0.0
+                judged = "worst relative CI"
+            log.info("adaptive characterisation: %d cubes, %s %.4f (target %.4f)", n, judged, worst, target)
             if worst <= target:
                 stop = "ci_target_met"
                 break
