@@ -7,8 +7,8 @@ sets ``--calibration`` (``POINTS_SEED:SEED``, 4 points each, ``--n-seeds`` cubes
 which are neither the fidelity sets of docs/generator.md nor the reference designs of
 docs/reference_error.md. The penalty with the smallest AM–pore specific-surface-area MAE over all
 calibration points is chosen (ties within ``--tie`` percentage points: the smaller penalty). The chosen
-penalty, no penalty, and the argmax labels are then scored on the fidelity sets ``--score``
-(``NAME=POINTS_SEED:SEED:N_SEEDS``). The generator is ``--checkpoint`` (default: the shipped config's):
+penalty, the shipped config's where it differs, no penalty, and the argmax labels are then scored on
+the fidelity sets ``--score`` (``NAME=POINTS_SEED:SEED:N_SEEDS``). The generator is ``--checkpoint`` (default: the shipped config's):
 the penalty is a property of one model's margins, so the output records the checkpoint and its weights'
 SHA-256, and a penalty calibrated for one model is not that of another. Writes ``--output`` (JSON, every
 point's relative errors; default ``docs/reference/labelling_calibration_<generator name>.json``) and a
@@ -81,6 +81,13 @@ def _checkpoint_record(checkpoint: str | None) -> dict[str, str]:
     return {"checkpoint": checkpoint, "name": meta.name, "weights_sha256": digest}
 
 
+def _shipped_penalty() -> float:
+    """The ``pore_neighbour_penalty`` of the shipped generator config (``conf/generator/shipped.yaml``)."""
+    from microdesign.config import compose
+
+    return float(compose("fidelity").generator.pore_neighbour_penalty)
+
+
 def _errors(report: dict) -> dict[str, list[float]]:
     """Relative error of each point per metric of interest (AM–pore SSA, pore τ) and the pass count."""
     from microdesign.characterise.metrics import SSA_AM_PORE, TORTUOSITY_THROUGH_PLANE
@@ -145,10 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         ssa = [e for r in errs for e in r["ssa_am_pore"]]
         rows[f"{pen:g}"] = {"penalty": pen, "ssa_am_pore_rel_errors": ssa, "mae_pct": _mae(ssa), "bias_pct": _bias(ssa)}
     chosen = choose_penalty({r["penalty"]: r["mae_pct"] for r in rows.values()}, args.tie)
-    labellings = {f"design, penalty {chosen:g}": ["generator.phase_fractions=design",
-                                                    f"generator.pore_neighbour_penalty={chosen}"],
-                  "design, penalty 0": ["generator.phase_fractions=design", "generator.pore_neighbour_penalty=0"],
-                  "argmax": ["generator.phase_fractions=argmax"]}
+    # the chosen penalty, the shipped config's where it differs, none, and the network's own labels
+    shipped = _shipped_penalty()
+    penalties = [chosen] + ([shipped] if shipped != chosen else [])
+    labellings = {f"design, penalty {p:g}": ["generator.phase_fractions=design", f"generator.pore_neighbour_penalty={p}"]
+                  for p in penalties}
+    labellings.update({"design, penalty 0": ["generator.phase_fractions=design", "generator.pore_neighbour_penalty=0"],
+                       "argmax": ["generator.phase_fractions=argmax"]})
     scored: dict[str, dict] = {}
     for label, overrides in labellings.items():
         scored[label] = {}
@@ -158,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "OMP_NUM_THREADS=1 python scripts/labelling_calibration.py " + shlex.join(argv or sys.argv[1:])
     out = Path(args.output) if args.output else REPO / "docs" / "reference" / f"labelling_calibration_{generator['name']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": command.strip(), "generator": generator, "calibration_sets": args.calibration,
+    out.write_text(json.dumps({"command": command.strip(), "generator": generator, "shipped_penalty": shipped,
+                               "calibration_sets": args.calibration,
                                "n_seeds": args.n_seeds, "tie_pct": args.tie, "calibration": rows,
                                "chosen_penalty": chosen, "score_sets": args.score, "scored": scored}, indent=1))
     md = ["# Pore-neighbour penalty of the design labels: calibration and scores", "",

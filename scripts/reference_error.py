@@ -75,9 +75,9 @@ CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, _CUBES_48],
                          "the generator synth3p_64_interface, adaptive cubes of 48³, the AM of a generated cube placed "
                          "by the network's margins alone (no pore-neighbour penalty)"),
-    "default-penalty3": ("generator", ["generator.pore_neighbour_penalty=3"],
-                         "as default, pore-neighbour penalty 3 (the calibration's choice for the shipped generator, "
-                         "docs/reference/labelling_calibration_synth3p_64_transport.md) instead of 2"),
+    "default-penalty3": ("generator", ["generator.pore_neighbour_penalty=3", "campaign.adaptive_target=every_metric"],
+                         "as default-every-metric, pore-neighbour penalty 3 (the calibration's choice for the shipped "
+                         "generator, docs/reference/labelling_calibration_synth3p_64_transport.md) instead of 2"),
     "gen-64x8-penalty0": ("generator", ["generator.pore_neighbour_penalty=0", _FORMER_GENERATOR, *_fixed_cubes(64, 8)],
                           "as gen-64x8, no pore-neighbour penalty"),
     "default-transport": ("generator", ["generator.checkpoint=synth3p_64_transport", _CUBES_48],
@@ -229,6 +229,8 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
               f"{e['description']}; overrides `{' '.join(e['overrides']) or '(none)'}`; "
               f"τ estimator `{e['settings'].get('tau_estimator', 'mean')}`; "
               + ("conductivity solve deflated; " if e['settings'].get('deflation') else "")
+              + (f"CI target judged on `{e['settings'].get('adaptive_target', SETTINGS_ADDED['adaptive_target'])}`; "
+                 if e['settings'].get('adaptive') else "")
               + (f"phase fractions `{e['settings'].get('phase_fractions', SETTINGS_ADDED['phase_fractions'])}`"
                  + (f" (pore-neighbour penalty {e['settings']['pore_neighbour_penalty']:g})"
                     if e['settings'].get('pore_neighbour_penalty') else "") + "; "

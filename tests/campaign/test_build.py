@@ -185,3 +185,18 @@ def test_a_sweep_protocol_is_refused_however_its_kind_is_given(overrides, monkey
 def test_an_unknown_adaptive_target_is_refused_before_the_generator_loads(monkeypatch):
     err = _refused_before_the_generator_loads(monkeypatch, ["campaign.adaptive_target=objective_ci"])
     assert err.parameter == "campaign.adaptive_target" and "every_metric" in str(err)
+
+
+def test_a_stored_config_without_adaptive_target_judges_every_metric_as_it_ran():
+    """Campaign files written before ``campaign.adaptive_target`` existed resume (and Ray workers rebuild
+    from the stored config) with the rule they ran under; the shipped default judges the objective."""
+    from omegaconf import OmegaConf, open_dict
+
+    from microdesign.campaign.build import build_evaluator
+
+    cfg = compose("campaign", [])
+    assert build_evaluator(cfg).adaptive_target == "objective"
+    older = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    with open_dict(older):
+        del older.campaign["adaptive_target"]
+    assert build_evaluator(older).adaptive_target == "every_metric"

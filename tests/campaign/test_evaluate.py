@@ -36,13 +36,13 @@ class CountingCell(StubCell):
         return super().simulate(metrics, cathode_thickness_m, protocol)
 
 
-def _evaluator(target: str, relative_ci: float, cell=None) -> TrialEvaluator:
+def _evaluator(target: str, relative_ci: float, cell=None, max_cubes: int = 9) -> TrialEvaluator:
     characteriser = Characteriser(adaptive={"min_cubes": 3, "batch_cubes": 3},
                                   bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
     return TrialEvaluator(CubesOfOneVolume(), characteriser, cell or CountingCell(),
                           CellQuantity(metrics=[M.AM_VOLUME_FRACTION, M.POROSITY]),
                           ["am_weight_fraction", "porosity", "cbd_adhesion"], cube_size_voxels=12, adaptive=True,
-                          target_relative_ci=relative_ci, max_cubes=9, adaptive_target=target)
+                          target_relative_ci=relative_ci, max_cubes=max_cubes, adaptive_target=target)
 
 
 def test_the_objective_meets_a_target_the_metrics_miss_and_its_last_cell_run_is_the_trials():
@@ -65,11 +65,30 @@ def test_the_objective_meets_a_target_the_metrics_miss_and_its_last_cell_run_is_
 
 
 def test_an_objective_target_not_met_reaches_the_cap_with_the_same_cubes_as_every_metric():
-    tight = _evaluator("objective", 1e-9).evaluate(INPUTS, seed=3)
+    cell = CountingCell()
+    tight = _evaluator("objective", 1e-9, cell).evaluate(INPUTS, seed=3)
     metric = _evaluator("every_metric", 1e-9).evaluate(INPUTS, seed=3)
     assert tight.metrics.stop_reason == metric.metrics.stop_reason == "cap_reached"
     assert tight.metrics.n_cubes == metric.metrics.n_cubes == 9
     assert tight.objective.value == pytest.approx(metric.objective.value, rel=1e-12)
+    # judged after each of the batches (3, then 6 more: the cap), 1 + 2 cell runs each, none after
+    assert cell.calls == 2 * 3
+
+
+def test_a_cell_that_fails_on_the_judged_metrics_is_recorded_once_not_run_again():
+    from microdesign.cell.result import CellResult
+
+    class FailingCell(CountingCell):
+        def simulate(self, metrics, cathode_thickness_m, protocol=None):
+            super().simulate(metrics, cathode_thickness_m, protocol)
+            return CellResult.failed("stub: the solver did not converge")
+
+    cell = FailingCell()
+    e = _evaluator("objective", 0.05, cell, max_cubes=6).evaluate(INPUTS, seed=3)
+    assert e.status == "failed" and e.reason == "cell: stub: the solver did not converge"
+    assert e.metrics.stop_reason == "cap_reached" and e.metrics.n_cubes == 6  # a failed judgement meets no target
+    assert cell.calls == 2  # one per judged batch, the last one the trial's
+    assert e.cell is not None and not e.cell.ok and e.timings["cell"] > 0 and "objective" not in e.timings
 
 
 def test_an_unknown_adaptive_target_is_refused():
@@ -85,7 +104,8 @@ def test_auto_judges_the_objective_only_where_its_noise_is_the_metrics_cis():
     assert _evaluator("auto", 0.05).adaptive_target == "objective"
     # a robust statistic adds Monte Carlo error that cubes do not reduce; a vector has no single CI
     others = [RobustObjective(statistic="quantile"),
-              CellQuantities([{"quantity": "volumetric_energy_density_Wh_L"}, {"quantity": "specific_energy_Wh_kg"}])]
+              CellQuantities([{"quantity": "volumetric_energy_density_Wh_L"}, {"quantity": "specific_energy_Wh_kg"}]),
+              CellQuantity(noise="none")]  # its CI is 0 whatever the cubes
     for objective in others:
         assert resolve_adaptive_target("auto", objective) == "every_metric"
         with pytest.raises(ConfigError, match="adaptive_target"):

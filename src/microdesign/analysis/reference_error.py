@@ -232,8 +232,9 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                 ev_eval.generator, ev_eval.characteriser, ev_eval.cell = shared, shared, cells[p]
                 before = dict(shared.cpu_s)
                 ev = ev_eval.evaluate(d["inputs"], seed)
-                # this evaluation's structures: every cube generated for the design so far (a later power
-                # uses the earlier one's cubes) and the characterisation it used
+                # this evaluation's structures: every cube generated for the design so far (the powers run in
+                # the reference's order, ascending; a later power uses the earlier one's cubes) and the
+                # characterisation it used
                 struct_cpu = shared.cpu_s["generator"] + shared.characterise_cpu_s
                 cell_cpu = ev.timings.get("cpu", 0.0) - (sum(shared.cpu_s.values()) - sum(before.values()))
                 row = {"index": i, "seed": seed, "power_W": p, "status": ev.status, "reason": ev.reason,

@@ -199,9 +199,10 @@ def validate(cfg: DictConfig) -> Setup:
         raise ConfigError("campaign.target_relative_ci", target_ci, "a relative 95% CI in (0, 1), or null")
     if c.adaptive and max_cubes is not None and int(max_cubes) < 2:
         raise ConfigError("campaign.max_cubes", max_cubes, "an integer >= 2 (a CI needs two cubes), or null")
-    from microdesign.campaign.evaluate import resolve_adaptive_target
+    if c.adaptive:
+        from microdesign.campaign.evaluate import resolve_adaptive_target
 
-    resolve_adaptive_target(str(c.get("adaptive_target", "every_metric")), objective)
+        resolve_adaptive_target(str(c.get("adaptive_target", "every_metric")), objective)
     if not resume and cfg.get("output") and Path(str(cfg.output)).suffix.lower() not in (".h5", ".hdf5"):
         raise ConfigError("output", str(cfg.output), "a campaign file path ending in .h5 or .hdf5 (HDF5)")
     if cfg.get("output"):  # before the stages are built: the file is new, or no other process writes it

@@ -28,9 +28,10 @@ def resolve_adaptive_target(adaptive_target: str, objective: Any) -> str:
     """``"every_metric"`` or ``"objective"`` for an evaluator's ``adaptive_target`` and objective.
 
     ``"objective"`` needs a scalar objective whose noise is the metrics' CIs propagated through the cell
-    model (:class:`~microdesign.objective.CellQuantity`): a robust statistic adds Monte Carlo error that
-    more cubes do not reduce, and a vector objective has no single CI. ``"auto"`` is ``"objective"`` for
-    such an objective and ``"every_metric"`` otherwise.
+    model (:class:`~microdesign.objective.CellQuantity` with ``noise`` other than ``"none"``): a robust
+    statistic adds Monte Carlo error that more cubes do not reduce, a vector objective has no single CI,
+    and without propagated noise the CI is 0 whatever the cubes. ``"auto"`` is ``"objective"`` for such
+    an objective and ``"every_metric"`` otherwise.
 
     Raises:
         ConfigError: naming ``campaign.adaptive_target``: an unknown value, or ``"objective"`` with
@@ -41,7 +42,8 @@ def resolve_adaptive_target(adaptive_target: str, objective: Any) -> str:
 
     if adaptive_target not in ADAPTIVE_TARGETS:
         raise ConfigError("campaign.adaptive_target", adaptive_target, f"one of {list(ADAPTIVE_TARGETS)}")
-    judged = isinstance(objective, CellQuantity) and not getattr(objective, "uses_manufacturing", False)
+    judged = (isinstance(objective, CellQuantity) and not getattr(objective, "uses_manufacturing", False)
+              and getattr(objective, "noise", "none") != "none")
     if adaptive_target == "objective" and not judged:
         raise ConfigError("campaign.adaptive_target", adaptive_target,
                           f"'every_metric' or 'auto' with the objective {type(objective).__name__} (its noise is not "
@@ -140,7 +142,8 @@ class TrialEvaluator:
             once the objective's relative 95% CI meets the target; the last of these runs is the trial's
             cell and objective, not repeated) or ``"auto"`` (:func:`resolve_adaptive_target`). At low
             power, where the energy hardly depends on the transport metrics, the objective meets a target
-            that the metrics' CIs do not.
+            that the metrics' CIs do not. The class default is the characteriser's rule; the campaign
+            config's (``conf/campaign/default.yaml``) is ``"auto"``. Used only with ``adaptive``.
         max_cubes: adaptive cap; None: the characteriser's own.
         mass_loading_name: design parameter holding the mass loading [mg.cm-2].
         cathode_thickness_m: used when there is no mass-loading parameter [m].
@@ -157,6 +160,10 @@ class TrialEvaluator:
             campaign: a design whose inputs carry ``fidelity`` is evaluated with its level's cube
             side and count (:meth:`at_level`; docs/multi_fidelity.md). None: the settings above for
             every design.
+
+    Raises:
+        ConfigError: ``adaptive_target`` unknown, or ``"objective"`` with an objective it cannot judge
+            (:func:`resolve_adaptive_target`).
     """
 
     def __init__(self, generator: VolumeGenerator, characteriser: MetricsCharacteriser, cell: CellSimulator,
@@ -172,7 +179,8 @@ class TrialEvaluator:
         self.microstructure_names = tuple(microstructure_names)
         self.cube_size_voxels, self.n_cubes, self.adaptive = int(cube_size_voxels), int(n_cubes), bool(adaptive)
         self.target_relative_ci, self.max_cubes = target_relative_ci, max_cubes
-        self.adaptive_target = resolve_adaptive_target(adaptive_target, objective)
+        # a fixed cube count has no CI target: the setting is then not checked against the objective
+        self.adaptive_target = resolve_adaptive_target(adaptive_target, objective) if self.adaptive else "every_metric"
         self.mass_loading_name = mass_loading_name
         self.fixed_thickness_m = cathode_thickness_m
         self.am_density_g_cm3 = NMC811_DENSITY_G_CM3 if am_density_g_cm3 is None else float(am_density_g_cm3)
@@ -294,31 +302,48 @@ class TrialEvaluator:
                     lambda ml, m: self.thickness_m({self.mass_loading_name: float(ml)}, m), int(seed))}
             return {}
 
-        # the cell and objective of the metrics of the last batch (adaptive_target="objective"): reused below
-        interim: dict[str, Any] = {}
-
-        def objective_relative_ci(m: Any) -> float:
-            interim.clear()
+        def cell_and_objective(m: Any) -> tuple[str | None, dict[str, Any], float, float | None]:
+            """The cell and objective stages on metrics ``m``: (why it failed or None, the Evaluation fields
+            they made, cell seconds, objective seconds or None where the objective did not run)."""
+            out: dict[str, Any] = {"metrics": m}
+            t = time.perf_counter()
             try:
                 thick = self.thickness_m(inputs, m)
                 cell = with_process_outputs(self.cell.simulate(m, thick))
-                t_obj = time.perf_counter()
-                if not cell.ok:
-                    return math.inf
+            except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
+                return _reason("cell", exc), out, time.perf_counter() - t, None
+            cell_s = time.perf_counter() - t
+            out.update(cell=cell, cathode_thickness_m=thick)
+            if not cell.ok:
+                return f"cell: {cell.reason}", out, cell_s, None
+            t = time.perf_counter()
+            try:
+                # the thickness follows the perturbed metrics (h = ML/(PD·100), PD from the measured fractions),
+                # so the noise includes the thickness route of each metric, not only its direct one
                 obj = self.objective.evaluate(
                     cell, m, resimulate=lambda x: self.cell.simulate(x, self.thickness_m(inputs, x)), **objective_kw())
-                t_end = time.perf_counter()
-            except Exception as exc:  # noqa: BLE001 - judged again on the final metrics, where it is recorded
-                log.info("objective CI not available after %d cubes: %s", m.n_cubes, exc)
+            except Exception as exc:  # noqa: BLE001
+                return _reason("objective", exc), out, cell_s, time.perf_counter() - t
+            obj_s = time.perf_counter() - t
+            out["objective"] = obj
+            if not obj.ok or not (math.isfinite(obj.value) and math.isfinite(obj.variance)):
+                return obj.reason or "objective: not finite", out, cell_s, obj_s
+            return None, out, cell_s, obj_s
+
+        # adaptive_target="objective": the stages run on the metrics of each batch; the last run is the trial's
+        judged: dict[str, Any] = {}
+
+        def objective_relative_ci(m: Any) -> float:
+            reason, out, _, obj_s = cell_and_objective(m)
+            judged.update(n_cubes=int(m.n_cubes), reason=reason, out=out, objective_s=obj_s)
+            obj = out.get("objective")
+            if reason is not None or obj.value == 0:
                 return math.inf
-            if not obj.ok or not (math.isfinite(obj.value) and math.isfinite(obj.variance)) or obj.value == 0:
-                return math.inf
-            interim.update(n_cubes=int(m.n_cubes), thick=thick, cell=cell, objective=obj, objective_s=t_end - t_obj)
             return 1.96 * math.sqrt(obj.variance) / abs(obj.value)
 
         # generator + characterisation
         t0 = time.perf_counter()
-        spent = [0.0]  # wall time of the cell and objective runs inside the characterisation
+        spent = [0.0]  # wall time of the cell and objective runs that judged the CI, inside the characterisation
         try:
             if self.adaptive and hasattr(self.characteriser, "characterise_adaptive"):
                 kw = {k: v for k, v in (("target_relative_ci", self.target_relative_ci),
@@ -339,46 +364,27 @@ class TrialEvaluator:
                 metrics = self.characteriser.characterise(vols, voxel, seed=int(seed))
         except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
             timings["generator"] = gen_time[0]
-            timings["characterise"] = time.perf_counter() - t0 - gen_time[0]
+            timings["characterise"] = time.perf_counter() - t0 - gen_time[0] - spent[0]
+            if spent[0]:
+                timings["cell"] = spent[0]
             stage = "characterise" if first else "generator"
             return result("failed", _reason(stage, exc))
         timings["generator"] = gen_time[0]
         timings["characterise"] = time.perf_counter() - t0 - gen_time[0] - spent[0]
+        if spent[0]:
+            timings["cell"] = spent[0]
         if not metrics.ok:
             return result("failed", f"characterise: {metrics.reason}", metrics=metrics)
-        if interim and interim["n_cubes"] == int(metrics.n_cubes):  # judged on these very cubes: not re-run
-            timings["cell"], timings["objective"] = spent[0] - interim["objective_s"], interim["objective_s"]
-            thick, cell, obj = interim["thick"], interim["cell"], interim["objective"]
-            return result("completed", None, metrics=metrics, cell=cell, objective=obj, cathode_thickness_m=thick)
-
-        # cell
-        t0 = time.perf_counter()
-        try:
-            thick = self.thickness_m(inputs, metrics)
-            cell = with_process_outputs(self.cell.simulate(metrics, thick))
-        except Exception as exc:  # noqa: BLE001
-            timings["cell"] = time.perf_counter() - t0
-            return result("failed", _reason("cell", exc), metrics=metrics)
-        timings["cell"] = time.perf_counter() - t0
-        if not cell.ok:
-            return result("failed", f"cell: {cell.reason}", metrics=metrics, cell=cell, cathode_thickness_m=thick)
-
-        # objective (+ re-simulations for its noise)
-        t0 = time.perf_counter()
-        try:
-            # the thickness follows the perturbed metrics (h = ML/(PD·100), PD from the measured fractions),
-            # so the noise includes the thickness route of each metric, not only its direct one
-            obj = self.objective.evaluate(cell, metrics,
-                                          resimulate=lambda m: self.cell.simulate(m, self.thickness_m(inputs, m)),
-                                          **objective_kw())
-        except Exception as exc:  # noqa: BLE001
-            timings["objective"] = time.perf_counter() - t0
-            return result("failed", _reason("objective", exc), metrics=metrics, cell=cell, cathode_thickness_m=thick)
-        timings["objective"] = time.perf_counter() - t0
-        if not obj.ok or not (math.isfinite(obj.value) and math.isfinite(obj.variance)):
-            return result("failed", obj.reason or "objective: not finite", metrics=metrics, cell=cell,
-                          objective=obj, cathode_thickness_m=thick)
-        return result("completed", None, metrics=metrics, cell=cell, objective=obj, cathode_thickness_m=thick)
+        if judged and judged["n_cubes"] == int(metrics.n_cubes):  # judged on these very cubes: not run again
+            reason, out, obj_s = judged["reason"], {**judged["out"], "metrics": metrics}, judged["objective_s"]
+            if obj_s is not None:
+                timings["cell"], timings["objective"] = spent[0] - obj_s, obj_s
+        else:
+            reason, out, cell_s, obj_s = cell_and_objective(metrics)
+            timings["cell"] = spent[0] + cell_s
+            if obj_s is not None:
+                timings["objective"] = obj_s
+        return result("failed" if reason else "completed", reason, **out)
 
 
 def _reason(stage: str, exc: BaseException) -> str:
