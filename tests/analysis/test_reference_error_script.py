@@ -115,3 +115,24 @@ def test_main_re_measures_with_the_shipped_generator_and_keeps_the_former_row(sc
     assert rows["default@old_model"] == [_row(0, 10.0, 0.3)] and set(rows) == {"default@old_model", "default", "line-48"}
     assert rows["line-48"] == [_row(i, 10.0, 0.02) for i in range(n_designs)]
     assert "--candidates default line-48 --seeds 0" in (tmp_path / "m.md").read_text()
+
+
+def test_the_metric_tables_read_the_highest_power(script):
+    """With the CI target judged on the objective, the highest power characterises the most cubes: its rows
+    give the metric and τ-estimator tables, whatever the order of the powers in the summary."""
+    reference = {"settings": {"n_designs": 0, "designs_seed": 0, "structures": "s", "n_cubes": 1, "size_voxels": 8,
+                              "powers_W": [10.0, 200.0]}, "designs": [], "command": "ref"}
+    entry = _entry("default", "generator", "m")
+    tau = "Pore tortuosity factor through-plane"
+
+    def at(bias):
+        stats = {"n": 2, "bias": bias, "spread": 0.01, "mean_abs": abs(bias)}
+        return {**entry["summary"]["10"], "metrics": {tau: stats},
+                "tau_estimators": {k: stats for k in ("mean", "median", "transport_averaged")}}
+
+    entry["summary"] = {"10": at(0.30), "200": at(0.05)}  # the first power is not the highest
+    page = script.markdown(reference, [entry], current_generator="m")
+    metric_table = page.split("## Metric error per setting")[1].split("## Estimators")[0]
+    estimator_table = page.split("## Estimators of the pore tortuosity factor")[1]
+    assert "| default | +5.0 ± 1.0 |" in metric_table and "+30.0" not in metric_table
+    assert "| default | +5.0 ± 1.0 | +5.0 ± 1.0 | +5.0 ± 1.0 |" in estimator_table
