@@ -127,9 +127,9 @@ class SharedStructure:
     Pass it as both the generator and the characteriser of each evaluator. ``cpu_s`` accumulates the
     process CPU seconds of generation and characterisation (with the CI target judged on the objective,
     the cell and noise runs that judge each batch are inside the characterisation and count with it);
-    ``characterise_cpu_s`` is that of the characterisation last returned. A characterisation whose stop depends on the evaluator (an adaptive
-    one judged on the objective, ``relative_ci``, a new callable per evaluation) is not shared: each
-    evaluator characterises afresh, from the same cubes.
+    ``characterise_cpu_s`` is that of the characterisation last returned. A characterisation whose stop
+    depends on the evaluator (an adaptive one judged on the objective, ``relative_ci``, a new callable
+    per evaluation) is not shared: each evaluator characterises afresh, from the same cubes.
     """
 
     def __init__(self, generator: Any, characteriser: Any):

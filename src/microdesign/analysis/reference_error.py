@@ -114,9 +114,9 @@ def _adaptive_target_in_use(camp: Mapping[str, Any], objective: Any) -> str:
     objective (:func:`microdesign.campaign.evaluate.resolve_adaptive_target`); kept as written where the
     objective cannot be built."""
     from microdesign.campaign.build import instantiate
-    from microdesign.campaign.evaluate import resolve_adaptive_target
+    from microdesign.campaign.evaluate import configured_adaptive_target, resolve_adaptive_target
 
-    target = str(camp.get("adaptive_target", "every_metric"))
+    target = configured_adaptive_target(camp)
     try:
         return resolve_adaptive_target(target, instantiate(dict(objective or {}), "objective"))
     except Exception:  # noqa: BLE001 - a key for a table lookup, never an error

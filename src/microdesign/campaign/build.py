@@ -200,9 +200,9 @@ def validate(cfg: DictConfig) -> Setup:
     if c.adaptive and max_cubes is not None and int(max_cubes) < 2:
         raise ConfigError("campaign.max_cubes", max_cubes, "an integer >= 2 (a CI needs two cubes), or null")
     if c.adaptive:
-        from microdesign.campaign.evaluate import resolve_adaptive_target
+        from microdesign.campaign.evaluate import configured_adaptive_target, resolve_adaptive_target
 
-        resolve_adaptive_target(str(c.get("adaptive_target", "every_metric")), objective)
+        resolve_adaptive_target(configured_adaptive_target(c), objective)
     if not resume and cfg.get("output") and Path(str(cfg.output)).suffix.lower() not in (".h5", ".hdf5"):
         raise ConfigError("output", str(cfg.output), "a campaign file path ending in .h5 or .hdf5 (HDF5)")
     if cfg.get("output"):  # before the stages are built: the file is new, or no other process writes it
@@ -234,7 +234,7 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
     Raises:
         ConfigError: a stage that cannot be built, or a generator that does not fit the design space.
     """
-    from microdesign.campaign.evaluate import TrialEvaluator
+    from microdesign.campaign.evaluate import TrialEvaluator, configured_adaptive_target
     from microdesign.design import DesignSpace
 
     space = DesignSpace.from_config(cfg.design_space) if space is None else space
@@ -263,7 +263,7 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
                           levels=levels,
                           cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
                           adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
-                          max_cubes=c.get("max_cubes"), adaptive_target=str(c.get("adaptive_target", "every_metric")),
+                          max_cubes=c.get("max_cubes"), adaptive_target=configured_adaptive_target(c),
                           cathode_thickness_m=c.get("cathode_thickness_m"))
 
 

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 ADAPTIVE_TARGETS = ("auto", "every_metric", "objective")
 
 
+def configured_adaptive_target(campaign: Mapping[str, Any]) -> str:
+    """The ``adaptive_target`` of a ``campaign`` config node; ``"every_metric"`` (the rule such campaigns
+    ran under) for one written before the key existed."""
+    return str(campaign.get("adaptive_target", "every_metric"))
+
+
 def resolve_adaptive_target(adaptive_target: str, objective: Any) -> str:
     """``"every_metric"`` or ``"objective"`` for an evaluator's ``adaptive_target`` and objective.
 
@@ -332,47 +338,42 @@ class TrialEvaluator:
 
         # adaptive_target="objective": the stages run on the metrics of each batch; the last run is the trial's
         judged: dict[str, Any] = {}
+        spent = [0.0]  # wall time of those runs, inside the characterisation
 
         def objective_relative_ci(m: Any) -> float:
+            t = time.perf_counter()
             reason, out, _, obj_s = cell_and_objective(m)
+            spent[0] += time.perf_counter() - t
             judged.update(n_cubes=int(m.n_cubes), reason=reason, out=out, objective_s=obj_s)
             obj = out.get("objective")
             if reason is not None or obj.value == 0:
                 return math.inf
             return 1.96 * math.sqrt(obj.variance) / abs(obj.value)
 
+        def characterisation_timings(t_start: float) -> None:  # the judging runs count as the cell's
+            timings["generator"] = gen_time[0]
+            timings["characterise"] = time.perf_counter() - t_start - gen_time[0] - spent[0]
+            if spent[0]:
+                timings["cell"] = spent[0]
+
         # generator + characterisation
         t0 = time.perf_counter()
-        spent = [0.0]  # wall time of the cell and objective runs that judged the CI, inside the characterisation
         try:
             if self.adaptive and hasattr(self.characteriser, "characterise_adaptive"):
                 kw = {k: v for k, v in (("target_relative_ci", self.target_relative_ci),
                                         ("max_cubes", self.max_cubes)) if v is not None}
                 if self.adaptive_target == "objective":
-                    def judge(m: Any) -> float:
-                        t = time.perf_counter()
-                        try:
-                            return objective_relative_ci(m)
-                        finally:
-                            spent[0] += time.perf_counter() - t
-
-                    kw["relative_ci"] = judge
+                    kw["relative_ci"] = objective_relative_ci
                 metrics = self.characteriser.characterise_adaptive(sample_cubes, voxel, seed=int(seed), **kw)
             else:
                 vols = sample_cubes(self.n_cubes, int(seed))
                 timings["generator"] = gen_time[0]
                 metrics = self.characteriser.characterise(vols, voxel, seed=int(seed))
         except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
-            timings["generator"] = gen_time[0]
-            timings["characterise"] = time.perf_counter() - t0 - gen_time[0] - spent[0]
-            if spent[0]:
-                timings["cell"] = spent[0]
+            characterisation_timings(t0)
             stage = "characterise" if first else "generator"
             return result("failed", _reason(stage, exc))
-        timings["generator"] = gen_time[0]
-        timings["characterise"] = time.perf_counter() - t0 - gen_time[0] - spent[0]
-        if spent[0]:
-            timings["cell"] = spent[0]
+        characterisation_timings(t0)
         if not metrics.ok:
             return result("failed", f"characterise: {metrics.reason}", metrics=metrics)
         if judged and judged["n_cubes"] == int(metrics.n_cubes):  # judged on these very cubes: not run again
