@@ -119,3 +119,20 @@ def test_shared_structure_shares_one_characterisation_unless_the_stop_depends_on
     assert gen.draws == 1  # the same cubes: generated once
     assert shared.characterise_cpu_s > cpu_first
     assert shared.cpu_s["characterise"] == pytest.approx(cpu_first + shared.characterise_cpu_s)
+
+
+def test_the_generator_side_of_a_calibration_draws_the_same_designs_and_measures_the_metrics_alone(cfg, tmp_path):
+    from microdesign.campaign.build import instantiate
+
+    data = run_reference(cfg, tmp_path / "gen.json", n_designs=8, n_cubes=2, size_voxels=16, powers_W=(), only=[1],
+                         structures="generator", command="test")
+    (rec,) = data["designs"]
+    assert rec["powers"] == {} and rec["metrics"]["n_cubes"] == 2 and rec["metrics"]["cube_size_voxels"] == 16
+    assert rec["inputs"] == held_out_designs(DesignSpace.from_config(cfg.design_space), 8, 14)[0][1]
+    generator = instantiate(cfg.generator, "generator")
+    assert data["settings"]["structures"] == {"generator": generator.name,
+                                              "weights_sha256": generator.metadata.weights_sha256,
+                                              "labelling": generator.labelling}
+    with pytest.raises(ConfigError, match="structures"):
+        run_reference(cfg, tmp_path / "x.json", n_designs=8, n_cubes=2, size_voxels=16, powers_W=(), only=[1],
+                      structures="both")

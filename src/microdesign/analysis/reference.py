@@ -169,6 +169,13 @@ class SharedStructure:
                           lambda: self.characteriser.characterise_adaptive(sample_cubes, voxel_size_m, seed=seed, **kw))
 
 
+def generator_record(generator: Any) -> dict[str, Any]:
+    """``{"generator", "weights_sha256", "labelling"}`` of a :class:`microdesign.generator.Generator`: what
+    identifies the structures it samples (the weights and how their probabilities become labels)."""
+    return {"generator": generator.name, "weights_sha256": generator.metadata.weights_sha256,
+            "labelling": dict(generator.labelling)}
+
+
 def metrics_record(metrics: Any) -> dict[str, Any]:
     """Plain-JSON record of :class:`~microdesign.characterise.metrics.MicrostructureMetrics`: status, reason,
     cube size and count, and per metric mean, std, 95 % CI half-width and the per-cube values."""
@@ -230,13 +237,13 @@ def _write_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed: int = 14, n_cubes: int = 16,
                   size_voxels: int = 128, powers_W: Sequence[float] = (10.0, 200.0), command: str = "",
-                  only: Sequence[int] | None = None) -> dict[str, Any]:
+                  only: Sequence[int] | None = None, structures: str = "line") -> dict[str, Any]:
     """Reference-evaluate the held-out designs of a campaign config; resume from ``output``.
 
-    For each design (index ``i``, seed ``designs_seed * 1000 + i`` of the line volumes): ``n_cubes``
+    For each design (index ``i``, seed ``designs_seed * 1000 + i`` of the volumes): ``n_cubes``
     independent synthetic-line cubes of ``size_voxels³`` are characterised by the campaign's
     characteriser (fixed count), then the campaign's cell model (``cell.protocol`` constant power
-    ``P``) and objective run for each ``P`` of ``powers_W``. Each finished design is appended to
+    ``P``) and objective run for each ``P`` of ``powers_W`` (none: the metrics alone). Each finished design is appended to
     ``output`` at once, with its CPU and wall seconds, the machine and the library versions
     (:func:`library_versions`); designs already there (same index and inputs) are skipped.
 
@@ -245,9 +252,12 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
         output: the JSON data file.
         n_designs, designs_seed: :func:`held_out_designs`.
         n_cubes, size_voxels: reference characterisation.
-        powers_W: constant discharge powers [W].
+        powers_W: constant discharge powers [W]; empty for the metrics alone.
         command: the command line that made the file (recorded in it).
         only: design indices to evaluate (None: all).
+        structures: ``"line"`` (the generator's training line, the reference) or ``"generator"`` (the
+            campaign's generator, the same designs and characterisation: the other side of a metric
+            calibration, :mod:`microdesign.characterise.calibration`).
 
     Returns:
         The data written.
@@ -265,20 +275,23 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
 
     require(int(n_cubes) >= 2, "n_cubes", n_cubes, "an integer >= 2 (a CI needs two cubes)")
     require(int(size_voxels) >= 16, "size_voxels", size_voxels, "an integer >= 16 [voxels]")
-    require(len(powers_W) >= 1 and all(float(p) > 0 for p in powers_W), "powers_W", list(powers_W),
-            "positive powers [W]")
+    require(all(float(p) > 0 for p in powers_W), "powers_W", list(powers_W), "positive powers [W] (or none)")
+    require(structures in ("line", "generator"), "structures", structures, "'line' or 'generator'")
     space = DesignSpace.from_config(cfg.design_space)
     designs, used_seed = held_out_designs(space, int(n_designs), int(designs_seed))
     generator = instantiate(cfg.generator, "generator")
     synth_fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
     ref = training_line_reference(generator, "auto", candidates=["data/synth_default.h5"], fallback=synth_fallback,
                                   size_voxels=None)
-    source = LineVolumes(ref.line(), ref.voxel_size_m)
+    if structures == "line":
+        source, described = LineVolumes(ref.line(), ref.voxel_size_m), ref.describe()
+    else:
+        source, described = generator, generator_record(generator)
     characteriser = instantiate(cfg.characterise, "characterise")
     objective = instantiate(cfg.objective, "objective")
     settings = {"n_designs": int(n_designs), "designs_seed": used_seed, "n_cubes": int(n_cubes),
                 "size_voxels": int(size_voxels), "powers_W": [float(p) for p in powers_W],
-                "structures": ref.describe(), "characteriser": characteriser.settings(),
+                "structures": described, "characteriser": characteriser.settings(),
                 # the τ estimator summarises the cubes (not in settings()); recorded when it is not the mean
                 **({"tau_estimator": characteriser.tau_estimator}
                    if getattr(characteriser, "tau_estimator", "mean") != "mean" else {}),
@@ -312,6 +325,9 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
             by_power[f"{p:g}"] = evaluation_record(ev)
             log.info("reference design %d at %g W: %s %s", i, p, ev.status,
                      by_power[f"{p:g}"].get("objective", ev.reason))
+        if not cells:  # the metrics alone: the cubes an evaluator would draw, characterised as it would
+            micro = {k: float(inputs[k]) for k in space.microstructure_names}
+            once.characterise(once.sample(micro, int(n_cubes), int(size_voxels), seed), once.voxel_size_m, seed=seed)
         record = {"index": i, "inputs": inputs, "seed": seed, "metrics": metrics_record(once.metrics),
                   "powers": by_power, "cpu_s": {**once.cpu_s, "total": time.process_time() - c0},
                   "wall_s": time.perf_counter() - t0,

@@ -100,6 +100,7 @@ def evaluation_settings(cfg: Any) -> dict[str, Any]:
     out["solver"] = str(solver.get("_target_", ""))
     if out["solver"].endswith("MgcgSolver"):  # the class default where the key is absent
         out["deflation"] = bool(solver.get("deflation", True))
+    out["metric_calibration"] = _metric_calibration_in_use(camp, gen, out)
     if adaptive:
         out["target_relative_ci"] = camp.get("target_relative_ci")
         out["max_cubes"] = camp.get("max_cubes")
@@ -121,6 +122,34 @@ def _adaptive_target_in_use(camp: Mapping[str, Any], objective: Any) -> str:
         return resolve_adaptive_target(target, instantiate(dict(objective or {}), "objective"))
     except Exception:  # noqa: BLE001 - a key for a table lookup, never an error
         return target
+
+
+def _metric_calibration_in_use(camp: Mapping[str, Any], gen: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """``"none"``, or ``"<file name> <SHA-256 of the file, 12 digits>"`` of the metric calibration the campaign
+    evaluates with (``"auto"`` resolved as :func:`microdesign.characterise.calibration.resolve_metric_calibration`
+    does, from the checkpoint's metadata and the ``settings`` so far, without loading the weights)."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from microdesign.characterise.calibration import (CalibrationData, MetricCalibration, calibration_file_for,
+                                                      configured_metric_calibration)
+    from microdesign.generator.checkpoint import CheckpointError, load_metadata
+
+    setting = configured_metric_calibration(camp)
+    if setting == "none":
+        return "none"
+    path = calibration_file_for(gen.get("checkpoint"), settings["cube_size_voxels"]) if setting == "auto" else Path(setting)
+    if path is None or not path.is_file():
+        return "none"
+    try:
+        meta = load_metadata(str(gen.get("checkpoint")))
+        stand_in = SimpleNamespace(name=meta.name, metadata=meta, labelling={
+            "phase_fractions": settings["phase_fractions"], "pore_neighbour_penalty": settings["pore_neighbour_penalty"]})
+        MetricCalibration.check_validity(CalibrationData.load(path), stand_in, settings["cube_size_voxels"],
+                                         settings["tau_estimator"])
+    except (CheckpointError, ConfigError):
+        return "none"
+    return f"{path.name} {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
 def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
@@ -148,7 +177,7 @@ def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:
 #: entries were measured under (an entry without the key was measured with it).
 SETTINGS_ADDED: dict[str, Any] = {"tau_estimator": "mean", "phase_fractions": "argmax",
                                   "carbon_to_binder_weight_ratio": 1.0, "pore_neighbour_penalty": 0.0,
-                                  "deflation": False, "adaptive_target": "every_metric"}
+                                  "deflation": False, "adaptive_target": "every_metric", "metric_calibration": "none"}
 
 
 def same_settings(stored: Mapping[str, Any], current: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
@@ -180,7 +209,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
             isolates the characterisation error from the generator's) or ``"generator-coarse2"``
             (generated cubes of twice the edge, coarse-grained to the cube size at twice the voxel
             size: :class:`CoarseGrained`), ``"line-coarse2"`` (the line so coarse-grained) or
-            ``"line-voxel2"`` (the line generated directly at twice the voxel size).
+            ``"line-voxel2"`` (the line generated directly at twice the voxel size). A metric calibration of
+            the config applies to ``"generator"`` only.
         indices: reference design indices (None: all completed).
 
     Returns:
@@ -204,6 +234,8 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
         raise ConfigError("source", source, f"one of {SOURCES}")
     powers = [float(p) for p in reference["settings"]["powers_W"]]
     base = build_evaluator(cfg)
+    if source != "generator":  # a metric calibration is of the generator's own cubes, not of these
+        base.metric_calibration = None
     line = None
     if source.startswith("line"):
         fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
@@ -240,7 +272,7 @@ def compare(reference: Mapping[str, Any], cfg: Any, seeds: Sequence[int] = (0, 1
                 row = {"index": i, "seed": seed, "power_W": p, "status": ev.status, "reason": ev.reason,
                        "cpu_s": struct_cpu + max(cell_cpu, 0.0), "objective_rel_error": None,
                        "metrics_rel_error": {}, "percolating_fraction": None}
-                m = shared.metrics
+                m = ev.metrics if ev.metrics is not None else shared.metrics  # calibrated where the evaluator is
                 if m is not None and m.ok:
                     row["metrics_rel_error"] = {k: _rel(e.mean, ref_metrics[k]["mean"]) for k, e in m.estimates.items()
                                                 if k in ref_metrics and k not in PERCOLATING_FRACTIONS}

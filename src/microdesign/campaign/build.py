@@ -221,7 +221,9 @@ def validate(cfg: DictConfig) -> Setup:
 
 def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -> Any:
     """The stages of one evaluation from a campaign config: generator (checked against the design
-    space), characteriser, cell model and objective in a :class:`~microdesign.campaign.evaluate.TrialEvaluator`.
+    space), characteriser, cell model and objective in a :class:`~microdesign.campaign.evaluate.TrialEvaluator`,
+    with the metric calibration of ``campaign.metric_calibration`` where one applies
+    (:func:`microdesign.characterise.calibration.resolve_metric_calibration`).
 
     :func:`validate` calls it in the campaign process; each Ray worker
     (:mod:`microdesign.campaign.executor`) calls it once on the stored config to build its own copy.
@@ -232,7 +234,8 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
         objective: the instantiated objective (None: instantiated from ``cfg.objective``).
 
     Raises:
-        ConfigError: a stage that cannot be built, or a generator that does not fit the design space.
+        ConfigError: a stage that cannot be built, a generator that does not fit the design space, or a
+            metric calibration file that does not fit the evaluation.
     """
     from microdesign.campaign.evaluate import TrialEvaluator, configured_adaptive_target
     from microdesign.design import DesignSpace
@@ -259,8 +262,13 @@ def build_evaluator(cfg: DictConfig, space: Any = None, objective: Any = None) -
         from microdesign.optim.cost import parse_levels
 
         levels = parse_levels(OmegaConf.to_container(levels, resolve=True))
+    from microdesign.characterise.calibration import configured_metric_calibration, resolve_metric_calibration
+
+    calibration = resolve_metric_calibration(configured_metric_calibration(c), generator,
+                                             OmegaConf.select(cfg, "generator.checkpoint"), int(c.cube_size_voxels),
+                                             str(getattr(characteriser, "tau_estimator", "mean")))
     return TrialEvaluator(generator, characteriser, cell, objective, space.microstructure_names, design_map=design_map,
-                          levels=levels,
+                          levels=levels, metric_calibration=calibration,
                           cube_size_voxels=int(c.cube_size_voxels), n_cubes=int(c.n_cubes),
                           adaptive=bool(c.adaptive), target_relative_ci=c.get("target_relative_ci"),
                           max_cubes=c.get("max_cubes"), adaptive_target=configured_adaptive_target(c),

@@ -166,6 +166,10 @@ class TrialEvaluator:
             campaign: a design whose inputs carry ``fidelity`` is evaluated with its level's cube
             side and count (:meth:`at_level`; docs/multi_fidelity.md). None: the settings above for
             every design.
+        metric_calibration: a :class:`~microdesign.characterise.calibration.MetricCalibration` for this
+            generator and cube side: the cell model and the objective get the measured metrics moved to
+            the reference pipeline's (the trial's ``metrics`` are those, and the factors go into the cell
+            result's ``extra``, ``metric_calibration_factor_*``); None: the measured metrics.
 
     Raises:
         ConfigError: ``adaptive_target`` unknown, or ``"objective"`` with an objective it cannot judge
@@ -178,7 +182,8 @@ class TrialEvaluator:
                  max_cubes: int | None = None, adaptive_target: str = "every_metric",
                  mass_loading_name: str = "mass_loading_mg_cm2",
                  cathode_thickness_m: float | None = None, am_density_g_cm3: float | None = None,
-                 cbd_density_g_cm3: float | None = None, design_map: Any = None, levels: Sequence[Any] | None = None):
+                 cbd_density_g_cm3: float | None = None, design_map: Any = None, levels: Sequence[Any] | None = None,
+                 metric_calibration: Any = None):
         from microdesign.process.formulation import NMC811_DENSITY_G_CM3, default_cbd_density_g_cm3
 
         self.generator, self.characteriser, self.cell, self.objective = generator, characteriser, cell, objective
@@ -193,6 +198,7 @@ class TrialEvaluator:
         self.cbd_density_g_cm3 = default_cbd_density_g_cm3() if cbd_density_g_cm3 is None else float(cbd_density_g_cm3)
         self.design_map = design_map
         self.levels = None if levels is None else tuple(levels)
+        self.metric_calibration = metric_calibration
 
     def fixed_cubes(self, n_cubes: int) -> TrialEvaluator:
         """A copy that characterises exactly ``n_cubes`` cubes per design (no adaptive stop); stages shared."""
@@ -221,6 +227,8 @@ class TrialEvaluator:
         other.levels = None
         if level.cube_size_voxels is not None:
             other.cube_size_voxels = int(level.cube_size_voxels)
+        if self.metric_calibration is not None and other.cube_size_voxels != self.metric_calibration.cube_size_voxels:
+            other.metric_calibration = None  # made for another cube side: that level is evaluated as measured
         if level.n_cubes is not None:
             other.n_cubes, other.adaptive = int(level.n_cubes), False
         return other
@@ -294,12 +302,18 @@ class TrialEvaluator:
             return Evaluation(status, reason, volume=first[0] if first else None, voxel_size_m=voxel,
                               timings={**timings, "cpu": time.process_time() - cpu0}, **kw)
 
-        def with_process_outputs(cell: Any) -> Any:  # the process outputs are stored with the trial
-            if design is None:
+        def calibrated(m: Any) -> tuple[Any, dict[str, float]]:  # the metrics the cell model gets, and the record
+            if self.metric_calibration is None:
+                return m, {}
+            return self.metric_calibration.apply(m, micro)
+
+        def with_record(cell: Any, record: Mapping[str, float]) -> Any:  # process outputs and calibration factors
+            added = {**(design.extra() if design is not None else {}), **record}
+            if not added:
                 return cell
             from dataclasses import replace
 
-            return replace(cell, extra={**(cell.extra or {}), **design.extra()})
+            return replace(cell, extra={**(cell.extra or {}), **added})
 
         def objective_kw() -> dict[str, Any]:
             if design is not None and getattr(self.objective, "uses_manufacturing", False):
@@ -314,8 +328,13 @@ class TrialEvaluator:
             out: dict[str, Any] = {"metrics": m}
             t = time.perf_counter()
             try:
+                m, record = calibrated(m)
+            except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
+                return _reason("metric_calibration", exc), out, time.perf_counter() - t, None
+            out["metrics"] = m
+            try:
                 thick = self.thickness_m(inputs, m)
-                cell = with_process_outputs(self.cell.simulate(m, thick))
+                cell = with_record(self.cell.simulate(m, thick), record)
             except Exception as exc:  # noqa: BLE001 - a stage never raises through the loop
                 return _reason("cell", exc), out, time.perf_counter() - t, None
             cell_s = time.perf_counter() - t
@@ -377,7 +396,8 @@ class TrialEvaluator:
         if not metrics.ok:
             return result("failed", f"characterise: {metrics.reason}", metrics=metrics)
         if judged and judged["n_cubes"] == int(metrics.n_cubes):  # judged on these very cubes: not run again
-            reason, out, obj_s = judged["reason"], {**judged["out"], "metrics": metrics}, judged["objective_s"]
+            reason, obj_s = judged["reason"], judged["objective_s"]
+            out = {**judged["out"], "metrics": calibrated(metrics)[0] if "cell" in judged["out"] else metrics}
             if obj_s is not None:
                 timings["cell"], timings["objective"] = spent[0] - obj_s, obj_s
         else:

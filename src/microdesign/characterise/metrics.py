@@ -7,6 +7,7 @@ standard name with its unit in brackets (PyBaMM style).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -163,6 +164,20 @@ class MetricEstimate:
         if self.estimator == "transport_averaged" and self.mean != 0:
             return replace(self, mean=float(new_mean), values=v * (float(new_mean) / self.mean))
         return replace(self, mean=float(new_mean), values=v + (float(new_mean) - self.mean))
+
+    def scaled(self, factor: float) -> MetricEstimate:
+        """A copy with every per-cube value, the estimate, its std and CI multiplied by ``factor`` (> 0), so the
+        relative CI is kept (a mean and a transport-averaged τ are both homogeneous of degree one in the
+        values; the weights are unchanged).
+
+        Raises:
+            ValueError: ``factor`` not a positive finite number.
+        """
+        f = float(factor)
+        if not (math.isfinite(f) and f > 0):
+            raise ValueError(f"{self.name}: scale factor must be a positive finite number, got {factor!r}")
+        return replace(self, values=np.asarray(self.values, dtype=np.float64) * f, mean=self.mean * f,
+                       std=self.std * f, ci95_half_width=self.ci95_half_width * f)
 
     @property
     def n(self) -> int:
