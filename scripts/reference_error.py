@@ -55,9 +55,14 @@ _UNCALIBRATED = "campaign.metric_calibration=none"
 CANDIDATES: dict[str, tuple[str, list[str], str]] = {
     "default": ("generator", [], "the default campaign evaluation: shipped generator (each cube at the "
                                  "design's phase volume fractions), adaptive cubes of 64³ (2 % CI target on the "
-                                 "objective, at most 8 cubes), pore τ transport-averaged over the percolating cubes"),
+                                 "objective, at most 8 cubes), pore τ transport-averaged over the percolating cubes, "
+                                 "pore τ and solid conductivity calibrated (docs/metric_calibration.md)"),
     "default-uncalibrated": ("generator", [_UNCALIBRATED],
                              "as default, the metrics as measured (no metric calibration)"),
+    "default-calibrated-all": ("generator",
+                               ["campaign.metric_calibration=docs/reference/metric_calibration_synth3p_64_transport_64_all.json"],
+                               "as default, the AM–pore surface area calibrated too (every metric whose leave-one-out "
+                               "error falls on average: scripts/metric_calibration.py --min-improved-share 0)"),
     "default-every-metric": ("generator", ["campaign.adaptive_target=every_metric", _UNCALIBRATED],
                              "as default, the 2 % CI target judged on every metric instead of the objective"),
     "default-tau-mean": ("generator", ["characterise.tau_estimator=mean", _CUBES_48],

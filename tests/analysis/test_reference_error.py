@@ -97,6 +97,25 @@ def test_an_entry_measured_before_the_adaptive_target_key_judged_every_metric():
     assert "adaptive_target" not in evaluation_settings(compose("campaign", ["campaign.adaptive=false"]))
 
 
+def test_the_metric_calibration_in_use_is_keyed_by_content_and_older_entries_were_uncalibrated(tmp_path):
+    """The shipped generator ships a calibration for cubes of 64³ (docs/metric_calibration.md); ``auto``
+    takes it only where it fits, and entries measured before the key were evaluated as measured."""
+    from microdesign.analysis.reference_error import same_settings
+    from microdesign.characterise.calibration import calibration_file_for
+
+    shipped = evaluation_settings(compose("campaign", []))
+    none = evaluation_settings(compose("campaign", ["campaign.metric_calibration=none"]))
+    assert shipped["metric_calibration"].startswith("sha256:") and none["metric_calibration"] == "none"
+    copy = tmp_path / "copy.json"  # the same content elsewhere: the same key
+    copy.write_bytes(calibration_file_for(compose("campaign", []).generator.checkpoint, 64).read_bytes())
+    assert evaluation_settings(compose("campaign", [f"campaign.metric_calibration={copy}"]))["metric_calibration"] \
+        == shipped["metric_calibration"]
+    for other in ("campaign.cube_size_voxels=48", "generator.pore_neighbour_penalty=3", "characterise.tau_estimator=mean"):
+        assert evaluation_settings(compose("campaign", [other]))["metric_calibration"] == "none", other
+    older = {k: v for k, v in none.items() if k != "metric_calibration"}
+    assert same_settings(older, none) and not same_settings(older, shipped)
+
+
 def test_tau_estimators_weight_transport_not_tortuosity():
     import numpy as np
 

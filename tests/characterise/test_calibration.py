@@ -179,3 +179,31 @@ def test_calibration_data_pairs_the_designs_of_the_two_files():
     other["designs"][0]["inputs"] = {**d0, "porosity": 0.3}
     with pytest.raises(ConfigError, match="evaluation"):
         calibration_data(file(2.0, 0.2, 4, 128), other, gen)
+
+
+def test_a_stop_judged_on_the_objective_judges_and_keeps_the_calibrated_metrics(tmp_path):
+    from microdesign.characterise import Characteriser, SubcubeSampler
+    from microdesign.characterise.testing import random_three_phase
+
+    big = random_three_phase(40, porosity=0.45, cbd_fraction=0.1, correlation_voxels=1.5, seed=7)
+    source = SimpleNamespace(voxel_size_m=0.4e-6, sample=lambda params, n, size_voxels, seed:
+                             SubcubeSampler(big, size_voxels)(n, seed))
+    cal = MetricCalibration(CalibrationData.load(_file(tmp_path, ratio=lambda d: math.log(0.8),
+                                                       validity={**VALIDITY, "cube_size_voxels": 12})))
+    design = {**_designs(1, seed=5)[0], "mass_loading_mg_cm2": 20.0}
+
+    def run(calibration):
+        characteriser = Characteriser(adaptive={"min_cubes": 3, "batch_cubes": 3},
+                                      bulk_conductivity_S_m={"active_material": 1.0, "cbd": 10.0})
+        return TrialEvaluator(source, characteriser, StubCell(), CellQuantity(metrics=[M.TORTUOSITY_THROUGH_PLANE]),
+                              list(PARAMS), cube_size_voxels=12, adaptive=True, target_relative_ci=0.5, max_cubes=6,
+                              adaptive_target="objective", metric_calibration=calibration).evaluate(design, seed=3)
+
+    plain, calibrated = run(None), run(cal)
+    assert plain.status == calibrated.status == "completed", (plain.reason, calibrated.reason)
+    assert calibrated.metrics.n_cubes == plain.metrics.n_cubes  # the relative CIs, hence the stop, are unchanged
+    factor = calibrated.cell.extra[RECORD_PREFIX + "pore_tortuosity_factor"]
+    tau = M.TORTUOSITY_THROUGH_PLANE
+    assert calibrated.metrics[tau].mean == pytest.approx(factor * plain.metrics[tau].mean)
+    again = StubCell().simulate(calibrated.metrics, calibrated.cathode_thickness_m)
+    assert again.volumetric_energy_density_Wh_L == pytest.approx(calibrated.cell.volumetric_energy_density_Wh_L)

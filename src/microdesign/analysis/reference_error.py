@@ -125,7 +125,7 @@ def _adaptive_target_in_use(camp: Mapping[str, Any], objective: Any) -> str:
 
 
 def _metric_calibration_in_use(camp: Mapping[str, Any], gen: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
-    """``"none"``, or ``"<file name> <SHA-256 of the file, 12 digits>"`` of the metric calibration the campaign
+    """``"none"``, or ``"sha256:<12 digits>"`` of the content of the metric calibration file the campaign
     evaluates with (``"auto"`` resolved as :func:`microdesign.characterise.calibration.resolve_metric_calibration`
     does, from the checkpoint's metadata and the ``settings`` so far, without loading the weights)."""
     import hashlib
@@ -149,7 +149,7 @@ def _metric_calibration_in_use(camp: Mapping[str, Any], gen: Mapping[str, Any], 
                                          settings["tau_estimator"])
     except (CheckpointError, ConfigError):
         return "none"
-    return f"{path.name} {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
 def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:

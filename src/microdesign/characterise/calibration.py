@@ -168,8 +168,9 @@ def leave_one_out(data: CalibrationData, key: str) -> dict[str, float]:
     Returns:
         ``{"n", "mae_uncalibrated", "mae_calibrated"}``: mean absolute log ratio without calibration
         (``|δ|``) and after it (``|δ − μ₋ᵢ|``), about the mean relative error of the metric either way;
-        and ``"coverage_95"``, the share of designs whose ``δ`` lies within ``μ₋ᵢ ± 1.96`` times the
-        combined standard deviation (GP and observation).
+        ``"improved_share"``, the share of designs where ``|δ − μ₋ᵢ| < |δ|``; and ``"coverage_95"``, the
+        share of designs whose ``δ`` lies within ``μ₋ᵢ ± 1.96`` times the combined standard deviation (GP
+        and observation).
 
     Raises:
         ConfigError: fewer than 5 designs with the metric.
@@ -185,7 +186,8 @@ def leave_one_out(data: CalibrationData, key: str) -> dict[str, float]:
         hit.append(abs(y[i] - mu[0]) <= 1.96 * math.sqrt(sd[0] ** 2 + v[i]))
     pred_a = np.array(pred)
     return {"n": int(len(y)), "mae_uncalibrated": float(np.mean(np.abs(y))),
-            "mae_calibrated": float(np.mean(np.abs(y - pred_a))), "coverage_95": float(np.mean(hit))}
+            "mae_calibrated": float(np.mean(np.abs(y - pred_a))),
+            "improved_share": float(np.mean(np.abs(y - pred_a) < np.abs(y))), "coverage_95": float(np.mean(hit))}
 
 
 class MetricCalibration:
