@@ -246,6 +246,8 @@ def markdown(reference: dict, entries: list[dict], notes: str = "", current_gene
                  + (f" (pore-neighbour penalty {e['settings']['pore_neighbour_penalty']:g})"
                     if e['settings'].get('pore_neighbour_penalty') else "") + "; "
                  if e['source'].startswith('generator') else "")
+              + (f"metric calibration `{e['settings']['metric_calibration']}`; "
+                 if e['settings'].get('metric_calibration', 'none') != 'none' else "")
               + f"command `{e['command']}`; {e['machine']}; {e['date']}" for e in entries]
     stale = [e for e in entries if "@" not in e["name"] and current_generator is not None
              and e["source"].startswith("generator") and _generator(e) != _pinned(e, current_generator)]
