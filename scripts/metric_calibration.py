@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = instantiate(cfg.generator, "generator")
     data = calibration_data(load_reference(line_file), load_reference(gen_file), generator,
                             metrics=list(CALIBRATABLE), command=command.strip())
-    observed = CalibrationData(tuple(data["parameters"]), {k: tuple(v) for k, v in data["bounds"].items()},
-                               tuple(data["metrics"]), tuple(data["designs"]), data["validity"])
+    observed = CalibrationData.from_dict(data)
     # a metric measured (positive, two cubes or more) at fewer than 5 designs is not calibrated
     loo = {k: leave_one_out(observed, k) for k in CALIBRATABLE if len(observed.observations(k)[1]) >= 5}
     data["metrics"] = [k for k, r in loo.items() if r["mae_calibrated"] < r["mae_uncalibrated"]

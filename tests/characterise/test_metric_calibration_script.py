@@ -53,7 +53,9 @@ def test_the_script_writes_a_calibration_the_shipped_generator_accepts(load_scri
     loo = json.loads(out.read_text())["leave_one_out"]
     assert M.TORTUOSITY_THROUGH_PLANE in data.metrics
     assert loo[M.TORTUOSITY_THROUGH_PLANE]["mae_calibrated"] < 0.5 * loo[M.TORTUOSITY_THROUGH_PLANE]["mae_uncalibrated"]
-    assert list(data.metrics) == [k for k, r in loo.items() if r["mae_calibrated"] < r["mae_uncalibrated"]]
+    assert list(data.metrics) == [k for k, r in loo.items() if r["mae_calibrated"] < r["mae_uncalibrated"]
+                                  and r["improved_share"] >= 2 / 3]
+    assert M.SSA_AM_PORE not in data.metrics  # no discrepancy, only noise: left as measured
     cfg = compose("campaign", [])
     MetricCalibration.check_validity(data, instantiate(cfg.generator, "generator"), 64, "transport_averaged")
     assert "pore_tortuosity_factor" in md.read_text()

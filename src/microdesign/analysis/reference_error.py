@@ -128,12 +128,11 @@ def _metric_calibration_in_use(camp: Mapping[str, Any], gen: Mapping[str, Any], 
     """``"none"``, or ``"sha256:<12 digits>"`` of the content of the metric calibration file the campaign
     evaluates with (``"auto"`` resolved as :func:`microdesign.characterise.calibration.resolve_metric_calibration`
     does, from the checkpoint's metadata and the ``settings`` so far, without loading the weights)."""
-    import hashlib
     from types import SimpleNamespace
 
     from microdesign.characterise.calibration import (CalibrationData, MetricCalibration, calibration_file_for,
                                                       configured_metric_calibration)
-    from microdesign.generator.checkpoint import CheckpointError, load_metadata
+    from microdesign.generator.checkpoint import CheckpointError, load_metadata, sha256_file
 
     setting = configured_metric_calibration(camp)
     if setting == "none":
@@ -149,7 +148,7 @@ def _metric_calibration_in_use(camp: Mapping[str, Any], gen: Mapping[str, Any], 
                                          settings["tau_estimator"])
     except (CheckpointError, ConfigError):
         return "none"
-    return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    return f"sha256:{sha256_file(path)[:12]}"
 
 
 def _phase_fractions_in_use(gen: Mapping[str, Any]) -> str:

@@ -112,13 +112,22 @@ class CalibrationData:
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
             raise ConfigError("campaign.metric_calibration", str(p),
                               f"a metric calibration file of format_version {FORMAT_VERSION}")
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "") -> CalibrationData:
+        """The calibration of a file's content (:func:`calibration_data`).
+
+        Raises:
+            ConfigError: naming ``campaign.metric_calibration``: a metric that cannot be calibrated.
+        """
         unknown = [k for k in data["metrics"] if k not in CALIBRATABLE]
         if unknown:
-            raise ConfigError("campaign.metric_calibration", str(p), f"metrics among {list(CALIBRATABLE)}, not {unknown}")
+            raise ConfigError("campaign.metric_calibration", source, f"metrics among {list(CALIBRATABLE)}, not {unknown}")
         return cls(parameters=tuple(data["parameters"]),
                    bounds={k: (float(v[0]), float(v[1])) for k, v in data["bounds"].items()},
                    metrics=tuple(data["metrics"]), designs=tuple(data["designs"]), validity=dict(data["validity"]),
-                   source=str(p))
+                   source=source)
 
     def unit(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         """Inputs ``n x d`` scaled to [0, 1] by :attr:`bounds` (outside it where the design is)."""
