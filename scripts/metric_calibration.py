@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="calibrate a metric only where leave-one-out lowers its error at this share of the designs")
     ap.add_argument("overrides", nargs="*", help="campaign config overrides (key=value)")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.min_improved_share <= 1.0:
+        ap.error(f"--min-improved-share {args.min_improved_share}: expected a share in [0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     from microdesign.analysis.reference import load_reference, run_reference

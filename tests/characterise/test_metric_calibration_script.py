@@ -61,3 +61,10 @@ def test_the_script_writes_a_calibration_the_shipped_generator_accepts(load_scri
     assert "pore_tortuosity_factor" in md.read_text()
     with pytest.raises(Exception, match="cube_size_voxels"):
         MetricCalibration.check_validity(data, instantiate(cfg.generator, "generator"), 48, "transport_averaged")
+
+
+def test_a_share_outside_zero_to_one_stops_before_any_evaluation(load_script, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_script("metric_calibration").main(["--min-improved-share", "1.5", "--work", str(tmp_path / "work")])
+    assert "--min-improved-share 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()

@@ -280,10 +280,10 @@ def run_reference(cfg: Any, output: str | Path, n_designs: int = 8, designs_seed
     space = DesignSpace.from_config(cfg.design_space)
     designs, used_seed = held_out_designs(space, int(n_designs), int(designs_seed))
     generator = instantiate(cfg.generator, "generator")
-    synth_fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
-    ref = training_line_reference(generator, "auto", candidates=["data/synth_default.h5"], fallback=synth_fallback,
-                                  size_voxels=None)
-    if structures == "line":
+    if structures == "line":  # the generator's training line (found from the generator's dataset)
+        synth_fallback = OmegaConf.to_container(OmegaConf.load(conf_dir() / "synth" / "default.yaml"), resolve=True)
+        ref = training_line_reference(generator, "auto", candidates=["data/synth_default.h5"],
+                                      fallback=synth_fallback, size_voxels=None)
         source, described = LineVolumes(ref.line(), ref.voxel_size_m), ref.describe()
     else:
         source, described = generator, generator_record(generator)
